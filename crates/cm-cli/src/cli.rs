@@ -1,0 +1,179 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// claude-memory: a local, per-project long-term memory for Claude Code.
+#[derive(Debug, Parser)]
+#[command(name = "claude-memory", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Project directory (default: the nearest ancestor holding .claude-memory/, else the git root).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Save a memory.
+    Save(SaveArgs),
+    /// Search memories (hybrid BM25 + vector).
+    Search(SearchArgs),
+    /// Record whether a memory was helpful.
+    Validate(ValidateArgs),
+    /// Show one memory in full.
+    Show {
+        /// Memory id.
+        id: i64,
+    },
+    /// List memories, newest first.
+    List(ListArgs),
+    /// Archive a memory (restorable with `restore`), or delete it for good with --purge.
+    Delete {
+        /// Memory id.
+        id: i64,
+        /// Delete permanently instead of archiving.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Restore an archived memory.
+    Restore {
+        /// Memory id.
+        id: i64,
+    },
+    /// Counts by type, domain and source; database size; embedding model.
+    Stats,
+    /// Export every memory to stdout.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+        format: Format,
+    },
+    /// Import a JSONL export (idempotent: memories already present are skipped).
+    Import {
+        /// The JSONL file ("-" for stdin).
+        file: PathBuf,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// The memory's text.
+    pub text: String,
+    /// fact, decision, bug, pattern, context, preference or skill.
+    #[arg(long = "type", default_value = "context")]
+    pub memory_type: String,
+    /// Domain (e.g. frontend, backend, database, devops, testing, api, orm, memory, general).
+    #[arg(long, default_value = "general")]
+    pub domain: String,
+    /// Initial confidence, clamped to 0.3–0.9.
+    #[arg(long, default_value_t = 0.7)]
+    pub confidence: f64,
+    /// Comma-separated tags.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for.
+    pub query: String,
+    /// Most results.
+    #[arg(long, default_value_t = 5)]
+    pub limit: usize,
+    /// Only this type.
+    #[arg(long = "type")]
+    pub memory_type: Option<String>,
+    /// Only this domain.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Only memories at least this confident.
+    #[arg(long)]
+    pub min_confidence: Option<f64>,
+    /// Include archived memories.
+    #[arg(long)]
+    pub archived: bool,
+    /// Retrievers to use.
+    #[arg(long, value_enum, default_value_t = Mode::Hybrid)]
+    pub mode: Mode,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Memory id.
+    pub id: i64,
+    /// The memory helped (+0.1 confidence).
+    #[arg(long, conflicts_with = "unhelpful", required_unless_present = "unhelpful")]
+    pub helpful: bool,
+    /// The memory did not help (−0.05 confidence).
+    #[arg(long)]
+    pub unhelpful: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this type.
+    #[arg(long = "type")]
+    pub memory_type: Option<String>,
+    /// Only this domain.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Only archived memories.
+    #[arg(long)]
+    pub archived: bool,
+    /// Most memories shown.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Skip this many.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Search latency and save throughput on synthetic projects.
+    Search(BenchSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSearchArgs {
+    /// Project sizes to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
+    pub sizes: Vec<usize>,
+    /// Vector dimension.
+    #[arg(long, default_value_t = 1024)]
+    pub dim: usize,
+    /// Queries per mode and size.
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    /// Where to build the synthetic projects (default: a temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Mode {
+    Hybrid,
+    Vector,
+    Bm25,
+}

@@ -1,0 +1,144 @@
+//! One function per subcommand: parse strings into domain types, call the
+//! engine, print.
+
+use std::io::Read as _;
+
+use anyhow::{Context, Result, bail};
+use cm_core::{Domain, MemoryType, NewMemory, SearchMode, SearchRequest, Source};
+use cm_engine::{Engine, ExportFormat, ListFilter, Project, find_project};
+
+use crate::cli::{BenchCommand, Cli, Command, Format, Mode};
+use crate::{output, paths};
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let json = cli.global.json;
+    if let Command::Bench(BenchCommand::Search(args)) = &cli.command {
+        let report = cm_engine::bench::search(&cm_engine::bench::SearchBenchOptions {
+            sizes: args.sizes.clone(),
+            dim: args.dim,
+            queries: args.queries,
+            dir: args.dir.clone(),
+        })
+        .await?;
+        return output::print(json, &report, |r| r.to_string());
+    }
+    let project = resolve_project(cli.global.project.as_deref())?;
+    let engine = Engine::new(paths::load_config()?, None);
+    let result = dispatch(&engine, &project, cli.command, json).await;
+    engine.close().await;
+    result
+}
+
+fn resolve_project(dir: Option<&std::path::Path>) -> Result<Project> {
+    let root = match dir {
+        Some(d) => d.to_owned(),
+        None => {
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            find_project(&cwd).with_context(|| {
+                format!(
+                    "{} is not inside a project: run in a git repository or a folder holding .claude-memory/, \
+                     or pass --project DIR",
+                    cwd.display()
+                )
+            })?
+        }
+    };
+    Ok(Project::at(&root)?)
+}
+
+async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bool) -> Result<()> {
+    match command {
+        Command::Save(a) => {
+            let new = NewMemory::new(&a.text, Source::Cli)?
+                .with_type(a.memory_type.parse::<MemoryType>()?)
+                .with_domain(Domain::parse(&a.domain)?)
+                .with_confidence(a.confidence)?
+                .with_tags(&a.tags)?;
+            let outcome = engine.save(project, new).await?;
+            output::print(json, &outcome, output::save)
+        }
+        Command::Search(a) => {
+            let mut req = SearchRequest::new(a.query, a.limit);
+            req.memory_type = a.memory_type.as_deref().map(str::parse).transpose()?;
+            req.domain = a.domain.as_deref().map(Domain::parse).transpose()?;
+            req.min_confidence = a.min_confidence;
+            req.include_archived = a.archived;
+            req.mode = match a.mode {
+                Mode::Hybrid => SearchMode::Hybrid,
+                Mode::Vector => SearchMode::Vector,
+                Mode::Bm25 => SearchMode::Bm25,
+            };
+            let results = engine.search(project, &req).await?;
+            if json {
+                return output::print(true, &results.hits, |_| String::new());
+            }
+            output::print(false, &results, output::search)
+        }
+        Command::Validate(a) => {
+            let m = engine.validate(project, a.id, a.helpful).await?;
+            output::print(json, &m, |m| format!("memory {} confidence is now {:.2}", m.id, m.confidence))
+        }
+        Command::Show { id } => {
+            let m = engine.get(project, id).await?;
+            output::print(json, &m, output::memory_detail)
+        }
+        Command::List(a) => {
+            let filter = ListFilter {
+                memory_type: a.memory_type.as_deref().map(str::parse).transpose()?,
+                domain: a.domain.as_deref().map(Domain::parse).transpose()?,
+                archived: a.archived.then_some(true),
+                ..ListFilter::default()
+            };
+            let list = engine.list(project, &filter, a.limit, a.offset).await?;
+            output::print(json, &list, |l| output::memory_table(l))
+        }
+        Command::Delete { id, purge } => {
+            if purge {
+                engine.purge(project, id).await?;
+                output::print(json, &serde_json::json!({"id": id, "action": "purged"}), |_| {
+                    format!("memory {id} deleted")
+                })
+            } else {
+                let m = engine.set_archived(project, id, true).await?;
+                output::print(json, &m, |m| {
+                    format!("memory {} archived (restore with `claude-memory restore {}`)", m.id, m.id)
+                })
+            }
+        }
+        Command::Restore { id } => {
+            let m = engine.set_archived(project, id, false).await?;
+            output::print(json, &m, |m| format!("memory {} restored", m.id))
+        }
+        Command::Stats => {
+            let stats = engine.stats(project).await?;
+            output::print(json, &stats, |s| output::stats(project, s))
+        }
+        Command::Export { format } => {
+            let format = match format {
+                Format::Jsonl => ExportFormat::Jsonl,
+                Format::Markdown => ExportFormat::Markdown,
+            };
+            let text = engine.export(project, format).await?;
+            output::write_stdout(&text)
+        }
+        Command::Import { file } => {
+            let text = if file.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
+                s
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let report = engine.import_jsonl(project, &text).await?;
+            output::print(json, &report, |r| {
+                format!(
+                    "imported {}, skipped {} already present, renumbered {}",
+                    r.imported.len(),
+                    r.skipped,
+                    r.renumbered
+                )
+            })
+        }
+        Command::Bench(_) => bail!("unreachable: bench is handled before opening a project"),
+    }
+}

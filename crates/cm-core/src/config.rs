@@ -1,0 +1,276 @@
+//! Settings: defaults, overridden by `config.toml`, overridden by
+//! `CLAUDE_MEMORY_*` environment variables.
+//!
+//! This module only parses; reading the file and the environment is the
+//! caller's job, so the rules are testable without touching either.
+
+use serde::{Deserialize, Serialize};
+
+use crate::memory::MemoryType;
+use crate::{Error, Result};
+
+/// How vector and BM25 results are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fusion {
+    /// `vector_weight · similarity + bm25_weight · min(|bm25| / bm25_scale, 1)`,
+    /// the original's formula.
+    Weighted,
+    /// Reciprocal-rank fusion: `Σ 1 / (rrf_k + rank)` over both result lists.
+    Rrf,
+}
+
+/// Search and ranking settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Fusion mode.
+    pub fusion: Fusion,
+    /// Weight of vector similarity in weighted fusion.
+    pub vector_weight: f64,
+    /// Weight of the normalised BM25 score in weighted fusion.
+    pub bm25_weight: f64,
+    /// |bm25| at which the BM25 part saturates at 1.
+    pub bm25_scale: f64,
+    /// The `k` of reciprocal-rank fusion.
+    pub rrf_k: f64,
+    /// Candidates fetched from each of FTS and the vector index before fusion.
+    pub candidates: usize,
+    /// How much age can lower a score: the final score is multiplied by
+    /// `1 - decay_weight + decay_weight · 0.5^(age / half_life)`.
+    pub decay_weight: f64,
+    /// Half-lives in days by memory type (`skill` never decays).
+    pub half_life_days: HalfLives,
+    /// Up to this many vectors in a project, KNN scans full-precision
+    /// vectors exactly; above it, a sign-bit scan picks candidates that are
+    /// then re-scored exactly.
+    pub exact_scan_limit: i64,
+    /// Coarse candidates re-scored per wanted result in the quantised scan.
+    pub rescore_factor: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            fusion: Fusion::Weighted,
+            vector_weight: 0.7,
+            bm25_weight: 0.3,
+            bm25_scale: 10.0,
+            rrf_k: 60.0,
+            candidates: 50,
+            decay_weight: 0.1,
+            half_life_days: HalfLives::default(),
+            exact_scan_limit: 20_000,
+            rescore_factor: 8,
+        }
+    }
+}
+
+/// Half-lives of memory relevance by type, in days.
+///
+/// Session context goes stale within weeks; a bug stays useful for a season;
+/// facts, patterns, decisions and preferences hold for about a year unless
+/// revised. Consolidated skills never decay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HalfLives {
+    /// `fact`.
+    pub fact: f64,
+    /// `decision`.
+    pub decision: f64,
+    /// `bug`.
+    pub bug: f64,
+    /// `pattern`.
+    pub pattern: f64,
+    /// `context`.
+    pub context: f64,
+    /// `preference`.
+    pub preference: f64,
+}
+
+impl Default for HalfLives {
+    fn default() -> Self {
+        HalfLives {
+            fact: 180.0,
+            decision: 365.0,
+            bug: 90.0,
+            pattern: 365.0,
+            context: 30.0,
+            preference: 365.0,
+        }
+    }
+}
+
+impl HalfLives {
+    /// Half-life of `t` in days; `None` means it never decays.
+    pub fn of(&self, t: MemoryType) -> Option<f64> {
+        match t {
+            MemoryType::Fact => Some(self.fact),
+            MemoryType::Decision => Some(self.decision),
+            MemoryType::Bug => Some(self.bug),
+            MemoryType::Pattern => Some(self.pattern),
+            MemoryType::Context => Some(self.context),
+            MemoryType::Preference => Some(self.preference),
+            MemoryType::Skill => None,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// The multiplicative age factor for a memory of type `t` that is `age_days` old.
+    pub fn decay_factor(&self, t: MemoryType, age_days: f64) -> f64 {
+        match self.half_life_days.of(t) {
+            None => 1.0,
+            Some(h) => {
+                let fresh = 0.5f64.powf(age_days.max(0.0) / h);
+                1.0 - self.decay_weight + self.decay_weight * fresh
+            }
+        }
+    }
+}
+
+/// Save-pipeline settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SaveConfig {
+    /// Jaccard similarity of word sets at or above which a save reinforces an
+    /// existing memory instead of creating one.
+    pub dedupe_threshold: f64,
+    /// How many full-text candidates the dedupe check compares against.
+    pub dedupe_candidates: usize,
+}
+
+impl Default for SaveConfig {
+    fn default() -> Self {
+        SaveConfig { dedupe_threshold: 0.95, dedupe_candidates: 20 }
+    }
+}
+
+/// All settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Search and ranking.
+    pub search: SearchConfig,
+    /// Save pipeline.
+    pub save: SaveConfig,
+}
+
+impl Config {
+    /// Parses a `config.toml` document over the defaults and validates it.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let config: Config = toml::from_str(text).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies `CLAUDE_MEMORY_*` overrides from `vars` (typically `std::env::vars()`).
+    ///
+    /// Only the settings people actually tune from a shell are exposed; the
+    /// rest belong in the file.
+    pub fn apply_env<I, K, V>(&mut self, vars: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        for (key, value) in vars {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            let parse_f64 = |v: &str| {
+                v.trim().parse::<f64>().map_err(|_| Error::Config(format!("{key}={v:?} is not a number")))
+            };
+            match key {
+                "CLAUDE_MEMORY_FUSION" => {
+                    self.search.fusion = match value.trim() {
+                        "weighted" => Fusion::Weighted,
+                        "rrf" => Fusion::Rrf,
+                        other => {
+                            return Err(Error::Config(format!("{key}={other:?}: expected weighted or rrf")));
+                        }
+                    }
+                }
+                "CLAUDE_MEMORY_VECTOR_WEIGHT" => self.search.vector_weight = parse_f64(value)?,
+                "CLAUDE_MEMORY_BM25_WEIGHT" => self.search.bm25_weight = parse_f64(value)?,
+                "CLAUDE_MEMORY_DECAY_WEIGHT" => self.search.decay_weight = parse_f64(value)?,
+                _ => {}
+            }
+        }
+        self.validate()
+    }
+
+    /// Checks ranges that the type system cannot.
+    pub fn validate(&self) -> Result<()> {
+        let s = &self.search;
+        let in_unit = |name: &str, v: f64| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::Config(format!("{name} must be between 0 and 1, got {v}")))
+            }
+        };
+        in_unit("search.vector_weight", s.vector_weight)?;
+        in_unit("search.bm25_weight", s.bm25_weight)?;
+        in_unit("search.decay_weight", s.decay_weight)?;
+        in_unit("save.dedupe_threshold", self.save.dedupe_threshold)?;
+        if !(s.bm25_scale > 0.0) || !(s.rrf_k > 0.0) {
+            return Err(Error::Config("search.bm25_scale and search.rrf_k must be positive".into()));
+        }
+        if s.candidates == 0 || s.candidates > 1000 {
+            return Err(Error::Config("search.candidates must be between 1 and 1000".into()));
+        }
+        let h = &s.half_life_days;
+        for (name, v) in [
+            ("fact", h.fact),
+            ("decision", h.decision),
+            ("bug", h.bug),
+            ("pattern", h.pattern),
+            ("context", h.context),
+            ("preference", h.preference),
+        ] {
+            if !(v > 0.0) {
+                return Err(Error::Config(format!("search.half_life_days.{name} must be positive")));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(Config::from_toml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn file_then_env_override_defaults() {
+        let mut c = Config::from_toml("[search]\nfusion = \"rrf\"\nvector_weight = 0.5\n").unwrap();
+        assert_eq!(c.search.fusion, Fusion::Rrf);
+        c.apply_env([("CLAUDE_MEMORY_VECTOR_WEIGHT", "0.6"), ("UNRELATED", "x")]).unwrap();
+        assert_eq!(c.search.vector_weight, 0.6);
+        assert_eq!(c.search.bm25_weight, 0.3);
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        assert!(
+            Config::from_toml("[search]\nvector_weight = 2.0")
+                .unwrap_err()
+                .to_string()
+                .contains("vector_weight")
+        );
+        assert!(Config::from_toml("[search]\nnope = 1").is_err());
+        assert!(Config::default().apply_env([("CLAUDE_MEMORY_FUSION", "magic")]).is_err());
+    }
+
+    #[test]
+    fn skill_never_decays_and_context_decays_fastest() {
+        let s = SearchConfig::default();
+        assert_eq!(s.decay_factor(MemoryType::Skill, 10_000.0), 1.0);
+        assert!(s.decay_factor(MemoryType::Context, 60.0) < s.decay_factor(MemoryType::Fact, 60.0));
+        assert!((s.decay_factor(MemoryType::Fact, 0.0) - 1.0).abs() < 1e-12);
+        assert!(s.decay_factor(MemoryType::Context, 1e6) >= 0.9 - 1e-12);
+    }
+}

@@ -1,0 +1,36 @@
+//! The small interface through which the engine asks for embeddings.
+//!
+//! The store never depends on an inference runtime: whoever opens a project
+//! passes an [`Embedder`] in. The embeddings crate implements it with ONNX
+//! Runtime; tests may implement it with anything deterministic.
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// Whether a text is a search query or a stored passage. Some models (e5)
+/// expect a different prefix for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmbedKind {
+    /// A search query.
+    Query,
+    /// A memory being stored.
+    Passage,
+}
+
+/// The future returned by [`Embedder::embed`].
+pub type EmbedFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Vec<f32>>, EmbedError>> + Send + 'a>>;
+
+/// Why embedding failed; carried as text so the trait stays free of any runtime's types.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("embedding failed: {0}")]
+pub struct EmbedError(pub String);
+
+/// Turns texts into L2-normalised vectors of a fixed dimension.
+pub trait Embedder: Send + Sync + std::fmt::Debug {
+    /// A stable identifier of the model, recorded with every vector it makes.
+    fn model_id(&self) -> &str;
+    /// Length of every vector this embedder returns.
+    fn dimension(&self) -> usize;
+    /// Embeds `texts`, one vector per text, in order.
+    fn embed<'a>(&'a self, texts: &'a [String], kind: EmbedKind) -> EmbedFuture<'a>;
+}

@@ -1,0 +1,44 @@
+//! Domain model of claude-memory, with no I/O.
+//!
+//! Everything here is pure: memory types and domains, the validated input of a
+//! save, search options, configuration (parsed from a string, never read from
+//! disk here), text normalisation used for dedupe and full-text queries, and
+//! secret redaction. The store, engine, server and front ends all speak these
+//! types, so one vocabulary holds everywhere.
+
+pub mod config;
+pub mod embed;
+pub mod memory;
+pub mod redact;
+pub mod search;
+pub mod text;
+
+pub use config::{Config, Fusion, SearchConfig};
+pub use embed::{EmbedError, EmbedFuture, EmbedKind, Embedder};
+pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
+pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};
+
+/// Errors from validating user input into domain types.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// A value outside its closed set, or malformed.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// Which input was wrong.
+        field: &'static str,
+        /// What was wrong with it, for the user.
+        message: String,
+    },
+    /// The configuration file could not be understood.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid { field, message: message.into() }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

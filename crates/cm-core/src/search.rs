@@ -1,0 +1,193 @@
+//! Search requests and the fusion of full-text and vector results.
+//!
+//! The store fetches candidates (already filtered in SQL); this module turns
+//! their raw scores into one ranking. It is pure so the formula can be tested
+//! and benchmarked without a database.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Fusion, SearchConfig};
+use crate::memory::{Domain, Memory, MemoryType};
+
+/// Which retrievers a search uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// BM25 and vectors, fused.
+    #[default]
+    Hybrid,
+    /// Vectors only.
+    Vector,
+    /// BM25 only.
+    Bm25,
+}
+
+/// A validated search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// Free text; anything is accepted.
+    pub query: String,
+    /// Most results returned.
+    pub limit: usize,
+    /// Only this type.
+    pub memory_type: Option<MemoryType>,
+    /// Only this domain.
+    pub domain: Option<Domain>,
+    /// Only memories at least this confident.
+    pub min_confidence: Option<f64>,
+    /// Include archived memories.
+    pub include_archived: bool,
+    /// Drop results whose vector similarity is below this (push contexts).
+    pub min_similarity: Option<f64>,
+    /// Retrievers to use.
+    pub mode: SearchMode,
+    /// Count the returned memories as accessed.
+    pub touch: bool,
+}
+
+impl SearchRequest {
+    /// Most results one search may ask for.
+    pub const MAX_LIMIT: usize = 200;
+
+    /// A hybrid search for `query` returning at most `limit` (clamped to 1..=200) results.
+    pub fn new(query: impl Into<String>, limit: usize) -> Self {
+        SearchRequest {
+            query: query.into(),
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            memory_type: None,
+            domain: None,
+            min_confidence: None,
+            include_archived: false,
+            min_similarity: None,
+            mode: SearchMode::Hybrid,
+            touch: true,
+        }
+    }
+}
+
+/// One memory found by a search, with the scores that placed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The memory.
+    #[serde(flatten)]
+    pub memory: Memory,
+    /// Final score (fusion × age decay); higher is better.
+    pub score: f64,
+    /// Cosine similarity to the query, when the memory has a vector and vectors were searched.
+    pub vector_similarity: Option<f64>,
+    /// SQLite's BM25 (negative; more negative is better), when the text matched.
+    pub bm25: Option<f64>,
+}
+
+/// What a search did and found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// Best first.
+    pub hits: Vec<SearchHit>,
+    /// The retrievers actually used: a hybrid request without an embedder is BM25-only.
+    pub mode: SearchMode,
+}
+
+/// A candidate before fusion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// Memory id.
+    pub id: i64,
+    /// Its type, for decay.
+    pub memory_type: MemoryType,
+    /// Creation time in unix milliseconds, for decay.
+    pub created_at: i64,
+    /// BM25 score and 1-based rank among full-text results.
+    pub bm25: Option<(f64, usize)>,
+    /// Cosine similarity and 1-based rank among vector results.
+    pub similarity: Option<(f64, usize)>,
+}
+
+const MS_PER_DAY: f64 = 86_400_000.0;
+
+/// Scores every candidate and returns `(index into candidates, score)` best
+/// first. `vectors_used` / `bm25_used` say which retrievers ran, so that a
+/// BM25-only search is not penalised for lacking vector similarity.
+pub fn fuse(
+    candidates: &[Candidate],
+    config: &SearchConfig,
+    mode: SearchMode,
+    now_ms: i64,
+) -> Vec<(usize, f64)> {
+    let mut scored: Vec<(usize, f64)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let bm25_part = c.bm25.map_or(0.0, |(s, _)| (s.abs() / config.bm25_scale).min(1.0));
+            let vec_part = c.similarity.map_or(0.0, |(s, _)| s.max(0.0));
+            let base = match (mode, config.fusion) {
+                (SearchMode::Bm25, _) => bm25_part,
+                (SearchMode::Vector, _) => vec_part,
+                (SearchMode::Hybrid, Fusion::Weighted) => {
+                    config.vector_weight * vec_part + config.bm25_weight * bm25_part
+                }
+                (SearchMode::Hybrid, Fusion::Rrf) => {
+                    let rrf = |rank: usize| 1.0 / (config.rrf_k + rank as f64);
+                    c.bm25.map_or(0.0, |(_, r)| rrf(r)) + c.similarity.map_or(0.0, |(_, r)| rrf(r))
+                }
+            };
+            let age_days = (now_ms - c.created_at) as f64 / MS_PER_DAY;
+            (i, base * config.decay_factor(c.memory_type, age_days))
+        })
+        .collect();
+    // Ties (common under BM25-only scoring) go to the newer memory, then the higher id.
+    scored.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then(candidates[b.0].created_at.cmp(&candidates[a.0].created_at))
+            .then(candidates[b.0].id.cmp(&candidates[a.0].id))
+    });
+    scored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(id: i64, bm25: Option<f64>, sim: Option<f64>) -> Candidate {
+        Candidate {
+            id,
+            memory_type: MemoryType::Fact,
+            created_at: 0,
+            bm25: bm25.map(|s| (s, id as usize)),
+            similarity: sim.map(|s| (s, id as usize)),
+        }
+    }
+
+    #[test]
+    fn weighted_fusion_is_the_original_formula() {
+        let c = [cand(1, Some(-5.0), Some(0.8))];
+        let cfg = SearchConfig { decay_weight: 0.0, ..SearchConfig::default() };
+        let s = fuse(&c, &cfg, SearchMode::Hybrid, 0);
+        assert!((s[0].1 - (0.7 * 0.8 + 0.3 * 0.5)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bm25_saturates_at_scale() {
+        let c = [cand(1, Some(-50.0), None)];
+        let cfg = SearchConfig { decay_weight: 0.0, ..SearchConfig::default() };
+        assert!((fuse(&c, &cfg, SearchMode::Bm25, 0)[0].1 - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rrf_rewards_agreement() {
+        let c = [cand(1, Some(-1.0), Some(0.1)), cand(2, None, Some(0.9))];
+        let cfg = SearchConfig { fusion: Fusion::Rrf, decay_weight: 0.0, ..SearchConfig::default() };
+        let s = fuse(&c, &cfg, SearchMode::Hybrid, 0);
+        assert_eq!(c[s[0].0].id, 1);
+    }
+
+    #[test]
+    fn older_memories_rank_lower_at_equal_relevance() {
+        let mut old = cand(1, Some(-5.0), Some(0.8));
+        let new = cand(2, Some(-5.0), Some(0.8));
+        old.created_at = -(400.0 * MS_PER_DAY) as i64;
+        let s = fuse(&[old, new], &SearchConfig::default(), SearchMode::Hybrid, 0);
+        assert_eq!(s[0].0, 1);
+        assert!(s[1].1 < s[0].1);
+    }
+}

@@ -1,0 +1,132 @@
+//! Text normalisation shared by dedupe, full-text queries and import.
+
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+
+/// English function words that carry no search signal. Kept short on
+/// purpose: words like "not" or "never" matter in memories about pitfalls.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be", "been", "being",
+    "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from", "had", "has", "have", "having",
+    "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "just",
+    "me", "my", "of", "on", "or", "our", "ours", "she", "should", "so", "some", "such", "than", "that",
+    "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "too", "us", "was",
+    "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would",
+    "you", "your", "yours",
+];
+
+/// Most words a full-text query keeps; long prompts are cut so a pasted page
+/// never turns into a thousand-term query.
+pub const MAX_QUERY_WORDS: usize = 32;
+
+/// Splits text into lower-case words: maximal runs of letters and digits, the
+/// same boundary SQLite's `unicode61` tokenizer uses.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
+}
+
+/// Whether `word` (lower case) is a stopword.
+pub fn is_stopword(word: &str) -> bool {
+    STOPWORDS.binary_search(&word).is_ok()
+}
+
+/// Builds an FTS5 `MATCH` expression from free text: each distinct non-stopword
+/// becomes a quoted string, joined by `OR`.
+///
+/// Quoting makes every FTS5 operator (`NEAR`, `AND`, `*`, `^`, column filters,
+/// parentheses) an ordinary word, so user text can never produce a syntax error
+/// or change the query's meaning. Returns `None` when nothing searchable is left.
+pub fn fts_query(text: &str) -> Option<String> {
+    let mut seen = HashSet::new();
+    let mut terms: Vec<String> = words(text)
+        .filter(|w| !is_stopword(w))
+        .filter(|w| seen.insert(w.clone()))
+        .take(MAX_QUERY_WORDS)
+        .collect();
+    if terms.is_empty() {
+        // A query made only of stopwords ("what is it?") still deserves an
+        // answer; fall back to its words rather than to nothing.
+        terms = words(text).filter(|w| seen.insert(w.clone())).take(MAX_QUERY_WORDS).collect();
+    }
+    if terms.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> = terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
+    Some(quoted.join(" OR "))
+}
+
+/// The set of distinct lower-case words, the unit of near-duplicate detection.
+pub fn word_set(text: &str) -> HashSet<String> {
+    words(text).collect()
+}
+
+/// Jaccard similarity of two word sets: |A ∩ B| / |A ∪ B|; 1.0 for two empty sets.
+pub fn jaccard(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    let inter = a.intersection(b).count();
+    let union = a.len() + b.len() - inter;
+    inter as f64 / union as f64
+}
+
+/// SHA-256 (hex) of the content with case and whitespace normalised, so a
+/// re-import of the same note is recognised however it was re-wrapped.
+pub fn content_hash(content: &str) -> String {
+    let mut hasher = Sha256::new();
+    let mut first = true;
+    for part in content.split_whitespace() {
+        if !first {
+            hasher.update(b" ");
+        }
+        first = false;
+        hasher.update(part.to_lowercase().as_bytes());
+    }
+    let digest = hasher.finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A rough token count (words and punctuation runs), used for injection budgets
+/// where calling the model's tokenizer would cost more than it saves.
+pub fn approx_tokens(text: &str) -> usize {
+    // About four characters per token for English prose and code.
+    text.chars().count().div_ceil(4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopwords_are_sorted_for_binary_search() {
+        let mut sorted = STOPWORDS.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, STOPWORDS);
+    }
+
+    #[test]
+    fn fts_query_quotes_every_term_and_drops_stopwords() {
+        assert_eq!(fts_query("How do I run the migrations?").unwrap(), "\"run\" OR \"migrations\"");
+        assert_eq!(fts_query("NEAR(a b) OR c*").unwrap(), "\"near\" OR \"b\" OR \"c\"");
+        assert_eq!(fts_query("what is it").unwrap(), "\"what\" OR \"is\" OR \"it\"");
+        assert_eq!(fts_query("  \"* ()"), None);
+        assert_eq!(fts_query(""), None);
+    }
+
+    #[test]
+    fn jaccard_of_reworded_notes() {
+        let a = word_set("Use sqlx migrations for schema changes");
+        let b = word_set("use SQLX migrations, for schema changes!");
+        assert_eq!(jaccard(&a, &b), 1.0);
+        let c = word_set("Never edit a landed migration");
+        assert!(jaccard(&a, &c) < 0.2);
+    }
+
+    #[test]
+    fn content_hash_ignores_case_and_spacing() {
+        assert_eq!(content_hash("Hello  World\n"), content_hash("hello world"));
+        assert_ne!(content_hash("hello world"), content_hash("hello worlds"));
+        assert_eq!(content_hash("x").len(), 64);
+    }
+}

@@ -1,0 +1,331 @@
+//! `claude-memory bench search`: latency and throughput on synthetic projects.
+//!
+//! Memories are generated from topical vocabularies and embedded by a
+//! feature-hashing embedder (each word a fixed pseudo-random direction), so
+//! vectors have the clustered structure of real text embeddings and the
+//! quantised scan's recall is measured on something realistic rather than on
+//! uniform noise. Everything goes through the real save and search pipelines.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use cm_core::{
+    Config, EmbedError, EmbedFuture, EmbedKind, Embedder, MemoryType, NewMemory, SearchMode, SearchRequest,
+    Source,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::{Engine, Project, Result};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct SearchBenchOptions {
+    /// Project sizes.
+    pub sizes: Vec<usize>,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Queries per mode.
+    pub queries: usize,
+    /// Where to build the projects (a temporary directory when `None`).
+    pub dir: Option<PathBuf>,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+}
+
+/// Figures for one project size.
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeReport {
+    /// Memories in the project.
+    pub memories: usize,
+    /// Saves per second through the whole pipeline (redact, dedupe, embed, insert).
+    pub saves_per_second: f64,
+    /// Database size in MiB.
+    pub db_mib: f64,
+    /// BM25-only search.
+    pub bm25: Latency,
+    /// Vector-only search with the default strategy for this size.
+    pub vector: Latency,
+    /// Hybrid search with the default strategy for this size.
+    pub hybrid: Latency,
+    /// Vector-only search forcing the exact float scan.
+    pub vector_exact: Latency,
+    /// Hybrid search forcing the exact float scan.
+    pub hybrid_exact: Latency,
+    /// Vector-only search forcing the sign-bit scan with exact re-scoring.
+    pub vector_quantized: Latency,
+    /// Hybrid search forcing the sign-bit scan.
+    pub hybrid_quantized: Latency,
+    /// Share of the exact top 10 that the quantised scan also returns.
+    pub quantized_recall_at_10: f64,
+}
+
+/// The whole benchmark.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchBenchReport {
+    /// Vector dimension.
+    pub dim: usize,
+    /// Queries per mode.
+    pub queries: usize,
+    /// One entry per size.
+    pub sizes: Vec<SizeReport>,
+}
+
+impl fmt::Display for SearchBenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "search benchmark: {}-d vectors, {} queries per mode (ms: p50 / p99)",
+            self.dim, self.queries
+        )?;
+        writeln!(
+            f,
+            "{:>8} {:>9} {:>8} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>7}",
+            "memories",
+            "saves/s",
+            "db MiB",
+            "bm25",
+            "vector",
+            "hybrid",
+            "vector exact",
+            "hybrid exact",
+            "vector bit",
+            "hybrid bit",
+            "recall"
+        )?;
+        let l = |x: &Latency| format!("{:.2} / {:.2}", x.p50_ms, x.p99_ms);
+        for s in &self.sizes {
+            writeln!(
+                f,
+                "{:>8} {:>9.0} {:>8.1} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>7.3}",
+                s.memories,
+                s.saves_per_second,
+                s.db_mib,
+                l(&s.bm25),
+                l(&s.vector),
+                l(&s.hybrid),
+                l(&s.vector_exact),
+                l(&s.hybrid_exact),
+                l(&s.vector_quantized),
+                l(&s.hybrid_quantized),
+                s.quantized_recall_at_10
+            )?;
+        }
+        write!(
+            f,
+            "(\"bit\": sign-bit KNN over all vectors, best {}×k re-scored exactly)",
+            Config::default().search.rescore_factor
+        )
+    }
+}
+
+/// An embedder that sums a fixed pseudo-random direction per word.
+#[derive(Debug)]
+pub struct HashEmbedder {
+    dim: usize,
+    words: Mutex<HashMap<String, Arc<Vec<f32>>>>,
+}
+
+impl HashEmbedder {
+    /// A hashing embedder of dimension `dim`.
+    pub fn new(dim: usize) -> Self {
+        HashEmbedder { dim, words: Mutex::new(HashMap::new()) }
+    }
+
+    fn word_vector(&self, word: &str) -> Arc<Vec<f32>> {
+        let mut words = self.words.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        words
+            .entry(word.to_owned())
+            .or_insert_with(|| {
+                let seed = word
+                    .bytes()
+                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+                let mut rng = StdRng::seed_from_u64(seed);
+                Arc::new((0..self.dim).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect())
+            })
+            .clone()
+    }
+
+    fn embed_text(&self, text: &str) -> Vec<f32> {
+        let mut v = vec![0f32; self.dim];
+        for w in cm_core::text::words(text) {
+            for (a, b) in v.iter_mut().zip(self.word_vector(&w).iter()) {
+                *a += b;
+            }
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+}
+
+impl Embedder for HashEmbedder {
+    fn model_id(&self) -> &str {
+        "bench-hash"
+    }
+    fn dimension(&self) -> usize {
+        self.dim
+    }
+    fn embed<'a>(&'a self, texts: &'a [String], _kind: EmbedKind) -> EmbedFuture<'a> {
+        Box::pin(async move { Ok::<_, EmbedError>(texts.iter().map(|t| self.embed_text(t)).collect()) })
+    }
+}
+
+/// A generator of topical pseudo-English notes.
+struct Corpus {
+    rng: StdRng,
+    general: Vec<String>,
+    topics: Vec<Vec<String>>,
+}
+
+impl Corpus {
+    fn new(seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let syllables = [
+            "ka", "lo", "mi", "ser", "ta", "ven", "dor", "pli", "qua", "rus", "sto", "ne", "gra", "bel",
+            "zu", "fin",
+        ];
+        let word = |rng: &mut StdRng| -> String {
+            let n = rng.random_range(2..=4);
+            (0..n).map(|_| syllables[rng.random_range(0..syllables.len())]).collect()
+        };
+        let general = (0..3000).map(|_| word(&mut rng)).collect();
+        let topics = (0..300).map(|_| (0..25).map(|_| word(&mut rng)).collect()).collect();
+        Corpus { rng, general, topics }
+    }
+
+    fn note(&mut self) -> String {
+        let topic = self.rng.random_range(0..self.topics.len());
+        let n = self.rng.random_range(12..30);
+        let mut words = Vec::with_capacity(n + 1);
+        for _ in 0..n {
+            if self.rng.random_bool(0.5) {
+                words.push(self.topics[topic][self.rng.random_range(0..25)].clone());
+            } else {
+                // A skewed draw: common words are far more frequent, like real text.
+                let r: f64 = self.rng.random();
+                let i = ((r * r * r) * self.general.len() as f64) as usize;
+                words.push(self.general[i.min(self.general.len() - 1)].clone());
+            }
+        }
+        words.push(format!("n{}", self.rng.random::<u32>()));
+        words.join(" ")
+    }
+
+    fn query(&mut self) -> String {
+        let topic = self.rng.random_range(0..self.topics.len());
+        (0..5).map(|_| self.topics[topic][self.rng.random_range(0..25)].clone()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn time_queries(
+    engine: &Engine,
+    project: &Project,
+    queries: &[String],
+    mode: SearchMode,
+) -> Result<(Latency, Vec<Vec<i64>>)> {
+    let mut times = Vec::with_capacity(queries.len());
+    let mut results = Vec::with_capacity(queries.len());
+    for q in queries {
+        let mut req = SearchRequest::new(q.clone(), 10);
+        req.mode = mode;
+        let start = Instant::now();
+        let r = engine.search(project, &req).await?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        results.push(r.hits.iter().map(|h| h.memory.id).collect());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((Latency { p50_ms: percentile(&times, 0.5), p99_ms: percentile(&times, 0.99) }, results))
+}
+
+/// Runs the benchmark.
+pub async fn search(opts: &SearchBenchOptions) -> Result<SearchBenchReport> {
+    let tmp;
+    let base = match &opts.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("claude-memory-bench-{}", std::process::id()));
+            tmp.clone()
+        }
+    };
+    let embedder: Arc<dyn Embedder> = Arc::new(HashEmbedder::new(opts.dim));
+    let mut sizes = Vec::new();
+    for &size in &opts.sizes {
+        let dir = base.join(format!("n{size}-d{}", opts.dim));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| crate::Error::Io { context: format!("creating {}", dir.display()), source })?;
+        let project = Project::at(&dir)?;
+        let engine = Engine::new(Config::default(), Some(embedder.clone()));
+        let mut corpus = Corpus::new(42);
+        let types = MemoryType::ALL;
+        let start = Instant::now();
+        for i in 0..size {
+            let new = NewMemory::new(&corpus.note(), Source::Import)?.with_type(types[i % 6]);
+            engine.save(&project, new).await?;
+        }
+        let saves_per_second = size as f64 / start.elapsed().as_secs_f64();
+        let queries: Vec<String> = (0..opts.queries).map(|_| corpus.query()).collect();
+
+        let (bm25, _) = time_queries(&engine, &project, &queries, SearchMode::Bm25).await?;
+        let (vector, _) = time_queries(&engine, &project, &queries, SearchMode::Vector).await?;
+        let (hybrid, _) = time_queries(&engine, &project, &queries, SearchMode::Hybrid).await?;
+        let with_limit = |limit: i64| {
+            let mut c = Config::default();
+            c.search.exact_scan_limit = limit;
+            Engine::new(c, Some(embedder.clone()))
+        };
+        let exact = with_limit(i64::MAX);
+        let (vector_exact, exact_ids) = time_queries(&exact, &project, &queries, SearchMode::Vector).await?;
+        let (hybrid_exact, _) = time_queries(&exact, &project, &queries, SearchMode::Hybrid).await?;
+        let quantized = with_limit(-1);
+        let (vector_quantized, q_ids) =
+            time_queries(&quantized, &project, &queries, SearchMode::Vector).await?;
+        let (hybrid_quantized, _) = time_queries(&quantized, &project, &queries, SearchMode::Hybrid).await?;
+        let (mut found, mut total) = (0usize, 0usize);
+        for (e, q) in exact_ids.iter().zip(&q_ids) {
+            total += e.len();
+            found += e.iter().filter(|id| q.contains(id)).count();
+        }
+        let stats = engine.stats(&project).await?;
+        for e in [&engine, &exact, &quantized] {
+            e.close().await;
+        }
+        sizes.push(SizeReport {
+            memories: size,
+            saves_per_second,
+            db_mib: stats.db_bytes as f64 / (1024.0 * 1024.0),
+            bm25,
+            vector,
+            hybrid,
+            vector_exact,
+            hybrid_exact,
+            vector_quantized,
+            hybrid_quantized,
+            quantized_recall_at_10: if total == 0 { 1.0 } else { found as f64 / total as f64 },
+        });
+        if opts.dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    Ok(SearchBenchReport { dim: opts.dim, queries: opts.queries, sizes })
+}

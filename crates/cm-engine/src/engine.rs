@@ -1,0 +1,280 @@
+//! The engine handle.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cm_core::redact::redact;
+use cm_core::{
+    Config, EmbedKind, Embedder, Memory, NewMemory, SaveAction, SaveOutcome, SearchMode, SearchRequest,
+    SearchResults,
+};
+use cm_store::{ImportReport, ListFilter, MemoryPatch, Space, Stats, Store};
+use tokio::sync::Mutex;
+
+use crate::Result;
+use crate::export::{ExportFormat, parse_jsonl, render};
+use crate::project::Project;
+
+/// A cheap-to-clone handle on everything the engine holds.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    embedder: Option<Arc<dyn Embedder>>,
+    stores: Mutex<HashMap<Project, Store>>,
+}
+
+impl Engine {
+    /// An engine with `config`, embedding with `embedder` when given (without
+    /// one, memories are saved without vectors and search is BM25-only).
+    pub fn new(config: Config, embedder: Option<Arc<dyn Embedder>>) -> Engine {
+        Engine { inner: Arc::new(Inner { config, embedder, stores: Mutex::new(HashMap::new()) }) }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The embedder, if any.
+    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
+        self.inner.embedder.as_ref()
+    }
+
+    /// The open store of `project`, opening (and creating) it on first use.
+    /// A project whose database cannot be opened is not cached, so it is
+    /// retried next time and never affects other projects.
+    pub async fn store(&self, project: &Project) -> Result<Store> {
+        let mut stores = self.inner.stores.lock().await;
+        if let Some(store) = stores.get(project) {
+            return Ok(store.clone());
+        }
+        project.ensure_data_dir()?;
+        let store = Store::open(&project.db_path()).await?;
+        stores.insert(project.clone(), store.clone());
+        Ok(store)
+    }
+
+    /// Closes every open database (checkpointing their WAL files).
+    pub async fn close(&self) {
+        let stores = std::mem::take(&mut *self.inner.stores.lock().await);
+        for store in stores.values() {
+            store.close().await;
+        }
+    }
+
+    /// Embeds one text, or explains why not. `None` means no embedder is configured.
+    async fn embed_one(&self, text: &str, kind: EmbedKind) -> Option<(Arc<dyn Embedder>, Vec<f32>)> {
+        let embedder = self.inner.embedder.clone()?;
+        let texts = [text.to_owned()];
+        match embedder.embed(&texts, kind).await {
+            Ok(mut v) if v.len() == 1 => {
+                let vector = v.pop()?;
+                Some((embedder, vector))
+            }
+            Ok(v) => {
+                tracing::warn!(got = v.len(), "embedder returned the wrong number of vectors");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "embedding failed; continuing without a vector");
+                None
+            }
+        }
+    }
+
+    /// Saves a memory: redact secrets → dedupe → embed → insert row, FTS
+    /// entry and vector in one transaction.
+    #[tracing::instrument(skip_all, fields(project = %project.root().display()))]
+    pub async fn save(&self, project: &Project, mut new: NewMemory) -> Result<SaveOutcome> {
+        let redacted = redact_memory(&mut new);
+        // Redaction may have emptied a note that was only a secret.
+        NewMemory::new(&new.content, new.source)?;
+        let store = self.store(project).await?;
+        let cfg = &self.inner.config.save;
+        if let Some(id) =
+            store.find_duplicate(&new.content, cfg.dedupe_threshold, cfg.dedupe_candidates).await?
+        {
+            store.reinforce(id).await?;
+            return Ok(SaveOutcome {
+                id: Some(id),
+                action: SaveAction::Updated,
+                redacted,
+                reason: Some(format!("near-duplicate of memory {id}")),
+                embedded: store.get(id).await?.embedding_model.is_some(),
+            });
+        }
+        let embedded = self.embed_one(&embed_text(&new), EmbedKind::Passage).await;
+        let space = match &embedded {
+            Some((e, v)) => Some(store.ensure_space(e.model_id(), v.len()).await?),
+            None => None,
+        };
+        let vector = space.as_ref().zip(embedded.as_ref()).map(|(s, (_, v))| (s, v.as_slice()));
+        let (id, created) = store.insert(&new, vector, cfg.dedupe_threshold, cfg.dedupe_candidates).await?;
+        Ok(SaveOutcome {
+            id: Some(id),
+            action: if created { SaveAction::Created } else { SaveAction::Updated },
+            redacted,
+            reason: (!created).then(|| format!("near-duplicate of memory {id}")),
+            embedded: created && vector.is_some(),
+        })
+    }
+
+    /// Searches a project. Without an embedder, or when embedding the query
+    /// fails, the search is BM25-only and [`SearchResults::mode`] says so.
+    #[tracing::instrument(skip_all, fields(project = %project.root().display()))]
+    pub async fn search(&self, project: &Project, req: &SearchRequest) -> Result<SearchResults> {
+        let store = self.store(project).await?;
+        let query = match req.mode {
+            SearchMode::Bm25 => None,
+            _ => self.query_vector(&store, &req.query).await?,
+        };
+        let query_ref = query.as_ref().map(|(s, v)| (s, v.as_slice()));
+        Ok(store.search(req, query_ref, &self.inner.config.search).await?)
+    }
+
+    async fn query_vector(&self, store: &Store, text: &str) -> Result<Option<(Space, Vec<f32>)>> {
+        let Some(embedder) = &self.inner.embedder else {
+            return Ok(None);
+        };
+        // A project with no vectors from this model cannot use them yet.
+        let Some(space) = store.space(embedder.model_id()).await? else {
+            return Ok(None);
+        };
+        Ok(self.embed_one(text, EmbedKind::Query).await.map(|(_, v)| (space, v)))
+    }
+
+    /// One memory.
+    pub async fn get(&self, project: &Project, id: i64) -> Result<Memory> {
+        Ok(self.store(project).await?.get(id).await?)
+    }
+
+    /// Memories by filter, newest first.
+    pub async fn list(
+        &self,
+        project: &Project,
+        filter: &ListFilter,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Memory>> {
+        Ok(self.store(project).await?.list(filter, limit, offset).await?)
+    }
+
+    /// Feedback on a memory's usefulness.
+    pub async fn validate(&self, project: &Project, id: i64, helpful: bool) -> Result<Memory> {
+        Ok(self.store(project).await?.validate(id, helpful).await?)
+    }
+
+    /// Edits a memory; new content is redacted and re-embedded.
+    pub async fn update(&self, project: &Project, id: i64, mut patch: MemoryPatch) -> Result<Memory> {
+        if let Some(content) = &patch.content {
+            patch.content = Some(redact(content).text);
+        }
+        for field in [&mut patch.structured, &mut patch.summary].into_iter().flatten() {
+            *field = redact(field).text;
+        }
+        let store = self.store(project).await?;
+        let memory = store.update(id, &patch).await?;
+        if patch.content.is_some() {
+            if let Some((embedder, v)) = self.embed_one(&memory.content, EmbedKind::Passage).await {
+                let space = store.ensure_space(embedder.model_id(), v.len()).await?;
+                store.set_vector(id, &space, &v).await?;
+                return Ok(store.get(id).await?);
+            }
+        }
+        Ok(memory)
+    }
+
+    /// Archives (hides from search, keeps) or restores a memory.
+    pub async fn set_archived(&self, project: &Project, id: i64, archived: bool) -> Result<Memory> {
+        Ok(self.store(project).await?.set_archived(id, archived).await?)
+    }
+
+    /// Deletes a memory for good.
+    pub async fn purge(&self, project: &Project, id: i64) -> Result<()> {
+        Ok(self.store(project).await?.purge(id).await?)
+    }
+
+    /// Project statistics.
+    pub async fn stats(&self, project: &Project) -> Result<Stats> {
+        Ok(self.store(project).await?.stats().await?)
+    }
+
+    /// Every memory of the project, rendered in `format`.
+    pub async fn export(&self, project: &Project, format: ExportFormat) -> Result<String> {
+        let memories = self.store(project).await?.all().await?;
+        Ok(render(&memories, format))
+    }
+
+    /// Imports a JSONL export. The whole file is parsed first: a bad line
+    /// imports nothing. Contents are redacted like any save, and the new
+    /// memories are embedded.
+    pub async fn import_jsonl(&self, project: &Project, text: &str) -> Result<ImportReport> {
+        let mut memories = parse_jsonl(text)?;
+        for m in &mut memories {
+            m.content = redact(&m.content).text;
+            for field in [&mut m.structured, &mut m.summary].into_iter().flatten() {
+                *field = redact(field).text;
+            }
+        }
+        let store = self.store(project).await?;
+        let report = store.import(&memories).await?;
+        self.embed_missing(&store, &report.imported).await?;
+        Ok(report)
+    }
+
+    /// Embeds the given memories (used after an import).
+    async fn embed_missing(&self, store: &Store, ids: &[i64]) -> Result<()> {
+        let Some(embedder) = self.inner.embedder.clone() else {
+            return Ok(());
+        };
+        for chunk in ids.chunks(32) {
+            let mut texts = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                texts.push(store.get(*id).await?.content);
+            }
+            let vectors = match embedder.embed(&texts, EmbedKind::Passage).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedding imported memories failed; they stay BM25-only");
+                    return Ok(());
+                }
+            };
+            for (id, v) in chunk.iter().zip(vectors) {
+                let space = store.ensure_space(embedder.model_id(), v.len()).await?;
+                store.set_vector(*id, &space, &v).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Redacts every free-text field of a save; returns the kinds found.
+fn redact_memory(new: &mut NewMemory) -> Vec<String> {
+    let mut kinds = Vec::new();
+    let r = redact(&new.content);
+    kinds.extend(r.kinds.iter().map(|k| (*k).to_owned()));
+    new.content = r.text;
+    for field in [&mut new.structured, &mut new.summary].into_iter().flatten() {
+        let r = redact(field);
+        kinds.extend(r.kinds.iter().map(|k| (*k).to_owned()));
+        *field = r.text;
+    }
+    new.tags = new.tags.iter().map(|t| redact(t).text).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+/// What gets embedded for a memory: its content, plus its summary when the
+/// structurer wrote one.
+fn embed_text(new: &NewMemory) -> String {
+    match &new.summary {
+        Some(s) if !s.is_empty() => format!("{}\n{}", new.content, s),
+        _ => new.content.clone(),
+    }
+}

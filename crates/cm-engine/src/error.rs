@@ -1,0 +1,42 @@
+/// Errors from the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Invalid input.
+    #[error(transparent)]
+    Invalid(#[from] cm_core::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] cm_store::Error),
+    /// The embedder failed (saves still succeed without a vector; searches fall back to BM25).
+    #[error(transparent)]
+    Embed(#[from] cm_core::EmbedError),
+    /// A project directory problem.
+    #[error("{0}")]
+    Project(String),
+    /// An import file could not be read.
+    #[error("cannot import line {line}: {message}")]
+    Import {
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong.
+        message: String,
+    },
+    /// Filesystem failure.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Whether the error means the memory id does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Store(cm_store::Error::NotFound(_)))
+    }
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! The claude-memory engine: one handle over every project's store, the
+//! embedder and the settings, exposing the save and search pipelines that the
+//! CLI, the local service and the tray app all call.
+//!
+//! The engine owns no framework: it glues the store to the domain rules
+//! (validation, secret redaction, dedupe) and to whatever [`Embedder`] it was
+//! built with.
+
+pub mod bench;
+mod engine;
+mod error;
+mod export;
+mod project;
+
+pub use cm_core::{Config, Embedder};
+pub use cm_store::{ImportReport, ListFilter, MemoryPatch, Stats};
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use export::ExportFormat;
+pub use project::{DATA_DIR, Project, find_project};

@@ -1,0 +1,137 @@
+//! The per-project memory database: one SQLite file holding memories, their
+//! FTS5 index, one sqlite-vec table per embedding model, and clusters.
+//!
+//! This is the only crate that talks to SQLite. [`Store::open`] registers
+//! sqlite-vec, opens a small pool in WAL mode and runs the embedded
+//! migrations; every write runs in a `BEGIN IMMEDIATE` transaction so that two
+//! processes writing one project wait for each other instead of failing.
+
+mod error;
+mod memories;
+mod search;
+mod stats;
+mod vectors;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use error::{Error, Result};
+pub use memories::{ImportReport, ListFilter, MemoryPatch};
+pub use stats::Stats;
+pub use vectors::Space;
+
+/// How long a connection waits for another writer before giving up. Long
+/// enough to ride out a burst from another process, short enough that a hook
+/// (which has its own, shorter deadline) is never the one waiting.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+static REGISTER_VEC: Once = Once::new();
+
+/// Makes sqlite-vec available to every connection opened afterwards in this process.
+fn register_sqlite_vec() {
+    REGISTER_VEC.call_once(|| {
+        // SAFETY: `sqlite3_vec_init` has the signature SQLite expects of an
+        // extension entry point; `sqlite3_auto_extension` only stores the
+        // pointer and calls it for each new connection.
+        unsafe {
+            type Init = unsafe extern "C" fn(
+                *mut libsqlite3_sys::sqlite3,
+                *mut *mut std::os::raw::c_char,
+                *const libsqlite3_sys::sqlite3_api_routines,
+            ) -> std::os::raw::c_int;
+            let init: Init =
+                std::mem::transmute::<*const (), Init>(sqlite_vec::sqlite3_vec_init as *const ());
+            libsqlite3_sys::sqlite3_auto_extension(Some(init));
+        }
+    });
+}
+
+/// Unix time in milliseconds.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// An open project database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// A file that is not a SQLite database, or one that is damaged, gives
+    /// [`Error::Corrupt`] naming the file; nothing is written to it.
+    pub async fn open(path: &Path) -> Result<Store> {
+        register_sqlite_vec();
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| Error::open(path, e))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .acquire_timeout(BUSY_TIMEOUT + Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| Error::open(path, e))?;
+        let store = Store { pool, path: path.to_owned() };
+        store.check_and_migrate().await?;
+        Ok(store)
+    }
+
+    async fn check_and_migrate(&self) -> Result<()> {
+        // A quick structural check first: a damaged file must be reported as
+        // such before migrations try to write to it.
+        let verdict: String = sqlx::query_scalar("PRAGMA quick_check(1)")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| Error::open(&self.path, e))?;
+        if verdict != "ok" {
+            return Err(Error::Corrupt { path: self.path.clone(), detail: verdict });
+        }
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(|e| Error::Migrate { path: self.path.clone(), detail: e.to_string() })?;
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `PRAGMA integrity_check` and returns SQLite's verdict (`"ok"` when healthy).
+    pub async fn integrity_check(&self) -> Result<String> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check").fetch_all(&self.pool).await?;
+        Ok(rows.join("; "))
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction that takes the write lock immediately, so
+    /// the busy timeout applies instead of a mid-transaction `SQLITE_BUSY`.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}

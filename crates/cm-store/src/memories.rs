@@ -1,0 +1,486 @@
+//! Reading and writing memory rows.
+
+use std::collections::HashSet;
+
+use cm_core::memory::{MAX_CONFIDENCE, MIN_CONFIDENCE, clamp_confidence, normalize_labels};
+use cm_core::text::{content_hash, fts_query, jaccard, word_set};
+use cm_core::{Domain, Memory, MemoryType, NewMemory, Provenance, Source};
+use serde::{Deserialize, Serialize};
+use sqlx::AssertSqlSafe;
+use sqlx::{Row, SqliteConnection};
+
+use crate::vectors::{Space, delete_vectors, insert_vector, sync_metadata};
+use crate::{Error, Result, Store, now_ms};
+
+/// Columns selected for a [`Memory`], in the order [`memory_from_row`] reads them.
+pub(crate) const MEMORY_COLUMNS: &str = "id, content, structured, summary, memory_type, domain, tags, \
+     keywords, confidence, evidence_count, access_count, last_accessed_at, created_at, updated_at, \
+     source, session_id, transcript_start, transcript_end, content_hash, embedding_model, archived, \
+     merged_into, cluster_id";
+
+pub(crate) fn memory_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Memory> {
+    let parse_labels = |col: &str| -> Result<Vec<String>> {
+        let raw: String = row.try_get(col)?;
+        serde_json::from_str(&raw).map_err(|e| Error::Data(format!("{col}: {e}")))
+    };
+    let memory_type: String = row.try_get("memory_type")?;
+    let domain: String = row.try_get("domain")?;
+    let source: String = row.try_get("source")?;
+    Ok(Memory {
+        id: row.try_get("id")?,
+        content: row.try_get("content")?,
+        structured: row.try_get("structured")?,
+        summary: row.try_get("summary")?,
+        memory_type: memory_type.parse().map_err(|e: cm_core::Error| Error::Data(e.to_string()))?,
+        domain: Domain::parse(&domain).map_err(|e| Error::Data(e.to_string()))?,
+        tags: parse_labels("tags")?,
+        keywords: parse_labels("keywords")?,
+        confidence: row.try_get("confidence")?,
+        evidence_count: row.try_get("evidence_count")?,
+        access_count: row.try_get("access_count")?,
+        last_accessed_at: row.try_get("last_accessed_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        source: source.parse().map_err(|e: cm_core::Error| Error::Data(e.to_string()))?,
+        provenance: Provenance {
+            session_id: row.try_get("session_id")?,
+            transcript_start: row.try_get("transcript_start")?,
+            transcript_end: row.try_get("transcript_end")?,
+        },
+        content_hash: row.try_get("content_hash")?,
+        embedding_model: row.try_get("embedding_model")?,
+        archived: row.try_get::<i64, _>("archived")? != 0,
+        merged_into: row.try_get("merged_into")?,
+        cluster_id: row.try_get("cluster_id")?,
+    })
+}
+
+/// Filters for [`Store::list`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListFilter {
+    /// Only this type.
+    pub memory_type: Option<MemoryType>,
+    /// Only this domain.
+    pub domain: Option<Domain>,
+    /// Only this source.
+    pub source: Option<Source>,
+    /// Only memories at least this confident.
+    pub min_confidence: Option<f64>,
+    /// `None`: live memories only; `Some(true)`: archived only; `Some(false)`: both.
+    pub archived: Option<bool>,
+}
+
+/// Fields of a memory that an edit may change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryPatch {
+    /// New content (already redacted by the caller).
+    pub content: Option<String>,
+    /// New structured XML.
+    pub structured: Option<String>,
+    /// New summary.
+    pub summary: Option<String>,
+    /// New type.
+    pub memory_type: Option<MemoryType>,
+    /// New domain.
+    pub domain: Option<Domain>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// New confidence (clamped).
+    pub confidence: Option<f64>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// Memories written, with their ids in this project.
+    pub imported: Vec<i64>,
+    /// Memories skipped because one with the same content hash exists.
+    pub skipped: usize,
+    /// Imported memories whose original id was taken here and so got a new one.
+    pub renumbered: usize,
+}
+
+impl Store {
+    /// One memory, archived or not.
+    pub async fn get(&self, id: i64) -> Result<Memory> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ?1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(Error::NotFound(id))?;
+        memory_from_row(&row)
+    }
+
+    /// Memories by `filter`, newest first.
+    pub async fn list(&self, filter: &ListFilter, limit: usize, offset: usize) -> Result<Vec<Memory>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories
+             WHERE (?1 IS NULL OR memory_type = ?1)
+               AND (?2 IS NULL OR domain = ?2)
+               AND (?3 IS NULL OR source = ?3)
+               AND (?4 IS NULL OR confidence >= ?4)
+               AND (?5 IS NULL OR archived = ?5)
+             ORDER BY created_at DESC, id DESC
+             LIMIT ?6 OFFSET ?7"
+        )))
+        .bind(filter.memory_type.map(MemoryType::as_str))
+        .bind(filter.domain.as_ref().map(Domain::as_str))
+        .bind(filter.source.map(Source::as_str))
+        .bind(filter.min_confidence)
+        .bind(match filter.archived {
+            None => Some(0i64),
+            Some(true) => Some(1),
+            Some(false) => None,
+        })
+        .bind(limit as i64)
+        .bind(offset as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(memory_from_row).collect()
+    }
+
+    /// Every memory (archived included) in id order, for export.
+    pub async fn all(&self) -> Result<Vec<Memory>> {
+        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {MEMORY_COLUMNS} FROM memories ORDER BY id")))
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(memory_from_row).collect()
+    }
+
+    /// The live memory whose word set is at least `threshold`-similar (Jaccard)
+    /// to `content`, if any. Candidates come from full-text search over the
+    /// whole project, whatever their age.
+    pub async fn find_duplicate(
+        &self,
+        content: &str,
+        threshold: f64,
+        candidates: usize,
+    ) -> Result<Option<i64>> {
+        let mut conn = self.pool().acquire().await?;
+        find_duplicate(&mut conn, content, threshold, candidates).await
+    }
+
+    /// Reinforces memory `id` because a near-duplicate was saved again:
+    /// access count +1, confidence +0.05 (at most 0.9).
+    pub async fn reinforce(&self, id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        reinforce(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts a new memory, with its vector when given, in one transaction.
+    ///
+    /// The duplicate check is repeated under the write lock, so two processes
+    /// saving the same note at once create it once: the second reinforces it.
+    /// Returns the id and whether it was created (`false`: reinforced).
+    pub async fn insert(
+        &self,
+        new: &NewMemory,
+        vector: Option<(&Space, &[f32])>,
+        dedupe_threshold: f64,
+        dedupe_candidates: usize,
+    ) -> Result<(i64, bool)> {
+        let mut tx = self.begin_write().await?;
+        if let Some(id) = find_duplicate(&mut tx, &new.content, dedupe_threshold, dedupe_candidates).await? {
+            reinforce(&mut tx, id).await?;
+            tx.commit().await?;
+            return Ok((id, false));
+        }
+        let now = now_ms();
+        let id = insert_row(&mut tx, new, None, now, now).await?;
+        if let Some((space, v)) = vector {
+            insert_vector(&mut tx, space, id, v).await?;
+        }
+        tx.commit().await?;
+        Ok((id, true))
+    }
+
+    /// Stores (or replaces) the vector of memory `id` in `space`.
+    pub async fn set_vector(&self, id: i64, space: &Space, vector: &[f32]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        ensure_exists(&mut tx, id).await?;
+        insert_vector(&mut tx, space, id, vector).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records feedback: +0.1 when helpful, −0.05 when not, clamped to
+    /// [0.3, 0.9]; evidence count +1.
+    pub async fn validate(&self, id: i64, helpful: bool) -> Result<Memory> {
+        let delta = if helpful { 0.1 } else { -0.05 };
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE memories SET confidence = MIN(?2, MAX(?3, confidence + ?4)),
+                 evidence_count = evidence_count + 1, updated_at = ?5
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(MAX_CONFIDENCE)
+        .bind(MIN_CONFIDENCE)
+        .bind(delta)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound(id));
+        }
+        sync_metadata(&mut tx, id).await?;
+        tx.commit().await?;
+        self.get(id).await
+    }
+
+    /// Applies an edit. Content changes recompute the content hash; the caller
+    /// re-embeds (the old vector is removed so search never uses a stale one).
+    pub async fn update(&self, id: i64, patch: &MemoryPatch) -> Result<Memory> {
+        let tags = patch.tags.as_deref().map(|t| normalize_labels("tags", t)).transpose()?;
+        let confidence = patch.confidence.map(clamp_confidence).transpose()?;
+        if let Some(c) = &patch.content {
+            cm_core::NewMemory::new(c, Source::Cli)?;
+        }
+        let mut tx = self.begin_write().await?;
+        ensure_exists(&mut tx, id).await?;
+        let content = patch.content.as_deref().map(str::trim);
+        sqlx::query(
+            "UPDATE memories SET
+                 content = COALESCE(?2, content),
+                 content_hash = COALESCE(?3, content_hash),
+                 structured = COALESCE(?4, structured),
+                 summary = COALESCE(?5, summary),
+                 memory_type = COALESCE(?6, memory_type),
+                 domain = COALESCE(?7, domain),
+                 tags = COALESCE(?8, tags),
+                 confidence = COALESCE(?9, confidence),
+                 updated_at = ?10
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(content)
+        .bind(content.map(content_hash))
+        .bind(patch.structured.as_deref())
+        .bind(patch.summary.as_deref())
+        .bind(patch.memory_type.map(MemoryType::as_str))
+        .bind(patch.domain.as_ref().map(Domain::as_str))
+        .bind(tags.map(|t| serde_json::Value::from(t).to_string()))
+        .bind(confidence)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        if content.is_some() {
+            delete_vectors(&mut tx, id).await?;
+            sqlx::query("UPDATE memories SET embedding_model = NULL WHERE id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sync_metadata(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        self.get(id).await
+    }
+
+    /// Archives (`true`) or restores (`false`) a memory. Archived memories are
+    /// kept, listed on request, and left out of search.
+    pub async fn set_archived(&self, id: i64, archived: bool) -> Result<Memory> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE memories SET archived = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(archived as i64)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound(id));
+        }
+        sync_metadata(&mut tx, id).await?;
+        tx.commit().await?;
+        self.get(id).await
+    }
+
+    /// Deletes a memory and its vectors for good.
+    pub async fn purge(&self, id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        ensure_exists(&mut tx, id).await?;
+        delete_vectors(&mut tx, id).await?;
+        sqlx::query("DELETE FROM memories WHERE id = ?1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Imports exported memories. A memory whose content hash already exists
+    /// is skipped, so importing the same file twice changes nothing. Ids,
+    /// times and provenance are kept when the id is free here.
+    pub async fn import(&self, memories: &[Memory]) -> Result<ImportReport> {
+        let mut report = ImportReport::default();
+        let mut tx = self.begin_write().await?;
+        for m in memories {
+            let hash = content_hash(&m.content);
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM memories WHERE content_hash = ?1 LIMIT 1")
+                    .bind(&hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_some() {
+                report.skipped += 1;
+                continue;
+            }
+            let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM memories WHERE id = ?1")
+                .bind(m.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let keep_id = if taken.is_none() && m.id > 0 { Some(m.id) } else { None };
+            if keep_id.is_none() {
+                report.renumbered += 1;
+            }
+            let mut new = NewMemory::new(&m.content, m.source)?
+                .with_type(m.memory_type)
+                .with_domain(m.domain.clone())
+                .with_tags(&m.tags)?
+                .with_keywords(&m.keywords)?;
+            // Imported confidence is kept as it was, clamped only to [0, 1].
+            new.confidence = if m.confidence.is_nan() { 0.7 } else { m.confidence.clamp(0.0, 1.0) };
+            new.structured = m.structured.clone();
+            new.summary = m.summary.clone();
+            new.provenance = m.provenance.clone();
+            let id = insert_row(&mut tx, &new, keep_id, m.created_at, m.updated_at).await?;
+            sqlx::query(
+                "UPDATE memories SET evidence_count = ?2, access_count = ?3, last_accessed_at = ?4,
+                     archived = ?5 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(m.evidence_count)
+            .bind(m.access_count)
+            .bind(m.last_accessed_at)
+            .bind(m.archived as i64)
+            .execute(&mut *tx)
+            .await?;
+            report.imported.push(id);
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Ids of live memories with no vector in `space`, oldest first (for (re-)embedding).
+    pub async fn missing_vectors(&self, space: &Space, limit: usize) -> Result<Vec<(i64, String)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, content FROM memories WHERE embedding_model IS NOT ?1 OR embedding_model IS NULL
+             ORDER BY id LIMIT ?2",
+        )
+        .bind(&space.model_id)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    /// Marks memories as returned by a search: access count +1, last accessed now.
+    pub async fn touch(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        let now = now_ms();
+        for id in ids {
+            sqlx::query(
+                "UPDATE memories SET access_count = access_count + 1, last_accessed_at = ?2 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn ensure_exists(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT id FROM memories WHERE id = ?1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    found.map(|_| ()).ok_or(Error::NotFound(id))
+}
+
+async fn find_duplicate(
+    conn: &mut SqliteConnection,
+    content: &str,
+    threshold: f64,
+    candidates: usize,
+) -> Result<Option<i64>> {
+    // The exact (normalised) text is the common case and needs no scoring.
+    let exact: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM memories WHERE content_hash = ?1 AND archived = 0 ORDER BY id LIMIT 1",
+    )
+    .bind(content_hash(content))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if exact.is_some() {
+        return Ok(exact);
+    }
+    let Some(query) = fts_query(content) else {
+        return Ok(None);
+    };
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT m.id, m.content FROM memories_fts f JOIN memories m ON m.id = f.rowid
+         WHERE memories_fts MATCH ?1 AND m.archived = 0
+         ORDER BY bm25(memories_fts) LIMIT ?2",
+    )
+    .bind(query)
+    .bind(candidates as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let words: HashSet<String> = word_set(content);
+    Ok(rows.into_iter().find(|(_, c)| jaccard(&words, &word_set(c)) >= threshold).map(|(id, _)| id))
+}
+
+async fn reinforce(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE memories SET access_count = access_count + 1,
+             confidence = MIN(?2, confidence + 0.05), last_accessed_at = ?3, updated_at = ?3
+         WHERE id = ?1",
+    )
+    .bind(id)
+    .bind(MAX_CONFIDENCE)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    sync_metadata(conn, id).await
+}
+
+async fn insert_row(
+    conn: &mut SqliteConnection,
+    new: &NewMemory,
+    id: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO memories (id, content, structured, summary, memory_type, domain, tags, keywords,
+             confidence, created_at, updated_at, source, session_id, transcript_start, transcript_end,
+             content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(&new.content)
+    .bind(new.structured.as_deref())
+    .bind(new.summary.as_deref())
+    .bind(new.memory_type.as_str())
+    .bind(new.domain.as_str())
+    .bind(serde_json::Value::from(new.tags.clone()).to_string())
+    .bind(serde_json::Value::from(new.keywords.clone()).to_string())
+    .bind(new.confidence)
+    .bind(created_at)
+    .bind(updated_at)
+    .bind(new.source.as_str())
+    .bind(new.provenance.session_id.as_deref())
+    .bind(new.provenance.transcript_start)
+    .bind(new.provenance.transcript_end)
+    .bind(content_hash(&new.content))
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}

@@ -1,0 +1,248 @@
+//! Hybrid search: FTS5 BM25 and sqlite-vec KNN, each filtered in SQL, fused in Rust.
+
+use std::collections::HashMap;
+
+use cm_core::search::{Candidate, SearchHit, SearchMode, SearchRequest, SearchResults, fuse};
+use cm_core::text::fts_query;
+use cm_core::{Domain, MemoryType, SearchConfig};
+use sqlx::AssertSqlSafe;
+use sqlx::SqliteConnection;
+
+use crate::memories::{MEMORY_COLUMNS, memory_from_row};
+use crate::vectors::{Space, blob_vector, vector_blob};
+use crate::{Result, Store, now_ms};
+
+impl Store {
+    /// Searches this project. `query_vector` is the query's embedding and the
+    /// space it belongs to; without it the search is BM25-only and says so in
+    /// [`SearchResults::mode`].
+    pub async fn search(
+        &self,
+        req: &SearchRequest,
+        query_vector: Option<(&Space, &[f32])>,
+        config: &SearchConfig,
+    ) -> Result<SearchResults> {
+        let mode = match (req.mode, query_vector.is_some()) {
+            (SearchMode::Bm25, _) | (SearchMode::Hybrid, false) => SearchMode::Bm25,
+            (SearchMode::Vector, false) => {
+                return Ok(SearchResults { hits: Vec::new(), mode: SearchMode::Vector });
+            }
+            (m, true) => m,
+        };
+        let want = config.candidates.max(req.limit);
+        let mut conn = self.pool().acquire().await?;
+
+        let text_hits = if mode == SearchMode::Vector {
+            Vec::new()
+        } else {
+            bm25_candidates(&mut conn, req, want).await?
+        };
+        let vector_hits = match (mode, query_vector) {
+            (SearchMode::Bm25, _) | (_, None) => Vec::new(),
+            (_, Some((space, v))) => knn(&mut conn, space, v, req, want, config).await?,
+        };
+
+        let mut by_id: HashMap<i64, Candidate> = HashMap::new();
+        for (rank, (id, score)) in text_hits.iter().enumerate() {
+            by_id.entry(*id).or_insert_with(|| blank(*id)).bm25 = Some((*score, rank + 1));
+        }
+        for (rank, (id, sim)) in vector_hits.iter().enumerate() {
+            by_id.entry(*id).or_insert_with(|| blank(*id)).similarity = Some((*sim, rank + 1));
+        }
+        if by_id.is_empty() {
+            return Ok(SearchResults { hits: Vec::new(), mode });
+        }
+        // Text matches the vector scan did not reach still deserve their true
+        // similarity, not zero: look their vectors up directly.
+        if let (SearchMode::Hybrid, Some((space, v))) = (mode, query_vector) {
+            let missing: Vec<i64> = by_id.values().filter(|c| c.similarity.is_none()).map(|c| c.id).collect();
+            for (id, sim) in exact_similarities(&mut conn, space, v, &missing).await? {
+                if let Some(c) = by_id.get_mut(&id) {
+                    // Ranked after every vector hit: it was not in the KNN top list.
+                    c.similarity = Some((sim, vector_hits.len() + 1));
+                }
+            }
+        }
+        let ids: Vec<i64> = by_id.keys().copied().collect();
+        let mut memories = fetch_memories(&mut conn, &ids).await?;
+        drop(conn);
+
+        let mut candidates: Vec<Candidate> = Vec::with_capacity(by_id.len());
+        for (id, mut c) in by_id {
+            if let Some(m) = memories.get(&id) {
+                c.memory_type = m.memory_type;
+                c.created_at = m.created_at;
+                candidates.push(c);
+            }
+        }
+        if let (Some(min), true) = (req.min_similarity, mode != SearchMode::Bm25) {
+            candidates.retain(|c| c.similarity.is_some_and(|(s, _)| s >= min));
+        }
+        let ranked = fuse(&candidates, config, mode, now_ms());
+        let mut hits = Vec::with_capacity(req.limit);
+        for (i, score) in ranked.into_iter().take(req.limit) {
+            let c = &candidates[i];
+            if let Some(memory) = memories.remove(&c.id) {
+                hits.push(SearchHit {
+                    memory,
+                    score,
+                    vector_similarity: c.similarity.map(|(s, _)| s),
+                    bm25: c.bm25.map(|(s, _)| s),
+                });
+            }
+        }
+        if req.touch {
+            let ids: Vec<i64> = hits.iter().map(|h| h.memory.id).collect();
+            self.touch(&ids).await?;
+        }
+        Ok(SearchResults { hits, mode })
+    }
+}
+
+fn blank(id: i64) -> Candidate {
+    Candidate { id, memory_type: MemoryType::Context, created_at: 0, bm25: None, similarity: None }
+}
+
+/// Full-text candidates `(id, bm25)` best first, filters applied in SQL.
+async fn bm25_candidates(
+    conn: &mut SqliteConnection,
+    req: &SearchRequest,
+    limit: usize,
+) -> Result<Vec<(i64, f64)>> {
+    let Some(query) = fts_query(&req.query) else {
+        return Ok(Vec::new());
+    };
+    let rows: Vec<(i64, f64)> = sqlx::query_as(
+        "SELECT m.id, bm25(memories_fts) AS score
+         FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid
+         WHERE memories_fts MATCH ?1
+           AND (?2 OR m.archived = 0)
+           AND (?3 IS NULL OR m.memory_type = ?3)
+           AND (?4 IS NULL OR m.domain = ?4)
+           AND (?5 IS NULL OR m.confidence >= ?5)
+         ORDER BY score LIMIT ?6",
+    )
+    .bind(query)
+    .bind(req.include_archived)
+    .bind(req.memory_type.map(MemoryType::as_str))
+    .bind(req.domain.as_ref().map(Domain::as_str))
+    .bind(req.min_confidence)
+    .bind(limit as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+/// Filter clauses on a space's metadata columns, for the KNN query. sqlite-vec
+/// accepts only plain comparisons here, so absent filters are left out
+/// rather than written as `?N IS NULL OR …`.
+fn metadata_filters(req: &SearchRequest) -> String {
+    let mut sql = String::new();
+    if !req.include_archived {
+        sql.push_str(" AND archived = 0");
+    }
+    if req.memory_type.is_some() {
+        sql.push_str(" AND memory_type = ?3");
+    }
+    if req.domain.is_some() {
+        sql.push_str(" AND domain = ?4");
+    }
+    if req.min_confidence.is_some() {
+        sql.push_str(" AND confidence >= ?5");
+    }
+    sql
+}
+
+/// Nearest neighbours `(id, cosine similarity)` best first, filters applied inside the KNN.
+///
+/// Small spaces are scanned exactly. Large ones first scan the sign-bit
+/// copies (32× less data to read) and re-score the best
+/// `rescore_factor × k` with the full-precision vectors.
+async fn knn(
+    conn: &mut SqliteConnection,
+    space: &Space,
+    vector: &[f32],
+    req: &SearchRequest,
+    k: usize,
+    config: &SearchConfig,
+) -> Result<Vec<(i64, f64)>> {
+    if vector.len() != space.dimension {
+        return Err(crate::Error::Dimension {
+            model: space.model_id.clone(),
+            expected: space.dimension,
+            actual: vector.len(),
+        });
+    }
+    let blob = vector_blob(vector);
+    let filters = metadata_filters(req);
+    if space.vector_count <= config.exact_scan_limit {
+        let sql = format!(
+            "SELECT memory_id, distance FROM {} WHERE embedding MATCH ?1 AND k = ?2{filters} ORDER BY distance",
+            space.table
+        );
+        let rows: Vec<(i64, f64)> =
+            bind_filters(sqlx::query_as(AssertSqlSafe(sql)).bind(&blob).bind(k as i64), req)
+                .fetch_all(&mut *conn)
+                .await?;
+        return Ok(rows.into_iter().map(|(id, d)| (id, 1.0 - d)).collect());
+    }
+    let sql = format!(
+        "SELECT memory_id FROM {} WHERE embedding_coarse MATCH vec_quantize_binary(?1) AND k = ?2{filters}
+         ORDER BY distance",
+        space.table
+    );
+    let coarse: Vec<(i64,)> = bind_filters(
+        sqlx::query_as(AssertSqlSafe(sql)).bind(&blob).bind((k * config.rescore_factor.max(1)) as i64),
+        req,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let ids: Vec<i64> = coarse.into_iter().map(|(id,)| id).collect();
+    let mut exact = exact_similarities(conn, space, vector, &ids).await?;
+    exact.sort_by(|a, b| b.1.total_cmp(&a.1));
+    exact.truncate(k);
+    Ok(exact)
+}
+
+fn bind_filters<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
+    req: &'q SearchRequest,
+) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments> {
+    q.bind(req.memory_type.map(MemoryType::as_str))
+        .bind(req.domain.as_ref().map(Domain::as_str))
+        .bind(req.min_confidence)
+}
+
+/// Exact cosine similarities of the stored vectors of `ids` to `vector`.
+/// Memories without a vector in `space` are absent from the result.
+async fn exact_similarities(
+    conn: &mut SqliteConnection,
+    space: &Space,
+    vector: &[f32],
+    ids: &[i64],
+) -> Result<Vec<(i64, f64)>> {
+    let sql = format!("SELECT embedding FROM {} WHERE memory_id = ?1", space.table);
+    let mut out = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let blob: Option<Vec<u8>> =
+            sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(&mut *conn).await?;
+        if let Some(blob) = blob {
+            let stored = blob_vector(&blob);
+            // Both sides are L2-normalised, so the dot product is the cosine.
+            let dot: f32 = stored.iter().zip(vector).map(|(a, b)| a * b).sum();
+            out.push((id, f64::from(dot)));
+        }
+    }
+    Ok(out)
+}
+
+async fn fetch_memories(conn: &mut SqliteConnection, ids: &[i64]) -> Result<HashMap<i64, cm_core::Memory>> {
+    let list = serde_json::Value::from(ids.to_vec()).to_string();
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN (SELECT value FROM json_each(?1))"
+    )))
+    .bind(list)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(|r| memory_from_row(r).map(|m| (m.id, m))).collect()
+}
