@@ -102,11 +102,25 @@ impl Store {
         if verdict != "ok" {
             return Err(Error::Corrupt { path: self.path.clone(), detail: verdict });
         }
-        sqlx::migrate!("./migrations")
-            .run(&self.pool)
-            .await
-            .map_err(|e| Error::Migrate { path: self.path.clone(), detail: e.to_string() })?;
-        Ok(())
+        // Two processes opening a new database at once both try to migrate;
+        // the loser fails on "already exists" once the winner commits. The
+        // winner recorded its work, so running again is a no-op and succeeds.
+        let mut attempt = 0;
+        loop {
+            match sqlx::migrate!("./migrations").run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < 3 && e.to_string().contains("already exists") => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+                }
+                Err(e) => {
+                    return Err(match Error::open(&self.path, &e) {
+                        corrupt @ Error::Corrupt { .. } => corrupt,
+                        _ => Error::Migrate { path: self.path.clone(), detail: e.to_string() },
+                    });
+                }
+            }
+        }
     }
 
     /// The database file.

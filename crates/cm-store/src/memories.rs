@@ -423,8 +423,10 @@ async fn find_duplicate(
     let Some(query) = fts_query(content) else {
         return Ok(None);
     };
+    // CROSS JOIN pins the full-text match as the outer loop; a plain JOIN lets
+    // the planner scan `memories` and re-run the MATCH once per row.
     let rows: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT m.id, m.content FROM memories_fts f JOIN memories m ON m.id = f.rowid
+        "SELECT m.id, m.content FROM memories_fts f CROSS JOIN memories m ON m.id = f.rowid
          WHERE memories_fts MATCH ?1 AND m.archived = 0
          ORDER BY bm25(memories_fts) LIMIT ?2",
     )

@@ -112,9 +112,11 @@ async fn bm25_candidates(
     let Some(query) = fts_query(&req.query) else {
         return Ok(Vec::new());
     };
+    // CROSS JOIN pins the full-text match as the outer loop; a plain JOIN lets
+    // the planner scan `memories` and re-run the MATCH once per row.
     let rows: Vec<(i64, f64)> = sqlx::query_as(
         "SELECT m.id, bm25(memories_fts) AS score
-         FROM memories_fts JOIN memories m ON m.id = memories_fts.rowid
+         FROM memories_fts CROSS JOIN memories m ON m.id = memories_fts.rowid
          WHERE memories_fts MATCH ?1
            AND (?2 OR m.archived = 0)
            AND (?3 IS NULL OR m.memory_type = ?3)
