@@ -1,0 +1,181 @@
+//! The real `claude-memory` binary, run as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    project: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = tmp.path().join("home");
+        let project = tmp.path().join("project");
+        std::fs::create_dir_all(project.join(".git")).unwrap();
+        Env { home, project, _tmp: tmp }
+    }
+
+    fn run_in(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_claude-memory"))
+            .args(args)
+            .current_dir(dir)
+            .env("CLAUDE_MEMORY_HOME", &self.home)
+            .env_remove("CLAUDE_MEMORY_LOG")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run_in(&self.project, args);
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).unwrap()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run_in(&self.project, args);
+        assert!(!out.status.success(), "{args:?} should have failed");
+        assert!(out.stdout.is_empty(), "nothing on stdout when failing");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+#[test]
+fn save_search_validate_show_round_trip() {
+    let env = Env::new();
+    let saved = env.json(&["save", "Integration tests need the fake Anthropic API on port 9000", "--type", "fact",
+        "--domain", "Testing", "--tags", "ci,api", "--confidence", "0.8"]);
+    assert_eq!(saved["action"], "created");
+    let id = saved["id"].as_i64().unwrap();
+    assert_eq!(env.json(&["save", "integration tests need the fake anthropic API on port 9000"])["action"], "updated");
+
+    let hits = env.json(&["search", "fake anthropic api port", "--domain", "testing"]);
+    let hit = &hits.as_array().unwrap()[0];
+    assert_eq!(hit["id"].as_i64().unwrap(), id);
+    for field in ["content", "type", "domain", "confidence", "score", "vector_similarity", "bm25"] {
+        assert!(hit.get(field).is_some(), "search --json lacks {field}: {hit}");
+    }
+    assert_eq!(hit["type"], "fact");
+    assert_eq!(hit["domain"], "testing");
+
+    let v = env.json(&["validate", &id.to_string(), "--unhelpful"]);
+    assert!((v["confidence"].as_f64().unwrap() - 0.8).abs() < 1e-9, "0.8 + 0.05 (dup) - 0.05: {v}");
+    let shown = env.ok(&["show", &id.to_string()]);
+    assert!(shown.contains("fake Anthropic API") && shown.contains("tags: ci, api"), "{shown}");
+    assert!(env.ok(&["search", "anthropic"]).contains(&format!("#{id}")));
+}
+
+#[test]
+fn delete_archives_restore_brings_back_purge_removes() {
+    let env = Env::new();
+    let id = env.json(&["save", "the staging database is read-only on fridays"])["id"].as_i64().unwrap().to_string();
+    env.ok(&["delete", &id]);
+    assert!(env.json(&["search", "staging database fridays"]).as_array().unwrap().is_empty());
+    assert_eq!(env.json(&["list", "--archived"]).as_array().unwrap().len(), 1);
+    env.ok(&["restore", &id]);
+    assert_eq!(env.json(&["search", "staging database fridays"]).as_array().unwrap().len(), 1);
+    env.ok(&["delete", &id, "--purge"]);
+    assert!(env.fails(&["show", &id]).contains(&format!("memory {id} not found")));
+}
+
+#[test]
+fn stats_export_import() {
+    let env = Env::new();
+    env.ok(&["save", "bugs in the parser come from CRLF line endings", "--type", "bug"]);
+    env.ok(&["save", "we chose axum over actix for the service", "--type", "decision", "--domain", "backend"]);
+    let stats = env.json(&["stats"]);
+    assert_eq!(stats["total"], 2);
+    assert_eq!(stats["by_type"]["bug"], 1);
+    assert_eq!(stats["by_domain"]["backend"], 1);
+    assert_eq!(stats["by_source"]["cli"], 2);
+
+    let dump = env.ok(&["export"]);
+    assert_eq!(dump.lines().count(), 2);
+    let md = env.ok(&["export", "--format", "markdown"]);
+    assert!(md.contains("## Decision") && md.contains("axum over actix"), "{md}");
+
+    let other = env.project.parent().unwrap().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let file = env.project.parent().unwrap().join("dump.jsonl");
+    std::fs::write(&file, &dump).unwrap();
+    let other_s = other.to_str().unwrap();
+    let file_s = file.to_str().unwrap();
+    let r = env.json(&["import", file_s, "--project", other_s]);
+    assert_eq!(r["imported"].as_array().unwrap().len(), 2);
+    let r = env.json(&["import", file_s, "--project", other_s]);
+    assert_eq!(r["skipped"], 2);
+    assert!(env.ok(&["search", "axum actix", "--project", other_s]).contains("axum over actix"));
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_changes_nothing() {
+    let env = Env::new();
+    let err = env.fails(&["save", "something", "--type", "note"]);
+    assert!(err.starts_with("error: invalid type"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let err = env.fails(&["save", "   "]);
+    assert!(err.contains("content") && err.contains("empty"), "{err}");
+    let err = env.fails(&["save", "x", "--domain", "a;b"]);
+    assert!(err.contains("domain"), "{err}");
+    let err = env.fails(&["save", "x", "--confidence", "NaN"]);
+    assert!(err.contains("confidence"), "{err}");
+    assert_eq!(env.json(&["stats"])["total"], 0);
+    let err = env.fails(&["validate", "1"]);
+    assert!(err.contains("--helpful") || err.contains("required"), "{err}");
+}
+
+#[test]
+fn project_is_the_nearest_data_dir_else_the_git_root() {
+    let env = Env::new();
+    let deep = env.project.join("src/module");
+    std::fs::create_dir_all(&deep).unwrap();
+    let out = env.run_in(&deep, &["save", "saved from a subdirectory", "--json"]);
+    assert!(out.status.success());
+    assert!(env.project.join(".claude-memory/memory.db").exists());
+    let stats: Value = serde_json::from_slice(&env.run_in(&deep, &["stats", "--json"]).stdout).unwrap();
+    assert_eq!(stats["total"], 1);
+
+    let outside = tempfile::tempdir().unwrap();
+    let out = env.run_in(outside.path(), &["stats"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--project"));
+}
+
+#[test]
+fn a_corrupt_database_names_the_file() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.project.join(".claude-memory")).unwrap();
+    let db = env.project.join(".claude-memory/memory.db");
+    std::fs::write(&db, b"garbage garbage garbage".repeat(200)).unwrap();
+    let err = env.fails(&["search", "anything"]);
+    assert!(err.contains(&db.canonicalize().unwrap().display().to_string()), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn secrets_never_reach_the_output_or_the_database() {
+    let env = Env::new();
+    let key = "AKIAIOSFODNN7EXAMPLE";
+    let out = env.json(&["save", &format!("deploy uses aws key {key} for the bucket")]);
+    assert!(out["redacted"].as_array().is_some_and(|r| !r.is_empty()), "{out}");
+    assert!(!env.ok(&["export"]).contains(key));
+}
+
+#[test]
+fn config_file_errors_are_reported() {
+    let env = Env::new();
+    std::fs::create_dir_all(&env.home).unwrap();
+    std::fs::write(env.home.join("config.toml"), "[search]\nvector_weight = 7\n").unwrap();
+    let err = env.fails(&["stats"]);
+    assert!(err.contains("config.toml") && err.contains("vector_weight"), "{err}");
+}
