@@ -240,6 +240,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_documented_example_is_exactly_the_defaults() {
+        let example = include_str!("../../../docs/config.example.toml");
+        assert_eq!(Config::from_toml(example).unwrap(), Config::default());
+    }
+
+    #[test]
     fn empty_file_gives_the_defaults() {
         assert_eq!(Config::from_toml("").unwrap(), Config::default());
     }
