@@ -53,11 +53,24 @@ impl Env {
 #[test]
 fn save_search_validate_show_round_trip() {
     let env = Env::new();
-    let saved = env.json(&["save", "Integration tests need the fake Anthropic API on port 9000", "--type", "fact",
-        "--domain", "Testing", "--tags", "ci,api", "--confidence", "0.8"]);
+    let saved = env.json(&[
+        "save",
+        "Integration tests need the fake Anthropic API on port 9000",
+        "--type",
+        "fact",
+        "--domain",
+        "Testing",
+        "--tags",
+        "ci,api",
+        "--confidence",
+        "0.8",
+    ]);
     assert_eq!(saved["action"], "created");
     let id = saved["id"].as_i64().unwrap();
-    assert_eq!(env.json(&["save", "integration tests need the fake anthropic API on port 9000"])["action"], "updated");
+    assert_eq!(
+        env.json(&["save", "integration tests need the fake anthropic API on port 9000"])["action"],
+        "updated"
+    );
 
     let hits = env.json(&["search", "fake anthropic api port", "--domain", "testing"]);
     let hit = &hits.as_array().unwrap()[0];
@@ -78,7 +91,10 @@ fn save_search_validate_show_round_trip() {
 #[test]
 fn delete_archives_restore_brings_back_purge_removes() {
     let env = Env::new();
-    let id = env.json(&["save", "the staging database is read-only on fridays"])["id"].as_i64().unwrap().to_string();
+    let id = env.json(&["save", "the staging database is read-only on fridays"])["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
     env.ok(&["delete", &id]);
     assert!(env.json(&["search", "staging database fridays"]).as_array().unwrap().is_empty());
     assert_eq!(env.json(&["list", "--archived"]).as_array().unwrap().len(), 1);
@@ -92,7 +108,14 @@ fn delete_archives_restore_brings_back_purge_removes() {
 fn stats_export_import() {
     let env = Env::new();
     env.ok(&["save", "bugs in the parser come from CRLF line endings", "--type", "bug"]);
-    env.ok(&["save", "we chose axum over actix for the service", "--type", "decision", "--domain", "backend"]);
+    env.ok(&[
+        "save",
+        "we chose axum over actix for the service",
+        "--type",
+        "decision",
+        "--domain",
+        "backend",
+    ]);
     let stats = env.json(&["stats"]);
     assert_eq!(stats["total"], 2);
     assert_eq!(stats["by_type"]["bug"], 1);

@@ -212,7 +212,9 @@ impl Config {
         in_unit("search.bm25_weight", s.bm25_weight)?;
         in_unit("search.decay_weight", s.decay_weight)?;
         in_unit("save.dedupe_threshold", self.save.dedupe_threshold)?;
-        if !(s.bm25_scale > 0.0) || !(s.rrf_k > 0.0) {
+        // Written so that NaN fails too.
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !positive(s.bm25_scale) || !positive(s.rrf_k) {
             return Err(Error::Config("search.bm25_scale and search.rrf_k must be positive".into()));
         }
         if s.candidates == 0 || s.candidates > 1000 {
@@ -227,7 +229,7 @@ impl Config {
             ("context", h.context),
             ("preference", h.preference),
         ] {
-            if !(v > 0.0) {
+            if !positive(v) {
                 return Err(Error::Config(format!("search.half_life_days.{name} must be positive")));
             }
         }

@@ -179,12 +179,12 @@ impl Engine {
         }
         let store = self.store(project).await?;
         let memory = store.update(id, &patch).await?;
-        if patch.content.is_some() {
-            if let Some((embedder, v)) = self.embed_one(&memory.content, EmbedKind::Passage).await {
-                let space = store.ensure_space(embedder.model_id(), v.len()).await?;
-                store.set_vector(id, &space, &v).await?;
-                return Ok(store.get(id).await?);
-            }
+        if patch.content.is_some()
+            && let Some((embedder, v)) = self.embed_one(&memory.content, EmbedKind::Passage).await
+        {
+            let space = store.ensure_space(embedder.model_id(), v.len()).await?;
+            store.set_vector(id, &space, &v).await?;
+            return Ok(store.get(id).await?);
         }
         Ok(memory)
     }

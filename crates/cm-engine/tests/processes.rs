@@ -4,6 +4,9 @@
 //! `writer_child` test then saves memories in a loop and prints `ACK <id>`
 //! after each save returns, exactly what a caller would have been told.
 
+// The writer speaks to its parent on stdout.
+#![allow(clippy::print_stdout)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -67,7 +67,8 @@ impl Store {
         if let Some(space) = self.space(model_id).await? {
             return check_dimension(space, dimension);
         }
-        if dimension == 0 || dimension > 8192 || dimension % 8 != 0 {
+        // bit[N] columns need whole bytes, hence the multiple of 8.
+        if dimension == 0 || dimension > 8192 || !dimension.is_multiple_of(8) {
             return Err(Error::Data(format!("unsupported embedding dimension {dimension}")));
         }
         let mut tx = self.begin_write().await?;
