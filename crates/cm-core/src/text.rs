@@ -56,6 +56,35 @@ pub fn fts_query(text: &str) -> Option<String> {
     Some(quoted.join(" OR "))
 }
 
+/// An FTS5 query that matches every stored text whose word set could be at
+/// least `threshold`-similar (Jaccard) to `text`'s, and few others.
+///
+/// A near-duplicate of a note with `n` distinct words shares at least
+/// `⌈threshold · n⌉` of them, so it lacks at most `m = n − ⌈threshold · n⌉`.
+/// Splitting the words into `m + 1` groups, one group is always wholly
+/// present: `(g1 AND …) OR (g2 AND …) …` therefore misses no candidate,
+/// while each AND group is selective enough that the check stays cheap on
+/// large projects (an OR of every word scores most of the index).
+pub fn dedupe_query(text: &str, threshold: f64) -> Option<String> {
+    let mut seen = HashSet::new();
+    let terms: Vec<String> = words(text).filter(|w| seen.insert(w.clone())).collect();
+    if terms.is_empty() {
+        return None;
+    }
+    let n = terms.len();
+    let must_share = (threshold.clamp(0.0, 1.0) * n as f64).ceil() as usize;
+    let groups = (n - must_share.min(n) + 1).min(n);
+    let per_group = n.div_ceil(groups);
+    let clauses: Vec<String> = terms
+        .chunks(per_group)
+        .map(|g| {
+            let quoted: Vec<String> = g.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
+            format!("({})", quoted.join(" AND "))
+        })
+        .collect();
+    Some(clauses.join(" OR "))
+}
+
 /// The set of distinct lower-case words, the unit of near-duplicate detection.
 pub fn word_set(text: &str) -> HashSet<String> {
     words(text).collect()
@@ -112,6 +141,17 @@ mod tests {
         assert_eq!(fts_query("what is it").unwrap(), "\"what\" OR \"is\" OR \"it\"");
         assert_eq!(fts_query("  \"* ()"), None);
         assert_eq!(fts_query(""), None);
+    }
+
+    #[test]
+    fn dedupe_query_groups_words_so_no_near_duplicate_escapes() {
+        // 20 distinct words at 0.95: one may be missing, so two AND groups.
+        let text: Vec<String> = (0..20).map(|i| format!("w{i}")).collect();
+        let q = dedupe_query(&text.join(" "), 0.95).unwrap();
+        assert_eq!(q.matches(" OR ").count(), 1, "{q}");
+        assert_eq!(dedupe_query("a b c", 1.0).unwrap(), "(\"a\" AND \"b\" AND \"c\")");
+        assert_eq!(dedupe_query("a b", 0.0).unwrap(), "(\"a\") OR (\"b\")");
+        assert_eq!(dedupe_query("  *** ", 0.95), None);
     }
 
     #[test]

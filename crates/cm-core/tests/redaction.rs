@@ -5,7 +5,6 @@
 //! never contains strings that secret scanners and push protection would
 //! flag, while every value still has the real prefix, alphabet and length.
 
-
 use cm_core::redact::{KINDS, redact};
 
 /// A small deterministic PRNG (xorshift64*), so failures reproduce exactly.

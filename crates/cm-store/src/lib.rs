@@ -79,7 +79,12 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Vector scans read every page of a space; memory-mapped reads avoid a
+            // system call per page (measured: most of a save's time at 10k memories
+            // went to the kernel without it). Address space only, not resident memory.
+            .pragma("mmap_size", "1073741824")
+            .pragma("cache_size", "-16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use cm_core::memory::{MAX_CONFIDENCE, MIN_CONFIDENCE, clamp_confidence, normalize_labels};
-use cm_core::text::{content_hash, fts_query, jaccard, word_set};
+use cm_core::text::{content_hash, dedupe_query, jaccard, word_set};
 use cm_core::{Domain, Memory, MemoryType, NewMemory, Provenance, Source};
 use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
@@ -420,15 +420,16 @@ async fn find_duplicate(
     if exact.is_some() {
         return Ok(exact);
     }
-    let Some(query) = fts_query(content) else {
+    let Some(query) = dedupe_query(content, threshold) else {
         return Ok(None);
     };
     // CROSS JOIN pins the full-text match as the outer loop; a plain JOIN lets
-    // the planner scan `memories` and re-run the MATCH once per row.
+    // the planner scan `memories` and re-run the MATCH once per row. No
+    // ranking: the grouped AND query matches few rows, all of them checked.
     let rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT m.id, m.content FROM memories_fts f CROSS JOIN memories m ON m.id = f.rowid
          WHERE memories_fts MATCH ?1 AND m.archived = 0
-         ORDER BY bm25(memories_fts) LIMIT ?2",
+         LIMIT ?2",
     )
     .bind(query)
     .bind(candidates as i64)

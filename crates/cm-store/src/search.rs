@@ -223,18 +223,25 @@ async fn exact_similarities(
     vector: &[f32],
     ids: &[i64],
 ) -> Result<Vec<(i64, f64)>> {
-    let sql = format!("SELECT embedding FROM {} WHERE memory_id = ?1", space.table);
-    let mut out = Vec::with_capacity(ids.len());
-    for &id in ids {
-        let blob: Option<Vec<u8>> =
-            sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(&mut *conn).await?;
-        if let Some(blob) = blob {
-            let stored = blob_vector(&blob);
-            // Both sides are L2-normalised, so the dot product is the cosine.
-            let dot: f32 = stored.iter().zip(vector).map(|(a, b)| a * b).sum();
-            out.push((id, f64::from(dot)));
-        }
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
+    let sql = format!(
+        "SELECT memory_id, embedding FROM {}_full WHERE memory_id IN (SELECT value FROM json_each(?1))",
+        space.table
+    );
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(serde_json::Value::from(ids.to_vec()).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+    let out = rows
+        .into_iter()
+        .map(|(id, blob)| {
+            // Both sides are L2-normalised, so the dot product is the cosine.
+            let dot: f32 = blob_vector(&blob).iter().zip(vector).map(|(a, b)| a * b).sum();
+            (id, f64::from(dot))
+        })
+        .collect();
     Ok(out)
 }
 

@@ -1,9 +1,16 @@
 //! Embedding spaces: one sqlite-vec `vec0` table per model.
 //!
-//! Each table holds the full-precision vector (cosine distance), a sign-bit
-//! quantised copy for a fast coarse scan on large projects, and the metadata
-//! columns that search filters on, so filters apply inside the KNN query
-//! rather than after its limit.
+//! Each `vec0` table holds the full-precision vector (cosine distance), a
+//! sign-bit quantised copy for a fast coarse scan on large projects, and the
+//! metadata columns that search filters on, so filters apply inside the KNN
+//! query rather than after its limit.
+//!
+//! A plain companion table `<table>_full` keeps a second copy of each float
+//! vector keyed by memory id. vec0 stores vectors in multi-megabyte chunk
+//! blobs, so fetching one vector by id walks a long overflow-page chain
+//! (~0.4 ms); the companion makes the point lookups that re-scoring and
+//! hybrid fusion need a B-tree probe. It doubles float storage, which is the
+//! price of exact re-scoring at interactive latency.
 
 use sqlx::AssertSqlSafe;
 use sqlx::{Row, SqliteConnection};
@@ -111,6 +118,11 @@ impl Store {
         )))
         .execute(&mut *tx)
         .await?;
+        sqlx::query(AssertSqlSafe(format!(
+            "CREATE TABLE {table}_full (memory_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)"
+        )))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Space { id, model_id: model_id.to_owned(), dimension, table, vector_count: 0 })
     }
@@ -147,6 +159,14 @@ pub(crate) async fn insert_vector(
         "INSERT INTO {} (memory_id, embedding, embedding_coarse, archived, memory_type, domain, confidence)
          SELECT id, ?2, vec_quantize_binary(?2), archived, memory_type, domain, confidence
          FROM memories WHERE id = ?1",
+        space.table
+    )))
+    .bind(id)
+    .bind(&blob)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT OR REPLACE INTO {}_full (memory_id, embedding) VALUES (?1, ?2)",
         space.table
     )))
     .bind(id)
@@ -199,6 +219,10 @@ pub(crate) async fn delete_vectors(conn: &mut SqliteConnection, id: i64) -> Resu
     let spaces: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, table_name FROM embedding_spaces").fetch_all(&mut *conn).await?;
     for (space_id, table) in spaces {
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}_full WHERE memory_id = ?1")))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
         let n = sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE memory_id = ?1")))
             .bind(id)
             .execute(&mut *conn)
