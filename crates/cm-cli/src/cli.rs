@@ -147,6 +147,27 @@ pub struct ListArgs {
 pub enum BenchCommand {
     /// Search latency and save throughput on synthetic projects.
     Search(BenchSearchArgs),
+    /// Embedding model load time, query latency, throughput and memory.
+    Embed(BenchEmbedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEmbedArgs {
+    /// Model id (default: the configured model, else all-minilm-l6-v2).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Directory holding the model (default: the model cache).
+    #[arg(long)]
+    pub model_dir: Option<PathBuf>,
+    /// Inference threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Timed query embeddings.
+    #[arg(long, default_value_t = 200)]
+    pub queries: usize,
+    /// Documents embedded for the throughput figure.
+    #[arg(long, default_value_t = 1000)]
+    pub documents: usize,
 }
 
 #[derive(Debug, Args)]

@@ -22,11 +22,43 @@ pub async fn run(cli: Cli) -> Result<()> {
         .await?;
         return output::print(json, &report, |r| r.to_string());
     }
+    if let Command::Bench(BenchCommand::Embed(args)) = &cli.command {
+        return bench_embed(args, json).await;
+    }
     let project = resolve_project(cli.global.project.as_deref())?;
-    let engine = Engine::new(paths::load_config()?, None);
+    let config = paths::load_config()?;
+    // Only commands that embed text pay for loading the model.
+    let embedder = match &cli.command {
+        Command::Save(_) | Command::Search(_) | Command::Import { .. } => paths::load_embedder(&config).await,
+        _ => None,
+    };
+    let engine = Engine::new(config, embedder);
     let result = dispatch(&engine, &project, cli.command, json).await;
     engine.close().await;
     result
+}
+
+async fn bench_embed(args: &crate::cli::BenchEmbedArgs, json: bool) -> Result<()> {
+    let config = paths::load_config()?;
+    let id =
+        args.model.clone().or(config.embedding.model.clone()).unwrap_or_else(|| "all-minilm-l6-v2".into());
+    let spec = cm_embed::ModelSpec::builtin(&id).with_context(|| format!("unknown model {id:?}"))?;
+    let dir = match (&args.model_dir, &config.embedding.model_dir) {
+        (Some(d), _) | (None, Some(d)) => d.clone(),
+        (None, None) => paths::home()?.join("models").join(&id),
+    };
+    let mut cfg = cm_embed::EmbedConfig::new(dir, spec);
+    cfg.onnxruntime = config.embedding.onnxruntime.clone();
+    if let Some(t) = args.threads.or(config.embedding.threads) {
+        cfg.model.intra_threads = t;
+    }
+    let options = cm_embed::BenchOptions {
+        queries: args.queries,
+        documents: args.documents,
+        ..cm_embed::BenchOptions::default()
+    };
+    let report = cm_embed::bench(cfg, &options).await?;
+    output::print(json, &report, |r| r.to_string())
 }
 
 fn resolve_project(dir: Option<&std::path::Path>) -> Result<Project> {

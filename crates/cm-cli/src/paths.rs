@@ -26,3 +26,37 @@ pub fn load_config() -> Result<cm_core::Config> {
     config.apply_env(std::env::vars())?;
     Ok(config)
 }
+
+/// Loads the active embedding model, if one is configured.
+///
+/// A configured model that cannot be loaded is a warning, not an error: the
+/// command still works with full-text search, and says so.
+pub async fn load_embedder(config: &cm_core::Config) -> Option<std::sync::Arc<dyn cm_core::Embedder>> {
+    let e = &config.embedding;
+    if e.model.is_none() && e.model_dir.is_none() {
+        return None;
+    }
+    let id = e.model.clone().unwrap_or_else(|| cm_embed::ModelSpec::all_minilm_l6_v2().id.into_owned());
+    let Some(spec) = cm_embed::ModelSpec::builtin(&id) else {
+        tracing::warn!(model = %id, "unknown embedding model; searching by full text only");
+        eprintln!("warning: unknown embedding model {id:?}; searching by full text only");
+        return None;
+    };
+    let dir = match (&e.model_dir, home()) {
+        (Some(dir), _) => dir.clone(),
+        (None, Ok(home)) => home.join("models").join(&id),
+        (None, Err(_)) => return None,
+    };
+    let mut cfg = cm_embed::EmbedConfig::new(dir, spec);
+    cfg.onnxruntime = e.onnxruntime.clone();
+    if let Some(threads) = e.threads {
+        cfg.model.intra_threads = threads;
+    }
+    match cm_embed::EmbedService::load_async(cfg).await {
+        Ok(service) => Some(std::sync::Arc::new(service)),
+        Err(err) => {
+            eprintln!("warning: embedding model {id} unavailable ({err}); searching by full text only");
+            None
+        }
+    }
+}

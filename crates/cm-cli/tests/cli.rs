@@ -202,3 +202,63 @@ fn config_file_errors_are_reported() {
     let err = env.fails(&["stats"]);
     assert!(err.contains("config.toml") && err.contains("vector_weight"), "{err}");
 }
+
+/// The all-MiniLM-L6-v2 test model that `scripts/setup-test-deps.sh` installs.
+fn test_model_dir() -> PathBuf {
+    let dir = std::env::var_os("CLAUDE_MEMORY_TEST_MODEL_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cm_embed::runtime::test_deps_dir().join("models").join("all-minilm-l6-v2"));
+    assert!(
+        dir.join("model.onnx").is_file(),
+        "missing test model in {}: run scripts/setup-test-deps.sh",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn with_a_model_search_finds_meaning_not_just_words() {
+    let env = Env::new();
+    let model_dir = test_model_dir();
+    let run = |args: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_claude-memory"))
+            .args(args)
+            .arg("--json")
+            .current_dir(&env.project)
+            .env("CLAUDE_MEMORY_HOME", &env.home)
+            .env("CLAUDE_MEMORY_MODEL", "all-minilm-l6-v2")
+            .env("CLAUDE_MEMORY_MODEL_DIR", &model_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let cat = run(&["save", "The office cat sleeps on the radiator every afternoon"]);
+    assert_eq!(cat["embedded"], true);
+    run(&["save", "Database migrations run automatically when the server boots"]);
+    run(&["save", "The frontend bundle is built with Vite and served from a CDN"]);
+    // No word in common with the stored note: only the vectors can find it.
+    let hits = run(&["search", "kitten napping near heater", "--limit", "1"]);
+    let top = &hits.as_array().unwrap()[0];
+    assert_eq!(top["id"], cat["id"], "{hits}");
+    assert!(top["vector_similarity"].as_f64().unwrap() > 0.3, "{top}");
+    assert!(top["bm25"].is_null());
+}
+
+#[test]
+fn a_missing_model_warns_and_falls_back_to_full_text() {
+    let env = Env::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_claude-memory"))
+        .args(["save", "still saved without a model", "--json"])
+        .current_dir(&env.project)
+        .env("CLAUDE_MEMORY_HOME", &env.home)
+        .env("CLAUDE_MEMORY_MODEL", "bge-m3")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning") && stderr.contains("bge-m3"), "{stderr}");
+    let saved: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(saved["embedded"], false);
+}

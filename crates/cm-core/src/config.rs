@@ -4,6 +4,8 @@
 //! This module only parses; reading the file and the environment is the
 //! caller's job, so the rules are testable without touching either.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::memory::MemoryType;
@@ -146,6 +148,21 @@ impl Default for SaveConfig {
     }
 }
 
+/// Which embedding model is active and how it runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingConfig {
+    /// The active model's id (see `claude-memory models list`); `None`: no
+    /// vectors, search is BM25-only.
+    pub model: Option<String>,
+    /// Load the model from this directory instead of the model cache.
+    pub model_dir: Option<PathBuf>,
+    /// The ONNX Runtime library, when it is not found by itself.
+    pub onnxruntime: Option<PathBuf>,
+    /// Inference threads; `None` picks a default that leaves room for other work.
+    pub threads: Option<usize>,
+}
+
 /// All settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -154,6 +171,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// Save pipeline.
     pub save: SaveConfig,
+    /// Embedding model.
+    pub embedding: EmbeddingConfig,
 }
 
 impl Config {
@@ -192,6 +211,13 @@ impl Config {
                 "CLAUDE_MEMORY_VECTOR_WEIGHT" => self.search.vector_weight = parse_f64(value)?,
                 "CLAUDE_MEMORY_BM25_WEIGHT" => self.search.bm25_weight = parse_f64(value)?,
                 "CLAUDE_MEMORY_DECAY_WEIGHT" => self.search.decay_weight = parse_f64(value)?,
+                "CLAUDE_MEMORY_MODEL" => {
+                    self.embedding.model = Some(value.trim().to_owned()).filter(|m| !m.is_empty());
+                }
+                "CLAUDE_MEMORY_MODEL_DIR" => {
+                    self.embedding.model_dir =
+                        Some(PathBuf::from(value)).filter(|d| !d.as_os_str().is_empty());
+                }
                 _ => {}
             }
         }
@@ -216,6 +242,9 @@ impl Config {
         let positive = |v: f64| v.is_finite() && v > 0.0;
         if !positive(s.bm25_scale) || !positive(s.rrf_k) {
             return Err(Error::Config("search.bm25_scale and search.rrf_k must be positive".into()));
+        }
+        if self.embedding.threads == Some(0) {
+            return Err(Error::Config("embedding.threads must be at least 1".into()));
         }
         if s.candidates == 0 || s.candidates > 1000 {
             return Err(Error::Config("search.candidates must be between 1 and 1000".into()));
