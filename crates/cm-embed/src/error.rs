@@ -93,6 +93,112 @@ pub enum Error {
         /// The queue's capacity.
         capacity: usize,
     },
+    /// No catalogue model has this id.
+    #[error("unknown model `{id}`; known models: {}", known.join(", "))]
+    UnknownModel {
+        /// The id asked for.
+        id: String,
+        /// Every id the catalogue has.
+        known: Vec<String>,
+    },
+    /// The model is not installed in the model store.
+    #[error("model `{id}` is not installed; install it with `claude-memory models install {id}`")]
+    NotInstalled {
+        /// The model's id.
+        id: String,
+    },
+    /// The model is already installed and replacing it was not asked for.
+    #[error("model `{id}` is already installed at {}; remove it first or ask to replace it", path.display())]
+    AlreadyInstalled {
+        /// The model's id.
+        id: String,
+        /// Its directory.
+        path: PathBuf,
+    },
+    /// Another process (or task) is installing or downloading the same model.
+    #[error("model `{id}` is being installed by another process (lock {} is held); try again when it is done", lock.display())]
+    Busy {
+        /// The model's id.
+        id: String,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Reading or writing a file of the model store failed.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
+    /// A file's content is not what the catalogue (or the Hub) says it must be.
+    #[error("{file} of model `{id}` failed verification: expected {what} {expected}, got {actual}")]
+    Integrity {
+        /// The model's id.
+        id: String,
+        /// The file's name.
+        file: String,
+        /// `sha256` or `size`.
+        what: &'static str,
+        /// What it should be.
+        expected: String,
+        /// What it is.
+        actual: String,
+    },
+    /// A model source does not hold the files the model needs.
+    #[error("{} does not hold model `{id}`: missing {}", source_path.display(), missing.join(", "))]
+    MissingFiles {
+        /// The model's id.
+        id: String,
+        /// The directory or archive installed from.
+        source_path: PathBuf,
+        /// The files not found.
+        missing: Vec<String>,
+    },
+    /// No catalogue model could be recognised in a source, or more than one could.
+    #[error("cannot tell which model {} holds: {reason}; found: {}; name the model explicitly (`--model ID`)", source_path.display(), found.join(", "))]
+    Unrecognised {
+        /// The directory or archive installed from.
+        source_path: PathBuf,
+        /// Why not.
+        reason: String,
+        /// What was found there (ONNX files with their SHA-256, or the candidate models).
+        found: Vec<String>,
+    },
+    /// An archive could not be read or holds something unsafe.
+    #[error("archive {}: {message}", path.display())]
+    Archive {
+        /// The archive.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Fetching a file from the Hugging Face Hub failed.
+    #[error("downloading {file} of model `{id}` from {endpoint}: {message}")]
+    Download {
+        /// The model's id.
+        id: String,
+        /// The file's path in the repository.
+        file: String,
+        /// The Hub endpoint used.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A download was cancelled; nothing was installed.
+    #[error("download of model `{id}` was cancelled")]
+    Cancelled {
+        /// The model's id.
+        id: String,
+    },
+    /// An installed model's `manifest.json` cannot be read.
+    #[error("manifest {}: {message}; reinstall the model", path.display())]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The worker thread has stopped (its model failed to load, or it panicked).
     #[error("the embedding worker has stopped{}", reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
     WorkerStopped {
@@ -109,6 +215,14 @@ impl Error {
     pub(crate) fn ort<E: std::fmt::Display>(context: impl Into<String>) -> impl FnOnce(E) -> Error {
         let context = context.into();
         move |e| Error::Ort { context, message: e.to_string() }
+    }
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+        let path = path.into();
+        move |e| Error::Io { path, message: e.to_string() }
     }
 }
 

@@ -1,16 +1,18 @@
-//! What a model needs beyond its weights, and the built-in models.
+//! What a model needs beyond its weights.
 //!
 //! An ONNX file says nothing about how its token vectors become one sentence
 //! vector, how long an input may be, or which prefix the model was trained
 //! with for queries — get any of these wrong and the vectors are still the
-//! right shape, just quietly worse. So each model is described once, in
-//! [`BUILTIN`], and everything else reads it from there. The download
-//! catalogue (repositories, file checksums) extends these entries.
+//! right shape, just quietly worse. So each model is described once, in the
+//! [catalogue](crate::catalogue::CATALOGUE) next to its download pins, and
+//! everything else reads it from there.
 
 use std::borrow::Cow;
 
 use cm_core::EmbedKind;
 use serde::{Deserialize, Serialize};
+
+use crate::catalogue::CATALOGUE;
 
 /// How token vectors are pooled into one vector per text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -42,52 +44,15 @@ pub struct ModelSpec {
     pub onnx_file: Cow<'static, str>,
 }
 
-const fn builtin(
-    id: &'static str,
-    dimension: usize,
-    pooling: Pooling,
-    max_tokens: usize,
-    query_prefix: &'static str,
-    passage_prefix: &'static str,
-    onnx_file: &'static str,
-) -> ModelSpec {
-    ModelSpec {
-        id: Cow::Borrowed(id),
-        dimension,
-        pooling,
-        max_tokens,
-        query_prefix: Cow::Borrowed(query_prefix),
-        passage_prefix: Cow::Borrowed(passage_prefix),
-        onnx_file: Cow::Borrowed(onnx_file),
-    }
-}
-
-/// The prefix BGE v1.5 models were trained with for short retrieval queries;
-/// passages get none.
-const BGE_QUERY_PREFIX: &str = "Represent this sentence for searching relevant passages: ";
-
-/// The built-in models, the default first.
-///
-/// The token limits are those the models were trained and evaluated with:
-/// all-MiniLM-L6-v2 has 512 positions but sentence-transformers truncates at
-/// 256, and its quality past that is untested.
-pub const BUILTIN: &[ModelSpec] = &[
-    builtin("all-minilm-l6-v2", 384, Pooling::Mean, 256, "", "", "model.onnx"),
-    builtin("all-minilm-l6-v2-int8", 384, Pooling::Mean, 256, "", "", "model_int8.onnx"),
-    builtin("bge-small-en-v1.5", 384, Pooling::Cls, 512, BGE_QUERY_PREFIX, "", "model.onnx"),
-    builtin("multilingual-e5-small", 384, Pooling::Mean, 512, "query: ", "passage: ", "model.onnx"),
-    builtin("bge-m3", 1024, Pooling::Cls, 8192, "", "", "model.onnx"),
-];
-
 impl ModelSpec {
-    /// The built-in model called `id`.
+    /// The built-in model called `id`, from the [catalogue](crate::catalogue).
     pub fn builtin(id: &str) -> Option<ModelSpec> {
-        BUILTIN.iter().find(|spec| spec.id == id).cloned()
+        crate::catalogue::entry(id).map(|entry| entry.spec.clone())
     }
 
     /// all-MiniLM-L6-v2 (float32): small, fast, English; the default.
     pub fn all_minilm_l6_v2() -> ModelSpec {
-        BUILTIN[0].clone()
+        CATALOGUE[0].spec.clone()
     }
 
     /// The prefix for texts of `kind`.
@@ -135,9 +100,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_ids_are_unique_and_carry_their_variant() {
-        for (i, spec) in BUILTIN.iter().enumerate() {
-            assert!(BUILTIN[i + 1..].iter().all(|other| other.id != spec.id), "duplicate {}", spec.id);
+    fn builtin_ids_carry_their_variant() {
+        for spec in CATALOGUE.iter().map(|entry| &entry.spec) {
             let rebuilt = spec.clone().with_onnx_file(spec.onnx_file.to_string());
             assert_eq!(rebuilt.id, spec.id);
         }

@@ -11,6 +11,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
+pub mod hub;
+
 use std::path::PathBuf;
 
 use cm_embed::{EmbedConfig, ModelSpec};
