@@ -62,8 +62,8 @@ impl Default for SearchConfig {
             candidates: 50,
             decay_weight: 0.1,
             half_life_days: HalfLives::default(),
-            exact_scan_limit: 20_000,
-            rescore_factor: 8,
+            exact_scan_limit: 4_096,
+            rescore_factor: 4,
         }
     }
 }

@@ -26,13 +26,22 @@ struct Inner {
     config: Config,
     embedder: Option<Arc<dyn Embedder>>,
     stores: Mutex<HashMap<Project, Store>>,
+    /// Accesses gathered by searches, written in batches (see [`Engine::search`]).
+    accesses: crate::access::AccessLog,
 }
 
 impl Engine {
     /// An engine with `config`, embedding with `embedder` when given (without
     /// one, memories are saved without vectors and search is BM25-only).
     pub fn new(config: Config, embedder: Option<Arc<dyn Embedder>>) -> Engine {
-        Engine { inner: Arc::new(Inner { config, embedder, stores: Mutex::new(HashMap::new()) }) }
+        Engine {
+            inner: Arc::new(Inner {
+                config,
+                embedder,
+                stores: Mutex::new(HashMap::new()),
+                accesses: crate::access::AccessLog::default(),
+            }),
+        }
     }
 
     /// The settings in force.
@@ -61,6 +70,7 @@ impl Engine {
 
     /// Closes every open database (checkpointing their WAL files).
     pub async fn close(&self) {
+        self.inner.accesses.flush().await;
         let stores = std::mem::take(&mut *self.inner.stores.lock().await);
         for store in stores.values() {
             store.close().await;
@@ -134,7 +144,22 @@ impl Engine {
             _ => self.query_vector(&store, &req.query).await?,
         };
         let query_ref = query.as_ref().map(|(s, v)| (s, v.as_slice()));
-        Ok(store.search(req, query_ref, &self.inner.config.search).await?)
+        // Recording an access is a write transaction (milliseconds on a large
+        // project, and a checkpoint now and then); the caller is waiting for
+        // results, not for that. Accesses are gathered and written in one
+        // transaction a moment later; `close` and `flush_accesses` write them now.
+        let deferred = SearchRequest { touch: false, ..req.clone() };
+        let results = store.search(&deferred, query_ref, &self.inner.config.search).await?;
+        if req.touch {
+            let ids: Vec<i64> = results.hits.iter().map(|h| h.memory.id).collect();
+            self.inner.accesses.record(project, &store, &ids);
+        }
+        Ok(results)
+    }
+
+    /// Writes every access gathered by earlier searches.
+    pub async fn flush_accesses(&self) {
+        self.inner.accesses.flush().await;
     }
 
     async fn query_vector(&self, store: &Store, text: &str) -> Result<Option<(Space, Vec<f32>)>> {

@@ -6,6 +6,7 @@
 //! (validation, secret redaction, dedupe) and to whatever [`Embedder`] it was
 //! built with.
 
+mod access;
 pub mod bench;
 mod engine;
 mod error;

@@ -266,6 +266,8 @@ async fn returned_memories_count_as_accessed() {
     let f = fixture(false);
     let id = save(&f, &f.a, note("the linter runs in pre-commit")).await;
     f.engine.search(&f.a, &SearchRequest::new("linter pre-commit", 5)).await.unwrap();
+    // Accesses are written in the background; flushing waits for them.
+    f.engine.flush_accesses().await;
     let m = f.engine.get(&f.a, id).await.unwrap();
     assert_eq!(m.access_count, 1);
     assert!(m.last_accessed_at.is_some());

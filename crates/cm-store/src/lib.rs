@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 };
 
 pub use error::{Error, Result};
-pub use memories::{ImportReport, ListFilter, MemoryPatch};
+pub use memories::{Access, ImportReport, ListFilter, MemoryPatch};
 pub use stats::Stats;
 pub use vectors::Space;
 

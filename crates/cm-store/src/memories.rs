@@ -377,23 +377,44 @@ impl Store {
 
     /// Marks memories as returned by a search: access count +1, last accessed now.
     pub async fn touch(&self, ids: &[i64]) -> Result<()> {
-        if ids.is_empty() {
+        let now = now_ms();
+        let accesses: Vec<Access> = ids.iter().map(|&id| Access { id, count: 1, last_ms: now }).collect();
+        self.record_accesses(&accesses).await
+    }
+
+    /// Adds gathered accesses in one transaction: `count` to each access
+    /// count, and the later of the stored and given last-access times.
+    pub async fn record_accesses(&self, accesses: &[Access]) -> Result<()> {
+        if accesses.is_empty() {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        let now = now_ms();
-        for id in ids {
+        for a in accesses {
             sqlx::query(
-                "UPDATE memories SET access_count = access_count + 1, last_accessed_at = ?2 WHERE id = ?1",
+                "UPDATE memories SET access_count = access_count + ?2,
+                     last_accessed_at = MAX(COALESCE(last_accessed_at, 0), ?3)
+                 WHERE id = ?1",
             )
-            .bind(id)
-            .bind(now)
+            .bind(a.id)
+            .bind(i64::from(a.count))
+            .bind(a.last_ms)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Accesses of one memory gathered since the last write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// Memory id.
+    pub id: i64,
+    /// Times it was returned.
+    pub count: u32,
+    /// When it was last returned, unix milliseconds.
+    pub last_ms: i64,
 }
 
 async fn ensure_exists(conn: &mut SqliteConnection, id: i64) -> Result<()> {

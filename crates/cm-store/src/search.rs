@@ -226,8 +226,10 @@ async fn exact_similarities(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
+    // The id list drives the join: `WHERE id IN (SELECT …)` let the planner
+    // scan the whole table and probe the list, which is linear in project size.
     let sql = format!(
-        "SELECT memory_id, embedding FROM {}_full WHERE memory_id IN (SELECT value FROM json_each(?1))",
+        "SELECT v.memory_id, v.embedding FROM json_each(?1) AS j CROSS JOIN {}_full AS v ON v.memory_id = j.value",
         space.table
     );
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql))
@@ -245,10 +247,12 @@ async fn exact_similarities(
     Ok(out)
 }
 
+/// The memories with these ids, driven by the id list (see `exact_similarities`).
 async fn fetch_memories(conn: &mut SqliteConnection, ids: &[i64]) -> Result<HashMap<i64, cm_core::Memory>> {
     let list = serde_json::Value::from(ids.to_vec()).to_string();
     let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {MEMORY_COLUMNS} FROM memories WHERE id IN (SELECT value FROM json_each(?1))"
+        "SELECT {MEMORY_COLUMNS} FROM (SELECT value AS wanted FROM json_each(?1)) AS j
+         CROSS JOIN memories ON memories.id = j.wanted"
     )))
     .bind(list)
     .fetch_all(&mut *conn)
