@@ -65,6 +65,9 @@ pub enum Command {
         /// The JSONL file ("-" for stdin).
         file: PathBuf,
     },
+    /// Embedding models: list, install (download or from a local copy), use, remove, verify.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -144,11 +147,61 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The catalogue, with what is installed and which model is active.
+    List,
+    /// Download a model from Hugging Face, or install one from a local directory or archive.
+    Install {
+        /// Catalogue id (e.g. all-minilm-l6-v2, bge-m3); with --from, names what the source holds.
+        model: Option<String>,
+        /// Install from this directory, .zip or .tar.gz instead of downloading.
+        #[arg(long, value_name = "PATH")]
+        from: Option<PathBuf>,
+        /// Replace an installed copy.
+        #[arg(long)]
+        replace: bool,
+        /// Hugging Face endpoint (default: $HF_ENDPOINT, else https://huggingface.co).
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+    /// Make an installed model the active one, and give this project's memories its vectors.
+    Use {
+        /// Catalogue id.
+        id: String,
+    },
+    /// Delete an installed model (not the active one).
+    Remove {
+        /// Catalogue id.
+        id: String,
+    },
+    /// Re-hash an installed model's files.
+    Verify {
+        /// Catalogue id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Search latency and save throughput on synthetic projects.
     Search(BenchSearchArgs),
     /// Embedding model load time, query latency, throughput and memory.
     Embed(BenchEmbedArgs),
+    /// Retrieval quality on LoCoMo conversations: recall, Hit@5 and MRR by search mode and category.
+    Locomo(BenchLocomoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLocomoArgs {
+    /// Directory of LoCoMo conversations, one `<id>.json` each.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Model id (default: the configured model, else all-minilm-l6-v2).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Directory holding the model (default: the model cache).
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

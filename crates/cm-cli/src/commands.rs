@@ -22,8 +22,14 @@ pub async fn run(cli: Cli) -> Result<()> {
         .await?;
         return output::print(json, &report, |r| r.to_string());
     }
+    if let Command::Models(models) = cli.command {
+        return crate::models::run(models, json, cli.global.project.as_deref()).await;
+    }
     if let Command::Bench(BenchCommand::Embed(args)) = &cli.command {
         return bench_embed(args, json).await;
+    }
+    if let Command::Bench(BenchCommand::Locomo(args)) = &cli.command {
+        return bench_locomo(args, json).await;
     }
     let project = resolve_project(cli.global.project.as_deref())?;
     let config = paths::load_config()?;
@@ -32,7 +38,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Save(_) | Command::Search(_) | Command::Import { .. } => paths::load_embedder(&config).await,
         _ => None,
     };
-    let engine = Engine::new(config, embedder);
+    let engine = Engine::with_registry(config, embedder, paths::registry()?);
     let result = dispatch(&engine, &project, cli.command, json).await;
     engine.close().await;
     result
@@ -40,16 +46,8 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 async fn bench_embed(args: &crate::cli::BenchEmbedArgs, json: bool) -> Result<()> {
     let config = paths::load_config()?;
-    let id =
-        args.model.clone().or(config.embedding.model.clone()).unwrap_or_else(|| "all-minilm-l6-v2".into());
-    let spec = cm_embed::ModelSpec::builtin(&id).with_context(|| format!("unknown model {id:?}"))?;
-    let dir = match (&args.model_dir, &config.embedding.model_dir) {
-        (Some(d), _) | (None, Some(d)) => d.clone(),
-        (None, None) => paths::home()?.join("models").join(&id),
-    };
-    let mut cfg = cm_embed::EmbedConfig::new(dir, spec);
-    cfg.onnxruntime = config.embedding.onnxruntime.clone();
-    if let Some(t) = args.threads.or(config.embedding.threads) {
+    let mut cfg = paths::embed_config(&config, args.model.as_deref(), args.model_dir.as_deref())?;
+    if let Some(t) = args.threads {
         cfg.model.intra_threads = t;
     }
     let options = cm_embed::BenchOptions {
@@ -58,6 +56,21 @@ async fn bench_embed(args: &crate::cli::BenchEmbedArgs, json: bool) -> Result<()
         ..cm_embed::BenchOptions::default()
     };
     let report = cm_embed::bench(cfg, &options).await?;
+    output::print(json, &report, |r| r.to_string())
+}
+
+/// LoCoMo is measured with a model: without one only BM25 could run, and
+/// a model that fails to load is an error here rather than a silent fallback.
+async fn bench_locomo(args: &crate::cli::BenchLocomoArgs, json: bool) -> Result<()> {
+    let config = paths::load_config()?;
+    let conversations = cm_engine::bench::locomo::load_dir(&args.data)?;
+    let cfg = paths::embed_config(&config, args.model.as_deref(), args.model_dir.as_deref())?;
+    let id = cfg.spec.id.clone();
+    let embedder = cm_embed::EmbedService::load_async(cfg)
+        .await
+        .with_context(|| format!("loading embedding model {id}"))?;
+    let report =
+        cm_engine::bench::locomo::run(&conversations, config, Some(std::sync::Arc::new(embedder))).await?;
     output::print(json, &report, |r| r.to_string())
 }
 
@@ -171,6 +184,7 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
                 )
             })
         }
+        Command::Models(_) => bail!("unreachable: models is handled before opening a project"),
         Command::Bench(_) => bail!("unreachable: bench is handled before opening a project"),
     }
 }

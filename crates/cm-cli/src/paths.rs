@@ -15,6 +15,11 @@ pub fn home() -> Result<PathBuf> {
     Ok(base.join("claude-memory"))
 }
 
+/// The registry of every project claude-memory has opened.
+pub fn registry() -> Result<cm_engine::Registry> {
+    Ok(cm_engine::Registry::new(home()?.join("projects.json")))
+}
+
 /// Loads settings: defaults → `<home>/config.toml` → `CLAUDE_MEMORY_*` variables.
 pub fn load_config() -> Result<cm_core::Config> {
     let file = home()?.join("config.toml");
@@ -27,6 +32,37 @@ pub fn load_config() -> Result<cm_core::Config> {
     Ok(config)
 }
 
+/// How to run model `model` (default: the configured one, else
+/// all-MiniLM-L6-v2) from `model_dir` (default: the configured directory, else
+/// `<home>/models/<model>`), with the configured runtime and threads. For
+/// commands that need a model whether or not one is configured (benchmarks).
+pub fn embed_config(
+    config: &cm_core::Config,
+    model: Option<&str>,
+    model_dir: Option<&std::path::Path>,
+) -> Result<cm_embed::EmbedConfig> {
+    let e = &config.embedding;
+    let id = model
+        .map(str::to_owned)
+        .or_else(|| e.model.clone())
+        .unwrap_or_else(|| cm_embed::ModelSpec::all_minilm_l6_v2().id.into_owned());
+    let dir = model_dir.map(std::path::Path::to_owned).or_else(|| e.model_dir.clone());
+    let mut cfg = match dir {
+        // An explicit directory holds the catalogue model's files as they are.
+        Some(dir) => {
+            let spec = cm_embed::ModelSpec::builtin(&id).with_context(|| format!("unknown model {id:?}"))?;
+            cm_embed::EmbedConfig::new(dir, spec)
+        }
+        // An installed model: its manifest says which ONNX file to run.
+        None => cm_embed::ModelStore::new(home()?.join("models")).embed_config(&id)?,
+    };
+    cfg.onnxruntime = e.onnxruntime.clone();
+    if let Some(threads) = e.threads {
+        cfg.model.intra_threads = threads;
+    }
+    Ok(cfg)
+}
+
 /// Loads the active embedding model, if one is configured.
 ///
 /// A configured model that cannot be loaded is a warning, not an error: the
@@ -37,21 +73,13 @@ pub async fn load_embedder(config: &cm_core::Config) -> Option<std::sync::Arc<dy
         return None;
     }
     let id = e.model.clone().unwrap_or_else(|| cm_embed::ModelSpec::all_minilm_l6_v2().id.into_owned());
-    let Some(spec) = cm_embed::ModelSpec::builtin(&id) else {
-        tracing::warn!(model = %id, "unknown embedding model; searching by full text only");
-        eprintln!("warning: unknown embedding model {id:?}; searching by full text only");
-        return None;
+    let cfg = match embed_config(config, None, None) {
+        Ok(cfg) => cfg,
+        Err(err) => {
+            eprintln!("warning: embedding model {id} unavailable ({err:#}); searching by full text only");
+            return None;
+        }
     };
-    let dir = match (&e.model_dir, home()) {
-        (Some(dir), _) => dir.clone(),
-        (None, Ok(home)) => home.join("models").join(&id),
-        (None, Err(_)) => return None,
-    };
-    let mut cfg = cm_embed::EmbedConfig::new(dir, spec);
-    cfg.onnxruntime = e.onnxruntime.clone();
-    if let Some(threads) = e.threads {
-        cfg.model.intra_threads = threads;
-    }
     match cm_embed::EmbedService::load_async(cfg).await {
         Ok(service) => Some(std::sync::Arc::new(service)),
         Err(err) => {

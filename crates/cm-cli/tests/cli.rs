@@ -262,3 +262,47 @@ fn a_missing_model_warns_and_falls_back_to_full_text() {
     let saved: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(saved["embedded"], false);
 }
+
+#[test]
+fn models_install_from_a_local_copy_then_use_re_embeds_the_project() {
+    let env = Env::new();
+    let id = env.json(&["save", "The office cat sleeps on the radiator every afternoon"])["id"].clone();
+    env.ok(&["save", "Database migrations run automatically at boot"]);
+    // Another project, known to the registry because a command opened it.
+    let other = env.project.parent().unwrap().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let other_s = other.to_str().unwrap();
+    let other_id = env.json(&["save", "Invoices are emailed to customers on the first of the month", "--project", other_s])["id"].clone();
+    let src = test_model_dir();
+    let src = src.to_str().unwrap();
+
+    // Which model a local build holds cannot be told by hash: it must be named.
+    let err = env.fails(&["models", "install", "--from", src]);
+    assert!(err.contains("--model") || err.contains("name the model"), "{err}");
+    let installed = env.json(&["models", "install", "all-minilm-l6-v2", "--from", src]);
+    assert!(installed["state"].as_str().unwrap().contains("local build"), "{installed}");
+
+    let used = env.json(&["models", "use", "all-minilm-l6-v2"]);
+    assert_eq!(used["reembedded"], 3, "both projects: {used}");
+    let config = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    assert!(config.contains("model = \"all-minilm-l6-v2\""), "{config}");
+
+    // The memories saved before the model existed are now found by meaning.
+    let hits = env.json(&["search", "kitten napping near heater", "--limit", "1"]);
+    assert_eq!(hits[0]["id"], id, "{hits}");
+    assert!(hits[0]["vector_similarity"].as_f64().unwrap() > 0.3);
+
+    let hits = env.json(&["search", "billing statements sent to clients monthly", "--limit", "1", "--project", other_s]);
+    assert_eq!(hits[0]["id"], other_id, "{hits}");
+    assert!(hits[0]["vector_similarity"].as_f64().unwrap() > 0.3);
+
+    let list = env.json(&["models", "list"]);
+    let row = list.as_array().unwrap().iter().find(|r| r["id"] == "all-minilm-l6-v2").unwrap();
+    assert_eq!(row["active"], true);
+    assert_eq!(row["installed"], true);
+    assert!(env.fails(&["models", "remove", "all-minilm-l6-v2"]).contains("active"));
+    let verify = env.json(&["models", "verify", "all-minilm-l6-v2"]);
+    assert_eq!(verify["files"].as_array().unwrap().len(), 2, "{verify}");
+    assert!(env.fails(&["models", "use", "bge-m3"]).contains("not installed"));
+    assert!(env.fails(&["models", "use", "no-such-model"]).contains("no-such-model"));
+}

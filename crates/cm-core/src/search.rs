@@ -114,11 +114,17 @@ pub fn fuse(
     mode: SearchMode,
     now_ms: i64,
 ) -> Vec<(usize, f64)> {
+    let exp = std::env::var("CM_EXP").unwrap_or_default();
+    let max_bm25 = candidates.iter().filter_map(|c| c.bm25.map(|(s, _)| s.abs())).fold(0.0f64, f64::max).max(1e-9);
     let mut scored: Vec<(usize, f64)> = candidates
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let bm25_part = c.bm25.map_or(0.0, |(s, _)| (s.abs() / config.bm25_scale).min(1.0));
+            let bm25_part = match exp.as_str() {
+                "norm" => c.bm25.map_or(0.0, |(s, _)| s.abs() / max_bm25),
+                "normsat" => c.bm25.map_or(0.0, |(s, _)| s.abs() / max_bm25.max(config.bm25_scale)),
+                _ => c.bm25.map_or(0.0, |(s, _)| (s.abs() / config.bm25_scale).min(1.0)),
+            };
             let vec_part = c.similarity.map_or(0.0, |(s, _)| s.max(0.0));
             let base = match (mode, config.fusion) {
                 (SearchMode::Bm25, _) => bm25_part,

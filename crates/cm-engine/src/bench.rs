@@ -5,6 +5,10 @@
 //! vectors have the clustered structure of real text embeddings and the
 //! quantised scan's recall is measured on something realistic rather than on
 //! uniform noise. Everything goes through the real save and search pipelines.
+//!
+//! [`locomo`] measures retrieval quality rather than speed, on real conversations.
+
+pub mod locomo;
 
 use std::collections::HashMap;
 use std::fmt;

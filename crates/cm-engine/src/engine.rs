@@ -11,7 +11,7 @@ use cm_core::{
 use cm_store::{ImportReport, ListFilter, MemoryPatch, Space, Stats, Store};
 use tokio::sync::Mutex;
 
-use crate::Result;
+use crate::{Error, Result};
 use crate::export::{ExportFormat, parse_jsonl, render};
 use crate::project::Project;
 
@@ -28,20 +28,37 @@ struct Inner {
     stores: Mutex<HashMap<Project, Store>>,
     /// Accesses gathered by searches, written in batches (see [`Engine::search`]).
     accesses: crate::access::AccessLog,
+    /// Where opened projects are recorded, if anywhere.
+    registry: Option<crate::Registry>,
 }
 
 impl Engine {
     /// An engine with `config`, embedding with `embedder` when given (without
     /// one, memories are saved without vectors and search is BM25-only).
     pub fn new(config: Config, embedder: Option<Arc<dyn Embedder>>) -> Engine {
+        Engine::build(config, embedder, None)
+    }
+
+    fn build(config: Config, embedder: Option<Arc<dyn Embedder>>, registry: Option<crate::Registry>) -> Engine {
         Engine {
             inner: Arc::new(Inner {
                 config,
                 embedder,
                 stores: Mutex::new(HashMap::new()),
                 accesses: crate::access::AccessLog::default(),
+                registry,
             }),
         }
+    }
+
+    /// Like [`Engine::new`], recording every project it opens in `registry`.
+    pub fn with_registry(config: Config, embedder: Option<Arc<dyn Embedder>>, registry: crate::Registry) -> Engine {
+        Engine::build(config, embedder, Some(registry))
+    }
+
+    /// The registry of known projects, if this engine keeps one.
+    pub fn registry(&self) -> Option<&crate::Registry> {
+        self.inner.registry.as_ref()
     }
 
     /// The settings in force.
@@ -64,6 +81,11 @@ impl Engine {
         }
         project.ensure_data_dir()?;
         let store = Store::open(&project.db_path()).await?;
+        if let Some(registry) = &self.inner.registry
+            && let Err(e) = registry.add(project.root())
+        {
+            tracing::warn!(error = %e, "could not record the project in the registry");
+        }
         stores.insert(project.clone(), store.clone());
         Ok(store)
     }
@@ -132,6 +154,64 @@ impl Engine {
             reason: (!created).then(|| format!("near-duplicate of memory {id}")),
             embedded: created && vector.is_some(),
         })
+    }
+
+    /// Records memories as they were made, for bulk ingestion of an existing
+    /// record (a conversation, a transcript): each is redacted like any save
+    /// and dated by its own `created_at` (unix milliseconds), the texts are
+    /// embedded in batches, and nothing is deduplicated — every item stays
+    /// addressable, even one whose text repeats an earlier item's. Each
+    /// batch is written in one transaction. Outcomes are in input order.
+    #[tracing::instrument(skip_all, fields(project = %project.root().display(), n = memories.len()))]
+    pub async fn record(
+        &self,
+        project: &Project,
+        mut memories: Vec<(NewMemory, i64)>,
+    ) -> Result<Vec<SaveOutcome>> {
+        /// Texts per embedding call: large enough to amortise a model run,
+        /// small enough that one transaction stays short.
+        const BATCH: usize = 64;
+        let store = self.store(project).await?;
+        let mut outcomes = Vec::with_capacity(memories.len());
+        let mut redactions = Vec::with_capacity(memories.len());
+        for (new, _) in &mut memories {
+            redactions.push(redact_memory(new));
+            NewMemory::new(&new.content, new.source)?;
+        }
+        for (chunk, redacted) in memories.chunks(BATCH).zip(redactions.chunks(BATCH)) {
+            let vectors = match &self.inner.embedder {
+                Some(embedder) => {
+                    let texts: Vec<String> = chunk.iter().map(|(m, _)| embed_text(m)).collect();
+                    match embedder.embed(&texts, EmbedKind::Passage).await {
+                        Ok(v) if v.len() == texts.len() && !v.is_empty() => {
+                            let space = store.ensure_space(embedder.model_id(), v[0].len()).await?;
+                            Some((space, v))
+                        }
+                        Ok(v) => {
+                            tracing::warn!(got = v.len(), want = texts.len(), "wrong number of vectors");
+                            None
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "embedding failed; recording without vectors");
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
+            let vector_ref = vectors.as_ref().map(|(s, v)| (s, v.as_slice()));
+            let ids = store.insert_record(chunk, vector_ref).await?;
+            for (id, redacted) in ids.into_iter().zip(redacted) {
+                outcomes.push(SaveOutcome {
+                    id: Some(id),
+                    action: SaveAction::Created,
+                    redacted: redacted.clone(),
+                    reason: None,
+                    embedded: vectors.is_some(),
+                });
+            }
+        }
+        Ok(outcomes)
     }
 
     /// Searches a project. Without an embedder, or when embedding the query
@@ -250,6 +330,42 @@ impl Engine {
         let report = store.import(&memories).await?;
         self.embed_missing(&store, &report.imported).await?;
         Ok(report)
+    }
+
+    /// Gives every memory of `project` a vector from the active model,
+    /// reporting `(done, total)` after each batch. Each batch commits on its
+    /// own, so an interrupted run loses nothing and the next run resumes
+    /// where it stopped; vectors of other models are kept.
+    pub async fn reembed(&self, project: &Project, mut progress: impl FnMut(u64, u64)) -> Result<u64> {
+        const BATCH: usize = 32;
+        let Some(embedder) = self.inner.embedder.clone() else {
+            return Err(Error::Project("no embedding model is active".into()));
+        };
+        let store = self.store(project).await?;
+        let space = store.ensure_space(embedder.model_id(), embedder.dimension()).await?;
+        let total = store.count_missing_vectors(&space).await?;
+        let mut done = 0u64;
+        progress(done, total);
+        loop {
+            let batch = store.missing_vectors(&space, BATCH).await?;
+            if batch.is_empty() {
+                return Ok(done);
+            }
+            let texts: Vec<String> = batch.iter().map(|(_, content)| content.clone()).collect();
+            let vectors = embedder.embed(&texts, EmbedKind::Passage).await?;
+            if vectors.len() != batch.len() {
+                return Err(Error::Embed(cm_core::EmbedError(format!(
+                    "asked for {} vectors, got {}",
+                    batch.len(),
+                    vectors.len()
+                ))));
+            }
+            for ((id, _), vector) in batch.iter().zip(&vectors) {
+                store.set_vector(*id, &space, vector).await?;
+            }
+            done += batch.len() as u64;
+            progress(done.min(total), total);
+        }
     }
 
     /// Embeds the given memories (used after an import).

@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod export;
 mod project;
+mod registry;
 
 pub use cm_core::{Config, Embedder};
 pub use cm_store::{ImportReport, ListFilter, MemoryPatch, Stats};
@@ -19,3 +20,4 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub use export::ExportFormat;
 pub use project::{DATA_DIR, Project, find_project};
+pub use registry::Registry;

@@ -393,3 +393,54 @@ async fn edits_are_redacted_re_embedded_and_validated() {
     assert!(f.engine.update(&f.a, id, bad).await.is_err());
     assert!(f.engine.get(&f.a, id).await.unwrap().content.contains("nats"));
 }
+
+/// Embeds like `HashEmbedder` until `budget` calls are used up, then fails:
+/// a model switch interrupted halfway.
+#[derive(Debug)]
+struct FlakyEmbedder {
+    inner: HashEmbedder,
+    budget: std::sync::atomic::AtomicUsize,
+}
+
+impl cm_core::Embedder for FlakyEmbedder {
+    fn model_id(&self) -> &str {
+        "flaky-hash"
+    }
+    fn dimension(&self) -> usize {
+        self.inner.dimension()
+    }
+    fn embed<'a>(&'a self, texts: &'a [String], kind: cm_core::EmbedKind) -> cm_core::EmbedFuture<'a> {
+        use std::sync::atomic::Ordering;
+        if self.budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_err() {
+            return Box::pin(async { Err(cm_core::EmbedError("interrupted".into())) });
+        }
+        self.inner.embed(texts, kind)
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_re_embedding_resumes_and_loses_nothing() {
+    let f = fixture(true);
+    for i in 0..100 {
+        save(&f, &f.a, note(&format!("memory number {i} about subsystem {}", i * 13))).await;
+    }
+    let flaky = Arc::new(FlakyEmbedder { inner: HashEmbedder::new(32), budget: 2.into() });
+    let switched = Engine::new(Config::default(), Some(flaky.clone()));
+    let err = switched.reembed(&f.a, |_, _| {}).await.unwrap_err();
+    assert!(err.to_string().contains("interrupted"), "{err}");
+    // Two batches landed; the old model's vectors are all still there.
+    let stats = switched.stats(&f.a).await.unwrap();
+    assert_eq!(stats.vectors["flaky-hash"], 64);
+    assert_eq!(stats.vectors["bench-hash"], 100);
+    flaky.budget.store(100, std::sync::atomic::Ordering::SeqCst);
+    let mut last = (0, 0);
+    let n = switched.reembed(&f.a, |done, total| last = (done, total)).await.unwrap();
+    assert_eq!(n, 36);
+    assert_eq!(last, (36, 36));
+    let stats = switched.stats(&f.a).await.unwrap();
+    assert_eq!(stats.vectors["flaky-hash"], 100);
+    assert_eq!(stats.total, 100);
+    let mut req = SearchRequest::new("memory number 42", 3);
+    req.mode = SearchMode::Vector;
+    assert!(!switched.search(&f.a, &req).await.unwrap().hits.is_empty());
+}

@@ -196,6 +196,35 @@ impl Store {
         Ok((id, true))
     }
 
+    /// Writes a record of memories as they are, in one transaction: each
+    /// dated `created_at` (unix milliseconds) instead of now, and with no
+    /// duplicate check, so every item stays its own memory even when its text
+    /// repeats an earlier one (a conversation says "Thanks!" many times).
+    /// `vectors`, when given, holds one vector per memory in `space`.
+    /// Returns the new ids in order.
+    pub async fn insert_record(
+        &self,
+        memories: &[(NewMemory, i64)],
+        vectors: Option<(&Space, &[Vec<f32>])>,
+    ) -> Result<Vec<i64>> {
+        if let Some((_, v)) = vectors
+            && v.len() != memories.len()
+        {
+            return Err(Error::Data(format!("{} vectors for {} memories", v.len(), memories.len())));
+        }
+        let mut tx = self.begin_write().await?;
+        let mut ids = Vec::with_capacity(memories.len());
+        for (i, (new, created_at)) in memories.iter().enumerate() {
+            let id = insert_row(&mut tx, new, None, *created_at, *created_at).await?;
+            if let Some((space, v)) = vectors {
+                insert_vector(&mut tx, space, id, &v[i]).await?;
+            }
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
     /// Stores (or replaces) the vector of memory `id` in `space`.
     pub async fn set_vector(&self, id: i64, space: &Space, vector: &[f32]) -> Result<()> {
         let mut tx = self.begin_write().await?;
@@ -360,6 +389,15 @@ impl Store {
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// How many memories (archived included) have no vector in `space`.
+    pub async fn count_missing_vectors(&self, space: &Space) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memories WHERE embedding_model IS NOT ?1")
+            .bind(&space.model_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n as u64)
     }
 
     /// Ids of live memories with no vector in `space`, oldest first (for (re-)embedding).
