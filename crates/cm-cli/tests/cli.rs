@@ -306,3 +306,34 @@ fn models_install_from_a_local_copy_then_use_re_embeds_the_project() {
     assert!(env.fails(&["models", "use", "bge-m3"]).contains("not installed"));
     assert!(env.fails(&["models", "use", "no-such-model"]).contains("no-such-model"));
 }
+
+#[test]
+fn bench_locomo_prints_one_json_object_per_run() {
+    let env = Env::new();
+    let data = env.project.join("locomo");
+    std::fs::create_dir(&data).unwrap();
+    assert!(env.fails(&["bench", "locomo", "--data", data.to_str().unwrap()]).contains("*.json"));
+    // A synthetic conversation in LoCoMo's shape; the real data set is never in the repository.
+    std::fs::write(
+        data.join("tiny.json"),
+        r#"{"speaker_a": "Ann", "speaker_b": "Ben",
+            "session_1_date_time": "1:47 pm on 18 May, 2023",
+            "session_1": [
+              {"speaker": "Ann", "dia_id": "D1:1", "text": "My cat Miso sleeps on the radiator."},
+              {"speaker": "Ben", "dia_id": "D1:2", "text": "I am learning to sail this summer."}],
+            "qa": [{"question": "Where does Ann's cat sleep?", "answer": "radiator",
+                    "evidence": ["D1:1"], "category": 4}]}"#,
+    )
+    .unwrap();
+    let model_dir = test_model_dir();
+    let args =
+        ["bench", "locomo", "--data", data.to_str().unwrap(), "--model-dir", model_dir.to_str().unwrap()];
+    let report = env.json(&args);
+    assert_eq!(report["model"], "all-minilm-l6-v2");
+    for mode in ["hybrid", "vector", "bm25"] {
+        assert_eq!(report["modes"][mode]["r@1"], 1.0, "{mode}: {report}");
+        assert_eq!(report["modes"][mode]["by_category"]["4"]["mrr"], 1.0, "{mode}: {report}");
+    }
+    assert!(report["ingest_seconds"].as_f64().unwrap() > 0.0);
+    assert!(report["query_ms_p50"].as_f64().unwrap() > 0.0);
+}
