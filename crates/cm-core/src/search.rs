@@ -114,20 +114,18 @@ pub fn fuse(
     mode: SearchMode,
     now_ms: i64,
 ) -> Vec<(usize, f64)> {
-    let exp = std::env::var("CM_EXP").unwrap_or_default();
-    let max_bm25 = candidates.iter().filter_map(|c| c.bm25.map(|(s, _)| s.abs())).fold(0.0f64, f64::max).max(1e-9);
     let mut scored: Vec<(usize, f64)> = candidates
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let bm25_part = match exp.as_str() {
-                "norm" => c.bm25.map_or(0.0, |(s, _)| s.abs() / max_bm25),
-                "normsat" => c.bm25.map_or(0.0, |(s, _)| s.abs() / max_bm25.max(config.bm25_scale)),
-                _ => c.bm25.map_or(0.0, |(s, _)| (s.abs() / config.bm25_scale).min(1.0)),
-            };
+            let bm25_part = c.bm25.map_or(0.0, |(s, _)| (s.abs() / config.bm25_scale).min(1.0));
             let vec_part = c.similarity.map_or(0.0, |(s, _)| s.max(0.0));
             let base = match (mode, config.fusion) {
-                (SearchMode::Bm25, _) => bm25_part,
+                // Alone, BM25 must keep BM25's order. Capped at 1, every strong
+                // match tied and was then ranked by age alone (decay, or the
+                // newest-first tie-break). |s| / (|s| + scale) is strictly
+                // increasing, stays below 1 and is ½ at the scale.
+                (SearchMode::Bm25, _) => c.bm25.map_or(0.0, |(s, _)| s.abs() / (s.abs() + config.bm25_scale)),
                 (SearchMode::Vector, _) => vec_part,
                 (SearchMode::Hybrid, Fusion::Weighted) => {
                     config.vector_weight * vec_part + config.bm25_weight * bm25_part
@@ -141,7 +139,7 @@ pub fn fuse(
             (i, base * config.decay_factor(c.memory_type, age_days))
         })
         .collect();
-    // Ties (common under BM25-only scoring) go to the newer memory, then the higher id.
+    // Ties go to the newer memory, then the higher id.
     scored.sort_by(|a, b| {
         b.1.total_cmp(&a.1)
             .then(candidates[b.0].created_at.cmp(&candidates[a.0].created_at))
@@ -169,14 +167,29 @@ mod tests {
         let c = [cand(1, Some(-5.0), Some(0.8))];
         let cfg = SearchConfig { decay_weight: 0.0, ..SearchConfig::default() };
         let s = fuse(&c, &cfg, SearchMode::Hybrid, 0);
-        assert!((s[0].1 - (0.7 * 0.8 + 0.3 * 0.5)).abs() < 1e-12);
+        let want = cfg.vector_weight * 0.8 + cfg.bm25_weight * 5.0 / cfg.bm25_scale;
+        assert!((s[0].1 - want).abs() < 1e-12);
     }
 
     #[test]
-    fn bm25_saturates_at_scale() {
-        let c = [cand(1, Some(-50.0), None)];
+    fn the_bm25_part_of_weighted_fusion_saturates_at_scale() {
+        let c = [cand(1, Some(-500.0), Some(0.0))];
         let cfg = SearchConfig { decay_weight: 0.0, ..SearchConfig::default() };
-        assert!((fuse(&c, &cfg, SearchMode::Bm25, 0)[0].1 - 1.0).abs() < 1e-12);
+        assert!((fuse(&c, &cfg, SearchMode::Hybrid, 0)[0].1 - cfg.bm25_weight).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bm25_only_search_keeps_the_order_of_strong_matches() {
+        // Regression: both were capped at 1, tied, and the newer, weaker match won.
+        let mut strong = cand(1, Some(-50.0), None);
+        strong.created_at = -1;
+        let weak = cand(2, Some(-20.0), None);
+        let cfg = SearchConfig { decay_weight: 0.0, ..SearchConfig::default() };
+        let s = fuse(&[strong, weak], &cfg, SearchMode::Bm25, 0);
+        assert_eq!(s[0].0, 0);
+        assert!(s[0].1 < 1.0 && s[1].1 < s[0].1);
+        let at_scale = [cand(1, Some(-cfg.bm25_scale), None)];
+        assert!((fuse(&at_scale, &cfg, SearchMode::Bm25, 0)[0].1 - 0.5).abs() < 1e-12);
     }
 
     #[test]
