@@ -80,14 +80,25 @@ pub async fn run(command: ModelsCommand, json: bool, project: Option<&Path>) -> 
                 }
                 None => {
                     let Some(id) = model else {
-                        bail!("name a model to download (see `claude-memory models list`), or give --from PATH");
+                        bail!(
+                            "name a model to download (see `claude-memory models list`), or give --from PATH"
+                        );
                     };
                     download(&store, &id, replace, endpoint).await?
                 }
             };
-            output::print(json, &serde_json::json!({"id": installed.id, "path": installed.path, "state": installed.state.to_string()}), |_| {
-                format!("installed {} ({}) in {}", installed.id, installed.state, installed.path.display())
-            })
+            output::print(
+                json,
+                &serde_json::json!({"id": installed.id, "path": installed.path, "state": installed.state.to_string()}),
+                |_| {
+                    format!(
+                        "installed {} ({}) in {}",
+                        installed.id,
+                        installed.state,
+                        installed.path.display()
+                    )
+                },
+            )
         }
         ModelsCommand::Use { id } => {
             store.entry(&id)?;
@@ -110,14 +121,18 @@ pub async fn run(command: ModelsCommand, json: bool, project: Option<&Path>) -> 
         }
         ModelsCommand::Remove { id } => {
             if paths::load_config()?.embedding.model.as_deref() == Some(id.as_str()) {
-                bail!("model {id} is active; make another model active with `claude-memory models use` first");
+                bail!(
+                    "model {id} is active; make another model active with `claude-memory models use` first"
+                );
             }
             store.remove(&id)?;
             output::print(json, &serde_json::json!({"removed": id}), |_| format!("removed {id}"))
         }
         ModelsCommand::Verify { id } => {
             let store2 = store.clone();
-            let report = tokio::task::spawn_blocking(move || store2.verify(&id)).await.context("verify task failed")??;
+            let report = tokio::task::spawn_blocking(move || store2.verify(&id))
+                .await
+                .context("verify task failed")??;
             output::print(json, &report, |r| {
                 let mut s = format!("{}: {}", r.id, r.state);
                 for f in &r.files {
@@ -135,7 +150,12 @@ pub async fn run(command: ModelsCommand, json: bool, project: Option<&Path>) -> 
 }
 
 /// Downloads with a progress line on stderr; Ctrl-C cancels cleanly.
-async fn download(store: &ModelStore, id: &str, replace: bool, endpoint: Option<String>) -> Result<cm_embed::InstalledModel> {
+async fn download(
+    store: &ModelStore,
+    id: &str,
+    replace: bool,
+    endpoint: Option<String>,
+) -> Result<cm_embed::InstalledModel> {
     let cancel = CancellationToken::new();
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {
@@ -153,9 +173,16 @@ async fn download(store: &ModelStore, id: &str, replace: bool, endpoint: Option<
                     return;
                 }
                 *last = Instant::now();
-                let pct = total_bytes.map(|t| format!("{:5.1}%", 100.0 * bytes as f64 / t.max(1) as f64)).unwrap_or_default();
+                let pct = total_bytes
+                    .map(|t| format!("{:5.1}%", 100.0 * bytes as f64 / t.max(1) as f64))
+                    .unwrap_or_default();
                 let eta = eta_secs.map(|s| format!(", {s:.0} s left")).unwrap_or_default();
-                let _ = write!(err, "\r{pct} {:.1} MB at {:.1} MB/s{eta} ({file})\x1b[K", bytes as f64 / 1e6, bytes_per_sec / 1e6);
+                let _ = write!(
+                    err,
+                    "\r{pct} {:.1} MB at {:.1} MB/s{eta} ({file})\x1b[K",
+                    bytes as f64 / 1e6,
+                    bytes_per_sec / 1e6
+                );
             }
             DownloadEvent::Resuming { file, offset, reason, .. } => {
                 let _ = writeln!(err, "\rresuming {file} at byte {offset} ({reason})");
@@ -177,7 +204,8 @@ fn set_active_model(file: &PathBuf, id: &str) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
     };
-    let mut doc: toml_edit::DocumentMut = text.parse().with_context(|| format!("parsing {}", file.display()))?;
+    let mut doc: toml_edit::DocumentMut =
+        text.parse().with_context(|| format!("parsing {}", file.display()))?;
     let table = doc.entry("embedding").or_insert(toml_edit::table());
     let Some(table) = table.as_table_mut() else {
         bail!("{}: `embedding` is not a table", file.display());

@@ -272,7 +272,13 @@ fn models_install_from_a_local_copy_then_use_re_embeds_the_project() {
     let other = env.project.parent().unwrap().join("other");
     std::fs::create_dir_all(&other).unwrap();
     let other_s = other.to_str().unwrap();
-    let other_id = env.json(&["save", "Invoices are emailed to customers on the first of the month", "--project", other_s])["id"].clone();
+    let other_id = env.json(&[
+        "save",
+        "Invoices are emailed to customers on the first of the month",
+        "--project",
+        other_s,
+    ])["id"]
+        .clone();
     let src = test_model_dir();
     let src = src.to_str().unwrap();
 
@@ -292,7 +298,14 @@ fn models_install_from_a_local_copy_then_use_re_embeds_the_project() {
     assert_eq!(hits[0]["id"], id, "{hits}");
     assert!(hits[0]["vector_similarity"].as_f64().unwrap() > 0.3);
 
-    let hits = env.json(&["search", "billing statements sent to clients monthly", "--limit", "1", "--project", other_s]);
+    let hits = env.json(&[
+        "search",
+        "billing statements sent to clients monthly",
+        "--limit",
+        "1",
+        "--project",
+        other_s,
+    ]);
     assert_eq!(hits[0]["id"], other_id, "{hits}");
     assert!(hits[0]["vector_similarity"].as_f64().unwrap() > 0.3);
 

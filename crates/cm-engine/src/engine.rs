@@ -11,9 +11,9 @@ use cm_core::{
 use cm_store::{ImportReport, ListFilter, MemoryPatch, Space, Stats, Store};
 use tokio::sync::Mutex;
 
-use crate::{Error, Result};
 use crate::export::{ExportFormat, parse_jsonl, render};
 use crate::project::Project;
+use crate::{Error, Result};
 
 /// A cheap-to-clone handle on everything the engine holds.
 #[derive(Debug, Clone)]
@@ -39,7 +39,11 @@ impl Engine {
         Engine::build(config, embedder, None)
     }
 
-    fn build(config: Config, embedder: Option<Arc<dyn Embedder>>, registry: Option<crate::Registry>) -> Engine {
+    fn build(
+        config: Config,
+        embedder: Option<Arc<dyn Embedder>>,
+        registry: Option<crate::Registry>,
+    ) -> Engine {
         Engine {
             inner: Arc::new(Inner {
                 config,
@@ -52,7 +56,11 @@ impl Engine {
     }
 
     /// Like [`Engine::new`], recording every project it opens in `registry`.
-    pub fn with_registry(config: Config, embedder: Option<Arc<dyn Embedder>>, registry: crate::Registry) -> Engine {
+    pub fn with_registry(
+        config: Config,
+        embedder: Option<Arc<dyn Embedder>>,
+        registry: crate::Registry,
+    ) -> Engine {
         Engine::build(config, embedder, Some(registry))
     }
 
