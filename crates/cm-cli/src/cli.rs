@@ -71,6 +71,10 @@ pub enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Connect Claude Code: data folder, hooks and MCP server (idempotent; --dry-run shows the diff).
+    Setup(crate::setup::SetupArgs),
+    /// Disconnect Claude Code: remove what setup added, keep the memories.
+    Uninstall(crate::setup::SetupArgs),
 }
 
 #[derive(Debug, Args)]

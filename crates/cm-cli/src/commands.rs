@@ -11,6 +11,9 @@ use crate::cli::{BenchCommand, Cli, Command, Format, Mode};
 use crate::{output, paths};
 
 pub async fn run(cli: Cli) -> Result<()> {
+    if matches!(cli.command, Command::Setup(_) | Command::Uninstall(_)) {
+        return crate::setup::run(cli);
+    }
     let json = cli.global.json;
     if let Command::Bench(BenchCommand::Search(args)) = &cli.command {
         let report = cm_engine::bench::search(&cm_engine::bench::SearchBenchOptions {
@@ -186,5 +189,8 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
         }
         Command::Models(_) => bail!("unreachable: models is handled before opening a project"),
         Command::Bench(_) => bail!("unreachable: bench is handled before opening a project"),
+        Command::Setup(_) | Command::Uninstall(_) => {
+            bail!("unreachable: setup is handled before opening a project")
+        }
     }
 }

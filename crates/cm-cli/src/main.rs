@@ -6,6 +6,7 @@ mod commands;
 mod models;
 mod output;
 mod paths;
+mod setup;
 
 use std::process::ExitCode;
 

@@ -37,6 +37,10 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Claude Code's configuration cannot be set up or removed (the message
+    /// names the file).
+    #[error("{0}")]
+    Setup(String),
 }
 
 impl Error {

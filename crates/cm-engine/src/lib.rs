@@ -13,6 +13,7 @@ mod error;
 mod export;
 mod project;
 mod registry;
+pub mod setup;
 
 pub use cm_core::{Config, Embedder};
 pub use cm_store::{ImportReport, ListFilter, MemoryPatch, Stats};

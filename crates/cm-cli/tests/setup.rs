@@ -1,0 +1,114 @@
+//! `claude-memory setup` and `uninstall`, run as a user would, with HOME and
+//! CLAUDE_MEMORY_HOME in a temporary directory so the real ones are never touched.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    project: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let (home, project) = (root.join("home"), root.join("project"));
+        std::fs::create_dir_all(project.join(".git")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        Env { _tmp: tmp, home, project }
+    }
+
+    fn run(&self, args: &[&str], config_dir: Option<&Path>) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-memory"));
+        cmd.args(args)
+            .current_dir(&self.project)
+            .env("HOME", &self.home)
+            .env("CLAUDE_MEMORY_HOME", self.home.join("claude-memory"))
+            .env_remove("CLAUDE_CONFIG_DIR")
+            .env_remove("CLAUDE_MEMORY_LOG");
+        if let Some(dir) = config_dir {
+            cmd.env("CLAUDE_CONFIG_DIR", dir);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn read(&self, path: &Path) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+}
+
+#[test]
+fn setup_and_uninstall_in_a_project_and_for_the_user() {
+    let env = Env::new();
+    let settings = env.project.join(".claude/settings.local.json");
+    let mcp = env.project.join(".mcp.json");
+
+    // A dry run prints the diffs and writes nothing.
+    let dry = env.ok(&["setup", "--dry-run"]);
+    assert!(
+        dry.contains("+++ ") && dry.contains("+            \"command\": \"claude-memory hook PreToolUse\","),
+        "{dry}"
+    );
+    assert!(dry.contains("nothing was changed"), "{dry}");
+    assert!(!settings.exists() && !mcp.exists() && !env.project.join(".claude-memory").exists());
+
+    let report: Value = serde_json::from_str(&env.ok(&["setup", "--json"])).unwrap();
+    assert_eq!(report["operation"], "setup");
+    assert_eq!(report["scope"], "local");
+    assert_eq!(report["data_dir"]["action"], "created");
+    let actions: Vec<&Value> = report["files"].as_array().unwrap().iter().map(|f| &f["action"]).collect();
+    assert_eq!(actions, ["created", "created"]);
+    assert_eq!(env.read(&settings)["hooks"]["UserPromptSubmit"][0]["hooks"][0]["timeout"], 2);
+    assert_eq!(
+        env.read(&mcp)["mcpServers"]["claude-memory"],
+        serde_json::json!({"type": "stdio", "command": "claude-memory", "args": ["mcp"]})
+    );
+    assert!(env.ok(&["setup"]).contains("already set up"));
+
+    // A broken file is named, and nothing is touched.
+    std::fs::write(&mcp, "{\"mcpServers\": {").unwrap();
+    let out = env.run(&["uninstall"], None);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(".mcp.json: not valid JSON") && err.contains("nothing was changed"), "{err}");
+    assert!(settings.exists());
+    std::fs::remove_file(&mcp).unwrap();
+
+    let removed = env.ok(&["uninstall"]);
+    assert!(removed.contains("removed") && removed.contains(".claude-memory/"), "{removed}");
+    assert!(!settings.exists());
+    assert!(env.project.join(".claude-memory/.gitignore").exists(), "the memories stay");
+
+    // --user writes the user's files only: ~/.claude/settings.json and ~/.claude.json.
+    let user: Value = serde_json::from_str(&env.ok(&["setup", "--user", "--json"])).unwrap();
+    let paths: Vec<&str> =
+        user["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    let home_settings = env.home.join(".claude/settings.json");
+    let home_config = env.home.join(".claude.json");
+    assert_eq!(paths, [home_settings.to_str().unwrap(), home_config.to_str().unwrap()]);
+    assert_eq!(
+        env.read(&home_settings)["hooks"]["SessionEnd"][0]["hooks"][0]["command"],
+        "claude-memory hook SessionEnd"
+    );
+    assert_eq!(env.read(&home_config)["mcpServers"]["claude-memory"]["command"], "claude-memory");
+    assert!(!settings.exists() && !mcp.exists(), "the project is left alone");
+    assert!(env.ok(&["uninstall", "--user"]).contains("removed"));
+    assert!(!home_settings.exists());
+
+    // CLAUDE_CONFIG_DIR moves the user's files, as it does for Claude Code.
+    let config_dir = env.home.join("claude-config");
+    let out = env.run(&["setup", "--user"], Some(&config_dir));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(config_dir.join("settings.json").exists() && config_dir.join(".claude.json").exists());
+    assert!(!home_settings.exists());
+}
