@@ -164,7 +164,7 @@ pub enum ModelsCommand {
         /// Replace an installed copy.
         #[arg(long)]
         replace: bool,
-        /// Hugging Face endpoint (default: $HF_ENDPOINT, else https://huggingface.co).
+        /// Hugging Face endpoint (default: $HF_ENDPOINT, else `https://huggingface.co`).
         #[arg(long)]
         endpoint: Option<String>,
     },
