@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cm_store::{Access, Store};
 
@@ -37,7 +37,7 @@ impl AccessLog {
         if ids.is_empty() {
             return;
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now = cm_store::now_ms();
         let schedule = {
             let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
             let (_, counts) =

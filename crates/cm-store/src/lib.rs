@@ -52,8 +52,8 @@ fn register_sqlite_vec() {
     });
 }
 
-/// Unix time in milliseconds.
-pub(crate) fn now_ms() -> i64 {
+/// Unix time in milliseconds, the unit of every timestamp in the store.
+pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
