@@ -381,6 +381,10 @@ impl Engine {
         let Some(embedder) = self.inner.embedder.clone() else {
             return Ok(());
         };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let space = store.ensure_space(embedder.model_id(), embedder.dimension()).await?;
         for chunk in ids.chunks(32) {
             let mut texts = Vec::with_capacity(chunk.len());
             for id in chunk {
@@ -394,7 +398,6 @@ impl Engine {
                 }
             };
             for (id, v) in chunk.iter().zip(vectors) {
-                let space = store.ensure_space(embedder.model_id(), v.len()).await?;
                 store.set_vector(*id, &space, &v).await?;
             }
         }
