@@ -75,6 +75,24 @@ pub enum Command {
     Setup(crate::setup::SetupArgs),
     /// Disconnect Claude Code: remove what setup added, keep the memories.
     Uninstall(crate::setup::SetupArgs),
+    /// Run the engine (MCP, hooks, dashboard API) on 127.0.0.1 in the foreground.
+    Serve {
+        /// Port (default: `port` under [service] in config.toml, else 23811; 0 picks a free one).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Do not watch the home directory (or the configured roots) for projects.
+        #[arg(long)]
+        no_watch: bool,
+    },
+    /// Whether an engine runs: its URL, version, projects and model.
+    Status,
+    /// MCP over stdio for the project of the working directory (what Claude Code starts).
+    Mcp,
+    /// Answer a Claude Code hook (what Claude Code runs): payload on stdin, context on stdout.
+    Hook {
+        /// Claude Code's event name, e.g. UserPromptSubmit.
+        event: String,
+    },
 }
 
 #[derive(Debug, Args)]

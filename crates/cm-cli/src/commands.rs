@@ -15,6 +15,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         return crate::setup::run(cli);
     }
     let json = cli.global.json;
+    match &cli.command {
+        Command::Serve { port, no_watch } => return crate::service::serve(*port, !no_watch).await,
+        Command::Status => return tokio::task::block_in_place(|| crate::service::status(json)),
+        Command::Mcp => return crate::service::mcp(cli.global.project.as_deref()).await,
+        _ => {}
+    }
     if let Command::Bench(BenchCommand::Search(args)) = &cli.command {
         let report = cm_engine::bench::search(&cm_engine::bench::SearchBenchOptions {
             sizes: args.sizes.clone(),
@@ -189,6 +195,9 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
         }
         Command::Models(_) => bail!("unreachable: models is handled before opening a project"),
         Command::Bench(_) => bail!("unreachable: bench is handled before opening a project"),
+        Command::Serve { .. } | Command::Status | Command::Mcp | Command::Hook { .. } => {
+            bail!("unreachable: service commands are handled before opening a project")
+        }
         Command::Setup(_) | Command::Uninstall(_) => {
             bail!("unreachable: setup is handled before opening a project")
         }

@@ -2,19 +2,29 @@
 //! behaviour lives in the engine crate.
 
 mod cli;
+mod client;
 mod commands;
+mod hook;
 mod models;
 mod output;
 mod paths;
+mod service;
 mod setup;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::Layer as _;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_logging();
+    // Hooks run for every prompt and tool call: no runtime, no logging, no
+    // output but the answer, and always success.
+    if let cli::Command::Hook { event } = &cli.command {
+        hook::run(event);
+        return ExitCode::SUCCESS;
+    }
+    init_logging(matches!(cli.command, cli::Command::Serve { .. }));
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -31,9 +41,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr (stdout carries results), filtered by `CLAUDE_MEMORY_LOG`.
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+/// Logs go to stderr (stdout carries results), filtered by `CLAUDE_MEMORY_LOG`;
+/// the engine (`serve`) also appends them to `<home>/logs/engine.log`, at
+/// `info` by default.
+fn init_logging(serving: bool) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let default = if serving { "info" } else { "warn" };
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+    };
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
+    let file = serving.then(service::log_file).flatten().and_then(|path| {
+        std::fs::create_dir_all(path.parent()?).ok()?;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok()?;
+        Some(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .with_filter(filter()),
+        )
+    });
+    let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
 }

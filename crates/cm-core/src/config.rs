@@ -170,6 +170,108 @@ pub struct EmbeddingConfig {
     pub threads: Option<usize>,
 }
 
+/// The local service (`claude-memory serve`, the tray app).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// TCP port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig { port: 23811 }
+    }
+}
+
+/// What the Claude Code hooks inject, and how fast they must be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Deadline of `hook UserPromptSubmit` and `hook SessionStart`, in milliseconds.
+    pub prompt_budget_ms: u64,
+    /// Deadline of `hook PreToolUse` / `hook PostToolUse`, in milliseconds.
+    pub tool_budget_ms: u64,
+    /// Approximate tokens one injection may add to the conversation.
+    pub max_tokens: usize,
+    /// Memories considered per prompt.
+    pub prompt_limit: usize,
+    /// Memories considered per tool call.
+    pub tool_limit: usize,
+    /// A memory is injected when its cosine similarity to the query reaches
+    /// this (model-dependent: all-MiniLM-L6-v2 puts unrelated text below 0.2)…
+    pub min_similarity: f64,
+    /// …or when it shares this many meaningful words with the query (full-text
+    /// scores are not comparable across project sizes, so they cannot gate).
+    pub min_shared_words: usize,
+    /// Prompts with fewer meaningful words than this are not searched ("ok", "go on").
+    pub min_prompt_words: usize,
+    /// Tools whose calls are searched.
+    pub tools: Vec<String>,
+    /// Memories in the SessionStart briefing.
+    pub briefing_limit: usize,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        HooksConfig {
+            prompt_budget_ms: 1500,
+            tool_budget_ms: 300,
+            max_tokens: 600,
+            prompt_limit: 5,
+            tool_limit: 3,
+            min_similarity: 0.35,
+            min_shared_words: 2,
+            min_prompt_words: 2,
+            tools: ["Edit", "Write", "MultiEdit", "Bash"].map(String::from).to_vec(),
+            briefing_limit: 8,
+        }
+    }
+}
+
+/// Where projects are discovered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectsConfig {
+    /// Directories watched for `.claude-memory/` folders (empty: the home directory).
+    pub roots: Vec<PathBuf>,
+    /// How deep below a root a project may be.
+    pub depth: usize,
+    /// Directory names never descended into.
+    pub skip: Vec<String>,
+    /// A git worktree without its own `.claude-memory/` uses its main repository's.
+    pub worktrees_use_main: bool,
+}
+
+impl Default for ProjectsConfig {
+    fn default() -> Self {
+        ProjectsConfig {
+            roots: Vec::new(),
+            depth: 4,
+            skip: [
+                "node_modules",
+                ".git",
+                "target",
+                ".cache",
+                ".cargo",
+                ".rustup",
+                ".npm",
+                ".venv",
+                "venv",
+                "__pycache__",
+                "dist",
+                "build",
+                "Library",
+                "AppData",
+                ".local",
+            ]
+            .map(String::from)
+            .to_vec(),
+            worktrees_use_main: true,
+        }
+    }
+}
+
 /// All settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -180,6 +282,12 @@ pub struct Config {
     pub save: SaveConfig,
     /// Embedding model.
     pub embedding: EmbeddingConfig,
+    /// The local service.
+    pub service: ServiceConfig,
+    /// Claude Code hooks.
+    pub hooks: HooksConfig,
+    /// Project discovery.
+    pub projects: ProjectsConfig,
 }
 
 impl Config {
@@ -221,6 +329,12 @@ impl Config {
                 "CLAUDE_MEMORY_MODEL" => {
                     self.embedding.model = Some(value.trim().to_owned()).filter(|m| !m.is_empty());
                 }
+                "CLAUDE_MEMORY_PORT" => {
+                    self.service.port = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| Error::Config(format!("{key}={value:?} is not a port number")))?;
+                }
                 "CLAUDE_MEMORY_MODEL_DIR" => {
                     self.embedding.model_dir =
                         Some(PathBuf::from(value)).filter(|d| !d.as_os_str().is_empty());
@@ -252,6 +366,14 @@ impl Config {
         }
         if self.embedding.threads == Some(0) {
             return Err(Error::Config("embedding.threads must be at least 1".into()));
+        }
+        let hk = &self.hooks;
+        in_unit("hooks.min_similarity", hk.min_similarity)?;
+        if hk.prompt_budget_ms == 0 || hk.tool_budget_ms == 0 {
+            return Err(Error::Config("hooks budgets must be at least 1 ms".into()));
+        }
+        if self.service.port == 0 {
+            return Err(Error::Config("service.port must be between 1 and 65535".into()));
         }
         if s.candidates == 0 || s.candidates > 1000 {
             return Err(Error::Config("search.candidates must be between 1 and 1000".into()));

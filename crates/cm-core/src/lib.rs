@@ -13,7 +13,7 @@ pub mod redact;
 pub mod search;
 pub mod text;
 
-pub use config::{Config, Fusion, SearchConfig};
+pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig};
 pub use embed::{EmbedError, EmbedFuture, EmbedKind, Embedder};
 pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};

@@ -433,6 +433,17 @@ pub enum SaveAction {
     Rejected,
 }
 
+impl SaveAction {
+    /// The action's name: `created`, `updated` or `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaveAction::Created => "created",
+            SaveAction::Updated => "updated",
+            SaveAction::Rejected => "rejected",
+        }
+    }
+}
+
 /// The result of a save.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SaveOutcome {

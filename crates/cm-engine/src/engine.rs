@@ -30,6 +30,10 @@ struct Inner {
     accesses: crate::access::AccessLog,
     /// Where opened projects are recorded, if anywhere.
     registry: Option<crate::Registry>,
+    /// What the engine does, for whoever listens.
+    events: tokio::sync::broadcast::Sender<crate::EngineEvent>,
+    /// While set, hooks inject nothing and saves are refused.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -51,6 +55,8 @@ impl Engine {
                 stores: Mutex::new(HashMap::new()),
                 accesses: crate::access::AccessLog::default(),
                 registry,
+                events: tokio::sync::broadcast::channel(1024).0,
+                paused: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -67,6 +73,27 @@ impl Engine {
     /// The registry of known projects, if this engine keeps one.
     pub fn registry(&self) -> Option<&crate::Registry> {
         self.inner.registry.as_ref()
+    }
+
+    /// Subscribes to engine events (saves, injections, jobs, progress).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::EngineEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Publishes an event to every subscriber (none is fine).
+    pub fn emit(&self, event: crate::EngineEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Pauses or resumes memory: while paused, hooks inject nothing and
+    /// saves are refused.
+    pub fn set_paused(&self, paused: bool) {
+        self.inner.paused.store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether memory is paused.
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The settings in force.
@@ -130,7 +157,20 @@ impl Engine {
     /// Saves a memory: redact secrets → dedupe → embed → insert row, FTS
     /// entry and vector in one transaction.
     #[tracing::instrument(skip_all, fields(project = %project.root().display()))]
-    pub async fn save(&self, project: &Project, mut new: NewMemory) -> Result<SaveOutcome> {
+    pub async fn save(&self, project: &Project, new: NewMemory) -> Result<SaveOutcome> {
+        if self.is_paused() {
+            return Err(Error::Paused);
+        }
+        let outcome = self.save_unobserved(project, new).await?;
+        self.emit(crate::EngineEvent::Saved {
+            project: project.root().to_owned(),
+            id: outcome.id,
+            action: outcome.action.as_str().to_owned(),
+        });
+        Ok(outcome)
+    }
+
+    async fn save_unobserved(&self, project: &Project, mut new: NewMemory) -> Result<SaveOutcome> {
         let redacted = redact_memory(&mut new);
         // Redaction may have emptied a note that was only a secret.
         NewMemory::new(&new.content, new.source)?;

@@ -41,6 +41,9 @@ pub enum Error {
     /// names the file).
     #[error("{0}")]
     Setup(String),
+    /// Memory is paused (from the tray menu or the dashboard): nothing is saved.
+    #[error("memory is paused; resume it to save")]
+    Paused,
 }
 
 impl Error {

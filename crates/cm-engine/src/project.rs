@@ -70,6 +70,43 @@ pub fn find_project(start: &Path) -> Option<PathBuf> {
     start.ancestors().find(|d| d.join(".git").exists()).map(Path::to_owned)
 }
 
+/// The existing project `start` belongs to, for hooks and requests that must
+/// never create one: the nearest ancestor holding `.claude-memory/`. Inside a
+/// linked git worktree without its own (the folder is git-ignored, so a new
+/// worktree never has one), with `worktrees_use_main`, the main repository's.
+pub fn resolve_existing(start: &Path, worktrees_use_main: bool) -> Option<PathBuf> {
+    let start = start.canonicalize().ok()?;
+    for dir in start.ancestors() {
+        if dir.join(DATA_DIR).is_dir() {
+            return Some(dir.to_owned());
+        }
+        if worktrees_use_main
+            && let Some(main) = worktree_main_root(dir)
+            && main.join(DATA_DIR).is_dir()
+        {
+            return Some(main);
+        }
+    }
+    None
+}
+
+/// The main working tree of the linked worktree rooted at `dir`: its `.git`
+/// is a file `gitdir: <main>/.git/worktrees/<name>`, whose `commondir` names
+/// the main repository's `.git`.
+fn worktree_main_root(dir: &Path) -> Option<PathBuf> {
+    let dot_git = dir.join(".git");
+    if !dot_git.is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(&dot_git).ok()?;
+    let gitdir = text.lines().find_map(|l| l.strip_prefix("gitdir:"))?.trim();
+    let gitdir = dir.join(gitdir);
+    let common = std::fs::read_to_string(gitdir.join("commondir")).ok()?;
+    let common = gitdir.join(common.trim()).canonicalize().ok()?;
+    // A bare repository's worktrees have no main working tree.
+    (common.file_name()? == ".git").then(|| common.parent().map(Path::to_owned))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +129,30 @@ mod tests {
         let p = Project::at(tmp.path()).unwrap();
         let dir = p.ensure_data_dir().unwrap();
         assert!(std::fs::read_to_string(dir.join(".gitignore")).unwrap().contains("\n*\n"));
+    }
+
+    #[test]
+    fn existing_projects_only_and_worktrees_use_the_main_repository() {
+        let tmp = tempfile::tempdir().unwrap();
+        let main = tmp.path().join("main");
+        std::fs::create_dir_all(main.join(".git/worktrees/feature")).unwrap();
+        std::fs::write(main.join(".git/worktrees/feature/commondir"), "../..\n").unwrap();
+        let wt = tmp.path().join("feature");
+        std::fs::create_dir_all(wt.join("src")).unwrap();
+        std::fs::write(
+            wt.join(".git"),
+            format!("gitdir: {}\n", main.join(".git/worktrees/feature").display()),
+        )
+        .unwrap();
+        // No .claude-memory anywhere: nothing, even though there is a git root.
+        assert_eq!(resolve_existing(&wt.join("src"), true), None);
+        std::fs::create_dir(main.join(DATA_DIR)).unwrap();
+        let main_c = main.canonicalize().unwrap();
+        assert_eq!(resolve_existing(&wt.join("src"), true), Some(main_c.clone()));
+        assert_eq!(resolve_existing(&wt.join("src"), false), None);
+        assert_eq!(resolve_existing(&main, true), Some(main_c));
+        // The worktree's own folder wins once it has one.
+        std::fs::create_dir(wt.join(DATA_DIR)).unwrap();
+        assert_eq!(resolve_existing(&wt.join("src"), true), Some(wt.canonicalize().unwrap()));
     }
 }

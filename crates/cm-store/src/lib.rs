@@ -6,6 +6,7 @@
 //! migrations; every write runs in a `BEGIN IMMEDIATE` transaction so that two
 //! processes writing one project wait for each other instead of failing.
 
+mod activity;
 mod error;
 mod memories;
 mod search;
@@ -21,6 +22,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use activity::{Cluster, Injection, Job, JobKind, NewJob};
 pub use error::{Error, Result};
 pub use memories::{Access, ImportReport, ListFilter, MemoryPatch};
 pub use stats::Stats;

@@ -139,6 +139,22 @@ impl Store {
         rows.iter().map(memory_from_row).collect()
     }
 
+    /// The most confident live memories of `types`, most used first among equals.
+    pub async fn most_confident(&self, types: &[MemoryType], limit: usize) -> Result<Vec<Memory>> {
+        let types: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories
+             WHERE archived = 0 AND memory_type IN (SELECT value FROM json_each(?1))
+             ORDER BY confidence DESC, access_count DESC, updated_at DESC, id DESC
+             LIMIT ?2"
+        )))
+        .bind(serde_json::to_string(&types).map_err(|e| Error::Data(e.to_string()))?)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(memory_from_row).collect()
+    }
+
     /// Every memory (archived included) in id order, for export.
     pub async fn all(&self) -> Result<Vec<Memory>> {
         let rows = sqlx::query(AssertSqlSafe(format!("SELECT {MEMORY_COLUMNS} FROM memories ORDER BY id")))

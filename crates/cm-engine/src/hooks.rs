@@ -1,0 +1,531 @@
+//! What the engine answers to Claude Code's hooks.
+//!
+//! Claude Code runs `claude-memory hook <Event>` (or posts to `/hooks/<Event>`)
+//! with a JSON payload; the answer is the JSON Claude Code reads from a hook's
+//! stdout, or nothing. Context is only ever added through
+//! `hookSpecificOutput.additionalContext`: no hook of ours decides a
+//! permission (the original answered `allow` to every tool call, which
+//! silently skipped the user's permission prompt), blocks, or echoes the
+//! payload back.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use cm_core::text::{approx_tokens, is_stopword, words};
+use cm_core::{Memory, MemoryType, SearchRequest};
+use cm_store::{JobKind, ListFilter, NewJob};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{Engine, EngineEvent, Project, Result};
+
+/// The Claude Code hook events claude-memory handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookEvent {
+    /// A session starts, resumes, is cleared or compacted: a briefing.
+    SessionStart,
+    /// The user sent a prompt: relevant memories.
+    UserPromptSubmit,
+    /// A tool is about to run: memories about what it touches.
+    PreToolUse,
+    /// A tool ran: memories about what it touched and what came back.
+    PostToolUse,
+    /// The conversation is about to be compacted: queue the transcript.
+    PreCompact,
+    /// The conversation was compacted: queue the transcript and the summary.
+    PostCompact,
+    /// Claude finished a turn: queue the transcript.
+    Stop,
+    /// The session ended: queue the transcript.
+    SessionEnd,
+}
+
+impl HookEvent {
+    /// Every event, in the order of a session's life.
+    pub const ALL: [HookEvent; 8] = [
+        HookEvent::SessionStart,
+        HookEvent::UserPromptSubmit,
+        HookEvent::PreToolUse,
+        HookEvent::PostToolUse,
+        HookEvent::PreCompact,
+        HookEvent::PostCompact,
+        HookEvent::Stop,
+        HookEvent::SessionEnd,
+    ];
+
+    /// Claude Code's name for the event.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookEvent::SessionStart => "SessionStart",
+            HookEvent::UserPromptSubmit => "UserPromptSubmit",
+            HookEvent::PreToolUse => "PreToolUse",
+            HookEvent::PostToolUse => "PostToolUse",
+            HookEvent::PreCompact => "PreCompact",
+            HookEvent::PostCompact => "PostCompact",
+            HookEvent::Stop => "Stop",
+            HookEvent::SessionEnd => "SessionEnd",
+        }
+    }
+
+    /// Whether the hook injects context (and so has the prompt budget or the
+    /// tool budget), as opposed to only queueing work.
+    pub fn injects(self) -> bool {
+        matches!(
+            self,
+            HookEvent::SessionStart
+                | HookEvent::UserPromptSubmit
+                | HookEvent::PreToolUse
+                | HookEvent::PostToolUse
+        )
+    }
+
+    /// The deadline for answering, in milliseconds, from `config`.
+    pub fn budget_ms(self, config: &cm_core::HooksConfig) -> u64 {
+        match self {
+            HookEvent::PreToolUse | HookEvent::PostToolUse => config.tool_budget_ms,
+            _ => config.prompt_budget_ms,
+        }
+    }
+}
+
+impl FromStr for HookEvent {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        HookEvent::ALL
+            .into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown hook event {s:?}"))
+    }
+}
+
+/// The fields of Claude Code's hook payloads that claude-memory reads. Every
+/// field is optional and unknown ones are ignored, so newer Claude Code
+/// versions keep working.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct HookInput {
+    /// Claude Code's session id.
+    pub session_id: Option<String>,
+    /// The session's transcript (JSONL).
+    pub transcript_path: Option<String>,
+    /// Where Claude Code runs: decides the project.
+    pub cwd: Option<PathBuf>,
+    /// UserPromptSubmit: the prompt.
+    pub prompt: Option<String>,
+    /// Tool hooks: the tool.
+    pub tool_name: Option<String>,
+    /// Tool hooks: its arguments.
+    pub tool_input: Value,
+    /// PostToolUse: what it returned.
+    pub tool_response: Value,
+    /// SessionStart: `startup`, `resume`, `clear` or `compact`.
+    pub source: Option<String>,
+    /// PreCompact / PostCompact: `manual` or `auto`.
+    pub trigger: Option<String>,
+    /// PostCompact: the summary Claude Code wrote.
+    pub compact_summary: Option<String>,
+    /// SessionEnd: why.
+    pub reason: Option<String>,
+}
+
+impl HookInput {
+    /// Parses a payload, which must be a JSON object.
+    pub fn parse(payload: &[u8]) -> std::result::Result<HookInput, String> {
+        let value: Value = serde_json::from_slice(payload).map_err(|e| format!("invalid JSON: {e}"))?;
+        if !value.is_object() {
+            return Err("the hook payload must be a JSON object".into());
+        }
+        serde_json::from_value(value).map_err(|e| format!("unexpected hook payload: {e}"))
+    }
+}
+
+/// Longest query text taken from a prompt or a tool call.
+const MAX_QUERY_CHARS: usize = 2_000;
+/// Longest rendering of one memory in an injection.
+const MAX_MEMORY_CHARS: usize = 600;
+
+impl Engine {
+    /// Answers hook `event` for `input`: the JSON Claude Code expects on a
+    /// hook's stdout, or `None` for "nothing to add". Never a permission
+    /// decision, never a block.
+    ///
+    /// `None` also when the hook's directory belongs to no project (hooks
+    /// never create one) or memory is paused.
+    pub async fn hook(&self, event: HookEvent, input: &HookInput) -> Result<Option<Value>> {
+        if self.is_paused() {
+            return Ok(None);
+        }
+        let Some(project) = self.hook_project(input)? else { return Ok(None) };
+        match event {
+            HookEvent::SessionStart => self.briefing(&project, input).await,
+            HookEvent::UserPromptSubmit => {
+                let Some(prompt) = input.prompt.as_deref() else { return Ok(None) };
+                let Some(query) = prompt_query(prompt, self.config().hooks.min_prompt_words) else {
+                    return Ok(None);
+                };
+                self.inject(&project, event, input, &query, &query, self.config().hooks.prompt_limit).await
+            }
+            HookEvent::PreToolUse | HookEvent::PostToolUse => {
+                let Some(tool) = input.tool_name.as_deref() else { return Ok(None) };
+                if !self.config().hooks.tools.iter().any(|t| t == tool) {
+                    return Ok(None);
+                }
+                let response = (event == HookEvent::PostToolUse).then_some(&input.tool_response);
+                let Some(query) = tool_query(tool, &input.tool_input, response) else { return Ok(None) };
+                // The tool's name says nothing about which memory is relevant.
+                let subject = query.strip_prefix(tool).unwrap_or(&query);
+                self.inject(&project, event, input, &query, subject, self.config().hooks.tool_limit).await
+            }
+            HookEvent::PreCompact | HookEvent::PostCompact | HookEvent::Stop | HookEvent::SessionEnd => {
+                self.queue_transcript(&project, event, input).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The existing project of the hook's `cwd`.
+    fn hook_project(&self, input: &HookInput) -> Result<Option<Project>> {
+        let Some(cwd) = input.cwd.as_deref().filter(|c| c.is_absolute()) else { return Ok(None) };
+        match crate::resolve_existing(cwd, self.config().projects.worktrees_use_main) {
+            Some(root) => Ok(Some(Project::at(&root)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Searches with `query`, keeps what is relevant to `subject` (see
+    /// [`relevant`]) and was not yet injected into this session, and answers
+    /// with it within the token budget.
+    async fn inject(
+        &self,
+        project: &Project,
+        event: HookEvent,
+        input: &HookInput,
+        query: &str,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Option<Value>> {
+        let cfg = &self.config().hooks;
+        let store = self.store(project).await?;
+        let seen = match &input.session_id {
+            Some(s) => store.injected_in_session(s).await?,
+            None => HashSet::new(),
+        };
+        let mut req = SearchRequest::new(query, (limit + seen.len()).min(SearchRequest::MAX_LIMIT));
+        req.touch = true;
+        let results = self.search(project, &req).await?;
+        let subject = meaningful_words(subject);
+        let picked: Vec<(&Memory, f64)> = results
+            .hits
+            .iter()
+            .filter(|h| !seen.contains(&h.memory.id) && relevant(h, &subject, cfg))
+            .take(limit)
+            .map(|h| (&h.memory, h.score))
+            .collect();
+        let heading = match event {
+            HookEvent::UserPromptSubmit => "Project memory (claude-memory) relevant to this prompt:",
+            _ => "Project memory (claude-memory) relevant to this tool call:",
+        };
+        let Some((text, used)) = render(heading, picked.iter().map(|(m, _)| *m), cfg.max_tokens) else {
+            return Ok(None);
+        };
+        let scored: Vec<(i64, Option<f64>)> =
+            picked.iter().filter(|(m, _)| used.contains(&m.id)).map(|(m, s)| (m.id, Some(*s))).collect();
+        self.record_injections(project, &store, event, input, &scored).await;
+        Ok(Some(additional_context(event, &text)))
+    }
+
+    /// SessionStart: the most confident preferences, decisions and skills,
+    /// and the most recent bugs.
+    async fn briefing(&self, project: &Project, input: &HookInput) -> Result<Option<Value>> {
+        let cfg = &self.config().hooks;
+        let store = self.store(project).await?;
+        let bugs = cfg.briefing_limit / 3;
+        let mut memories = store
+            .most_confident(
+                &[MemoryType::Preference, MemoryType::Decision, MemoryType::Skill],
+                cfg.briefing_limit - bugs,
+            )
+            .await?;
+        let filter = ListFilter { memory_type: Some(MemoryType::Bug), ..ListFilter::default() };
+        memories.extend(store.list(&filter, bugs.max(1), 0).await?);
+        let heading = "Project memory (claude-memory): what this project has learned so far. \
+                       Use the memory_search tool for more.";
+        let Some((text, used)) = render(heading, memories.iter(), cfg.max_tokens) else { return Ok(None) };
+        let ids: Vec<(i64, Option<f64>)> = used.iter().map(|id| (*id, None)).collect();
+        self.record_injections(project, &store, HookEvent::SessionStart, input, &ids).await;
+        Ok(Some(additional_context(HookEvent::SessionStart, &text)))
+    }
+
+    /// Records an injection and announces it. A failure to record is logged:
+    /// the context was still worth giving.
+    async fn record_injections(
+        &self,
+        project: &Project,
+        store: &cm_store::Store,
+        event: HookEvent,
+        input: &HookInput,
+        ids: &[(i64, Option<f64>)],
+    ) {
+        let session = input.session_id.as_deref().filter(|s| !s.is_empty()).unwrap_or("unknown");
+        if let Err(e) = store.record_injections(session, event.as_str(), ids).await {
+            tracing::warn!(error = %e, "could not record an injection");
+        }
+        self.emit(EngineEvent::Injected {
+            project: project.root().to_owned(),
+            session_id: session.to_owned(),
+            event: event.as_str().to_owned(),
+            memory_ids: ids.iter().map(|(id, _)| *id).collect(),
+        });
+    }
+
+    /// Queues the session's transcript (and a compact summary) for mining.
+    async fn queue_transcript(&self, project: &Project, event: HookEvent, input: &HookInput) -> Result<()> {
+        let Some(session_id) = input.session_id.clone().filter(|s| !s.is_empty()) else { return Ok(()) };
+        let store = self.store(project).await?;
+        let mut jobs = vec![NewJob {
+            kind: JobKind::Transcript,
+            session_id: session_id.clone(),
+            transcript_path: input.transcript_path.clone(),
+            trigger: event.as_str().to_owned(),
+            payload: json!({ "reason": input.reason, "trigger": input.trigger }),
+        }];
+        if let Some(summary) = input.compact_summary.as_deref().filter(|s| !s.trim().is_empty()) {
+            jobs.push(NewJob {
+                kind: JobKind::CompactSummary,
+                session_id: session_id.clone(),
+                transcript_path: input.transcript_path.clone(),
+                trigger: event.as_str().to_owned(),
+                payload: json!({ "summary": summary }),
+            });
+        }
+        for job in jobs {
+            let job_id = store.enqueue_job(&job).await?;
+            self.emit(EngineEvent::JobQueued {
+                project: project.root().to_owned(),
+                job_id,
+                kind: job.kind.as_str().to_owned(),
+                session_id: session_id.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether a search hit is worth injecting: close in meaning to the query
+/// (vector similarity), or sharing enough of its meaningful words — at least
+/// `min_shared_words`, and one in five of a long query's. Full-text scores
+/// cannot gate: BM25 depends on the size of the project (in a project of one
+/// memory, every match scores almost zero).
+pub fn relevant(hit: &cm_core::SearchHit, subject: &HashSet<String>, cfg: &cm_core::HooksConfig) -> bool {
+    if hit.vector_similarity.is_some_and(|s| s >= cfg.min_similarity) {
+        return true;
+    }
+    let memory = meaningful_words(&hit.memory.content);
+    let shared = subject.intersection(&memory).count();
+    let needed = cfg.min_shared_words.max(subject.len().div_ceil(5)).min(subject.len());
+    needed > 0 && shared >= needed
+}
+
+/// Distinct lower-case words that are not stopwords.
+fn meaningful_words(text: &str) -> HashSet<String> {
+    words(text).filter(|w| !is_stopword(w)).collect()
+}
+
+/// The hook answer adding `text` to the conversation.
+fn additional_context(event: HookEvent, text: &str) -> Value {
+    json!({
+        "hookSpecificOutput": {
+            "hookEventName": event.as_str(),
+            "additionalContext": text,
+        }
+    })
+}
+
+/// The search query for a prompt, or `None` for a prompt too trivial to
+/// search ("ok", "thanks", "go on") or a slash command.
+pub fn prompt_query(prompt: &str, min_words: usize) -> Option<String> {
+    let prompt = prompt.trim();
+    if prompt.starts_with('/') {
+        return None;
+    }
+    let meaningful = words(prompt).filter(|w| !is_stopword(w)).count();
+    (meaningful >= min_words.max(1)).then(|| truncate(prompt, MAX_QUERY_CHARS).to_owned())
+}
+
+/// The search query for a tool call: the tool's name and what it acts on
+/// (file path, command, pattern, URL), plus the start of its response.
+pub fn tool_query(tool: &str, input: &Value, response: Option<&Value>) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for key in ["file_path", "notebook_path", "path", "command", "pattern", "url", "description"] {
+        if let Some(v) = input.get(key).and_then(Value::as_str).filter(|v| !v.trim().is_empty()) {
+            parts.push(path_words(key, v));
+        }
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    if let Some(response) = response {
+        let text = match response {
+            Value::String(s) => s.clone(),
+            Value::Object(o) => ["stdout", "stderr", "error", "content", "output"]
+                .iter()
+                .filter_map(|k| o.get(*k).and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        };
+        let start = truncate(text.trim(), 300);
+        if !start.is_empty() {
+            parts.push(start.to_owned());
+        }
+    }
+    let query = format!("{tool} {}", parts.join(" "));
+    Some(truncate(&query, MAX_QUERY_CHARS).to_owned())
+}
+
+/// A path also contributes its file name and extension as words, so
+/// `src/db/migrate.rs` finds memories about "migrate" and "db".
+fn path_words(key: &str, value: &str) -> String {
+    if !key.ends_with("path") {
+        return value.to_owned();
+    }
+    let path = Path::new(value);
+    let tail: Vec<&str> = path.iter().rev().take(3).filter_map(|c| c.to_str()).collect();
+    format!("{value} {}", tail.join(" ").replace(['.', '_', '-'], " "))
+}
+
+/// The injected text: `heading`, then one factual line per memory with its
+/// id, as many as fit in `max_tokens`. `None` when nothing fits. Also returns
+/// the ids included.
+fn render<'a>(
+    heading: &str,
+    memories: impl Iterator<Item = &'a Memory>,
+    max_tokens: usize,
+) -> Option<(String, Vec<i64>)> {
+    let mut text = heading.to_owned();
+    let mut used = Vec::new();
+    let mut tokens = approx_tokens(&text);
+    for m in memories {
+        if used.contains(&m.id) {
+            continue;
+        }
+        let content = truncate(m.content.trim(), MAX_MEMORY_CHARS);
+        let ellipsis = if content.len() < m.content.trim().len() { " …" } else { "" };
+        let mut line = String::new();
+        let _ = write!(
+            line,
+            "\n- [memory #{} · {} · {} · confidence {:.2}] {}{}",
+            m.id,
+            m.memory_type.as_str(),
+            m.domain.as_str(),
+            m.confidence,
+            content.replace('\n', " "),
+            ellipsis
+        );
+        let cost = approx_tokens(&line);
+        if tokens + cost > max_tokens {
+            break;
+        }
+        tokens += cost;
+        text.push_str(&line);
+        used.push(m.id);
+    }
+    (!used.is_empty()).then_some((text, used))
+}
+
+/// The longest prefix of `s` of at most `max` bytes ending on a character boundary.
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_round_trip() {
+        for e in HookEvent::ALL {
+            assert_eq!(e.as_str().parse::<HookEvent>().unwrap(), e);
+        }
+        assert_eq!("userpromptsubmit".parse::<HookEvent>().unwrap(), HookEvent::UserPromptSubmit);
+        assert!("Notification".parse::<HookEvent>().is_err());
+    }
+
+    #[test]
+    fn trivial_prompts_and_slash_commands_are_not_searched() {
+        assert_eq!(prompt_query("ok", 2), None);
+        assert_eq!(prompt_query("  thanks, go on  ", 2), None);
+        assert_eq!(prompt_query("/compact keep the plan", 2), None);
+        assert_eq!(prompt_query("fix the login redirect", 2).as_deref(), Some("fix the login redirect"));
+    }
+
+    #[test]
+    fn tool_queries_name_what_the_tool_touches() {
+        let q = tool_query("Edit", &json!({"file_path": "/repo/src/db/migrate.rs", "old_string": "x"}), None)
+            .unwrap();
+        assert!(q.starts_with("Edit /repo/src/db/migrate.rs"), "{q}");
+        assert!(q.contains("migrate rs") && q.contains(" db "), "{q}");
+        let q = tool_query(
+            "Bash",
+            &json!({"command": "cargo test"}),
+            Some(&json!({"stdout": "error[E0433]: failed to resolve", "stderr": ""})),
+        )
+        .unwrap();
+        assert!(q.contains("cargo test") && q.contains("E0433"), "{q}");
+        assert_eq!(tool_query("Bash", &json!({}), None), None);
+    }
+
+    #[test]
+    fn payloads_parse_tolerantly() {
+        let input = HookInput::parse(
+            br#"{"session_id":"s1","cwd":"/tmp","hook_event_name":"UserPromptSubmit","prompt":"hi","future_field":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(input.session_id.as_deref(), Some("s1"));
+        assert!(HookInput::parse(b"[1,2]").is_err());
+        assert!(HookInput::parse(b"{not json").is_err());
+        assert!(HookInput::parse(br#"{"session_id": 5}"#).is_err());
+    }
+
+    #[test]
+    fn rendering_respects_the_token_budget() {
+        let m = |id: i64, text: &str| Memory {
+            id,
+            content: text.into(),
+            structured: None,
+            summary: None,
+            memory_type: MemoryType::Context,
+            domain: cm_core::Domain::new("general").unwrap(),
+            tags: vec![],
+            keywords: vec![],
+            confidence: 0.7,
+            evidence_count: 0,
+            access_count: 0,
+            last_accessed_at: None,
+            created_at: 0,
+            updated_at: 0,
+            source: cm_core::Source::Cli,
+            provenance: Default::default(),
+            content_hash: String::new(),
+            embedding_model: None,
+            archived: false,
+            merged_into: None,
+            cluster_id: None,
+        };
+        let ms = [m(1, "Use pnpm, never npm, in this repository."), m(2, &"long words ".repeat(100))];
+        let (text, used) = render("Heading:", ms.iter(), 60).unwrap();
+        assert_eq!(used, vec![1]);
+        assert!(text.contains("[memory #1 · context · general · confidence 0.70] Use pnpm"), "{text}");
+        assert!(render("Heading:", ms.iter(), 5).is_none());
+    }
+}

@@ -1,0 +1,110 @@
+//! The claude-memory service: one HTTP router on 127.0.0.1 serving
+//!
+//! - `/mcp`: MCP over Streamable HTTP (rmcp), the memory tools;
+//! - `/hooks/{event}`: Claude Code's hook payloads, answered as Claude Code expects;
+//! - `/api/...`: JSON for the dashboard, and `/api/events`, a server-sent-events stream;
+//! - `/healthz`.
+//!
+//! Everything but `/healthz` needs the bearer token; every request must name
+//! a loopback Host, and a request from a browser page must come from the
+//! dashboard's own origin (see [`security`]). This is the only crate that
+//! knows about HTTP, MCP or filesystem watching; the engine does the work.
+
+mod api;
+pub mod discovery;
+mod error;
+mod hooks;
+pub mod mcp;
+mod security;
+mod serve;
+pub mod watcher;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use cm_engine::Engine;
+
+pub use discovery::{EngineInfo, Token};
+pub use error::{Error, Result};
+pub use mcp::MemoryTools;
+pub use serve::{ServeOptions, Server};
+
+/// Largest hook payload accepted (a PostToolUse of a big Write carries the file).
+pub const HOOK_BODY_LIMIT: usize = 8 << 20;
+/// Largest `/api` or `/mcp` request body.
+pub const API_BODY_LIMIT: usize = 1 << 20;
+/// How long an `/api` or `/mcp` request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+#[derive(Debug)]
+struct StateInner {
+    engine: Engine,
+    token: Token,
+    port: u16,
+    home: PathBuf,
+    started: Instant,
+}
+
+impl AppState {
+    /// State for a service on `port`, with `token`, keeping per-user state in `home`.
+    pub fn new(engine: Engine, token: Token, port: u16, home: PathBuf) -> AppState {
+        AppState { inner: Arc::new(StateInner { engine, token, port, home, started: Instant::now() }) }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The port the service listens on (for the Origin check).
+    pub fn port(&self) -> u16 {
+        self.inner.port
+    }
+
+    /// The per-user state directory.
+    pub fn home(&self) -> &std::path::Path {
+        &self.inner.home
+    }
+
+    pub(crate) fn token(&self) -> &Token {
+        &self.inner.token
+    }
+
+    pub(crate) fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+}
+
+/// The whole service as one router.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .nest("/api", api::router(state.clone()).layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
+        .nest_service("/mcp", mcp::http_service(state.clone()))
+        .nest("/hooks", hooks::router(state.clone()).layer(DefaultBodyLimit::max(HOOK_BODY_LIMIT)))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::require_token));
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .merge(protected)
+        .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::check_host_and_origin))
+        .with_state(state)
+}
+
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_ms": state.uptime().as_millis() as u64,
+    }))
+}

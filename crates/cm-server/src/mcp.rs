@@ -1,0 +1,555 @@
+//! The memory tools over MCP: the original's four tools with their names
+//! and parameters (`memory_search`, `memory_save`, `memory_validate`,
+//! `memory_stats`), plus `memory_get`, `memory_update`, `memory_delete` and
+//! `memory_list`.
+//!
+//! Served over Streamable HTTP at `/mcp` (the project named per request by
+//! the `X-Claude-Memory-Project` header or the `project` query parameter),
+//! and over stdio by `claude-memory mcp` (the project of its directory).
+//! Every result carries structured content and a text rendering of it.
+//! Argument errors (wrong types, missing fields) are JSON-RPC errors; an
+//! unknown memory or a refused value is a tool result with `isError`, so
+//! Claude reads the reason.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cm_core::{Domain, MemoryType, NewMemory, SearchRequest, Source};
+use cm_engine::{Engine, ListFilter, MemoryPatch, Project};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+
+/// The header naming the project of an MCP request (an absolute path).
+pub const PROJECT_HEADER: &str = "x-claude-memory-project";
+
+/// What the server tells Claude about itself.
+const INSTRUCTIONS: &str = "claude-memory is this project's long-term memory across Claude Code sessions. \
+Search it (memory_search) before making assumptions about the project's conventions, past decisions, \
+known bugs or the user's preferences; save (memory_save) durable lessons: a decision and its reason, a \
+bug and its fix, a convention, a preference the user stated. Do not save one-off instructions, \
+temporary debugging notes or secrets. Mark memories that helped or misled with memory_validate.";
+
+/// The memory tools, for one engine.
+#[derive(Debug, Clone)]
+pub struct MemoryTools {
+    engine: Engine,
+    /// The project of every request (stdio); `None`: from each HTTP request.
+    project: Option<Project>,
+    tool_router: ToolRouter<MemoryTools>,
+}
+
+/// A memory type, as the tools accept it.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum TypeArg {
+    Fact,
+    Decision,
+    Bug,
+    Pattern,
+    Context,
+    Preference,
+    Skill,
+}
+
+impl From<TypeArg> for MemoryType {
+    fn from(t: TypeArg) -> MemoryType {
+        match t {
+            TypeArg::Fact => MemoryType::Fact,
+            TypeArg::Decision => MemoryType::Decision,
+            TypeArg::Bug => MemoryType::Bug,
+            TypeArg::Pattern => MemoryType::Pattern,
+            TypeArg::Context => MemoryType::Context,
+            TypeArg::Preference => MemoryType::Preference,
+            TypeArg::Skill => MemoryType::Skill,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct SearchArgs {
+    /// What to look for, in natural language or keywords.
+    query: String,
+    /// Most results to return (default 5, at most 50).
+    limit: Option<u32>,
+    /// Only memories of this type.
+    #[serde(rename = "type")]
+    memory_type: Option<TypeArg>,
+    /// Only memories of this domain (e.g. frontend, backend, database, devops, testing, api).
+    domain: Option<String>,
+    /// Only memories at least this confident (0 to 1).
+    min_confidence: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct SaveArgs {
+    /// The lesson, in one or a few self-contained sentences.
+    content: String,
+    /// fact, decision, bug, pattern, context (default), preference or skill.
+    #[serde(rename = "type")]
+    memory_type: Option<TypeArg>,
+    /// The area it concerns (default general).
+    domain: Option<String>,
+    /// How sure you are, 0.3 to 0.9 (default 0.7; values outside are clamped).
+    confidence: Option<f64>,
+    /// Short labels.
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct ValidateArgs {
+    /// The memory's id.
+    memory_id: i64,
+    /// true if it was helpful and correct, false if it was wrong or misleading.
+    is_valid: bool,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct IdArgs {
+    /// The memory's id.
+    id: i64,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct UpdateArgs {
+    /// The memory's id.
+    id: i64,
+    /// New text.
+    content: Option<String>,
+    /// New type.
+    #[serde(rename = "type")]
+    memory_type: Option<TypeArg>,
+    /// New domain.
+    domain: Option<String>,
+    /// New confidence (0 to 1).
+    confidence: Option<f64>,
+    /// New tags (replace the old ones).
+    tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct ListArgs {
+    /// Only memories of this type.
+    #[serde(rename = "type")]
+    memory_type: Option<TypeArg>,
+    /// Only memories of this domain.
+    domain: Option<String>,
+    /// Page size (default 20, at most 100).
+    limit: Option<u32>,
+    /// Memories to skip (default 0).
+    offset: Option<u32>,
+}
+
+/// A failed tool call, shown to Claude with the reason.
+fn tool_error(message: impl std::fmt::Display) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.to_string())])
+}
+
+/// Structured content with a text rendering.
+fn result(value: Value, text: String) -> CallToolResult {
+    let mut r = CallToolResult::structured(value);
+    r.content = vec![ContentBlock::text(text)];
+    r
+}
+
+fn domain(d: Option<String>) -> Result<Option<Domain>, CallToolResult> {
+    d.filter(|d| !d.trim().is_empty()).map(|d| Domain::parse(&d)).transpose().map_err(tool_error)
+}
+
+fn memory_json(m: &cm_core::Memory) -> Value {
+    json!({
+        "id": m.id,
+        "content": m.content,
+        "type": m.memory_type.as_str(),
+        "domain": m.domain.as_str(),
+        "confidence": m.confidence,
+        "tags": m.tags,
+        "evidence_count": m.evidence_count,
+        "access_count": m.access_count,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+        "source": m.source.as_str(),
+        "archived": m.archived,
+    })
+}
+
+fn memory_line(m: &cm_core::Memory) -> String {
+    format!(
+        "#{} [{} · {} · confidence {:.2}{}] {}",
+        m.id,
+        m.memory_type.as_str(),
+        m.domain.as_str(),
+        m.confidence,
+        if m.archived { " · archived" } else { "" },
+        m.content
+    )
+}
+
+#[tool_router]
+impl MemoryTools {
+    /// Tools for `engine`; with `project`, every call is about that project
+    /// (stdio), otherwise about the one each HTTP request names.
+    pub fn new(engine: Engine, project: Option<Project>) -> MemoryTools {
+        MemoryTools { engine, project, tool_router: MemoryTools::tool_router() }
+    }
+
+    /// The project of a call.
+    fn project(&self, ctx: &RequestContext<RoleServer>) -> Result<Project, CallToolResult> {
+        if let Some(p) = &self.project {
+            return Ok(p.clone());
+        }
+        let parts = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .ok_or_else(|| tool_error("no project: this server has no project for this connection"))?;
+        project_of_request(&self.engine, parts).map_err(tool_error)
+    }
+
+    #[tool(
+        description = "Search this project's long-term memory (hybrid full-text and semantic). Use it \
+        before assuming how the project does something, when a bug looks familiar, or when the user \
+        refers to an earlier decision or preference. Returns the best matches with ids and scores.",
+        annotations(title = "Search memories", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn memory_search(
+        &self,
+        Parameters(args): Parameters<SearchArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let project = match self.project(&ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        if args.query.trim().is_empty() {
+            return Ok(tool_error("query must not be empty"));
+        }
+        let mut req = SearchRequest::new(args.query, args.limit.unwrap_or(5).clamp(1, 50) as usize);
+        req.memory_type = args.memory_type.map(MemoryType::from);
+        req.domain = match domain(args.domain) {
+            Ok(d) => d,
+            Err(e) => return Ok(e),
+        };
+        req.min_confidence = args.min_confidence;
+        req.touch = true;
+        let results = match self.engine.search(&project, &req).await {
+            Ok(r) => r,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        let mut text = String::new();
+        if results.hits.is_empty() {
+            text.push_str("No matching memories.");
+        }
+        for (i, h) in results.hits.iter().enumerate() {
+            let _ = writeln!(text, "{}. {} (score {:.2})", i + 1, memory_line(&h.memory), h.score);
+        }
+        let hits: Vec<Value> = results
+            .hits
+            .iter()
+            .map(|h| {
+                let mut v = memory_json(&h.memory);
+                v["score"] = json!(h.score);
+                v["vector_similarity"] = json!(h.vector_similarity);
+                v["bm25"] = json!(h.bm25);
+                v
+            })
+            .collect();
+        Ok(result(json!({ "results": hits, "mode": results.mode }), text))
+    }
+
+    #[tool(
+        description = "Save a durable lesson to this project's long-term memory: a decision and its \
+        reason, a bug and its fix, a convention or pattern, a fact about the project, or a preference \
+        the user stated. Not for one-off instructions, temporary notes or secrets (secrets are redacted). \
+        A near-duplicate reinforces the existing memory instead of adding one.",
+        annotations(
+            title = "Save a memory",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_save(
+        &self,
+        Parameters(args): Parameters<SaveArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let project = match self.project(&ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        let build = || -> cm_core::Result<NewMemory> {
+            let mut new = NewMemory::new(&args.content, Source::Mcp)?
+                .with_type(args.memory_type.map_or(MemoryType::Context, MemoryType::from))
+                .with_confidence(args.confidence.unwrap_or(0.7))?;
+            if let Some(d) = args.domain.as_deref().filter(|d| !d.trim().is_empty()) {
+                new = new.with_domain(Domain::parse(d)?);
+            }
+            if let Some(tags) = &args.tags {
+                new = new.with_tags(tags)?;
+            }
+            Ok(new)
+        };
+        let new = match build() {
+            Ok(n) => n,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        match self.engine.save(&project, new).await {
+            Ok(outcome) => {
+                let text = match (outcome.id, &outcome.reason) {
+                    (Some(id), Some(reason)) => {
+                        format!("Memory #{id} {}: {reason}.", outcome.action.as_str())
+                    }
+                    (Some(id), None) => format!("Saved memory #{id}."),
+                    (None, reason) => format!("Not saved: {}.", reason.as_deref().unwrap_or("rejected")),
+                };
+                let value = serde_json::to_value(&outcome).unwrap_or(Value::Null);
+                Ok(result(value, text))
+            }
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "Record whether a memory was helpful (is_valid true: its confidence rises) or \
+        wrong or misleading (false: it falls). Use it after relying on a memory.",
+        annotations(
+            title = "Validate a memory",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_validate(
+        &self,
+        Parameters(args): Parameters<ValidateArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let project = match self.project(&ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        match self.engine.validate(&project, args.memory_id, args.is_valid).await {
+            Ok(m) => Ok(result(
+                json!({ "id": m.id, "confidence": m.confidence, "evidence_count": m.evidence_count }),
+                format!("Memory #{} now has confidence {:.2}.", m.id, m.confidence),
+            )),
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "Statistics of this project's memory: counts by type, domain and source, average \
+        confidence, clusters, embedding model and database size.",
+        annotations(title = "Memory statistics", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn memory_stats(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+        let project = match self.project(&ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        match self.engine.stats(&project).await {
+            Ok(stats) => {
+                let text = format!(
+                    "{} memories ({} archived), average confidence {:.2}; by type: {}",
+                    stats.total,
+                    stats.archived,
+                    stats.avg_confidence,
+                    stats.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ")
+                );
+                Ok(result(serde_json::to_value(&stats).unwrap_or(Value::Null), text))
+            }
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "One memory in full, by id (from memory_search or memory_list).",
+        annotations(title = "Get a memory", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn memory_get(
+        &self,
+        Parameters(args): Parameters<IdArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let project = match self.project(&ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        match self.engine.get(&project, args.id).await {
+            Ok(m) => Ok(result(memory_json(&m), memory_line(&m))),
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "Correct a memory: new content, type, domain, confidence or tags. Fields left \
+        out stay as they are.",
+        annotations(
+            title = "Update a memory",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_update(
+        &self,
+        Parameters(args): Parameters<UpdateArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let project = match self.project(&ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        let patch = MemoryPatch {
+            content: args.content,
+            memory_type: args.memory_type.map(MemoryType::from),
+            domain: match domain(args.domain) {
+                Ok(d) => d,
+                Err(e) => return Ok(e),
+            },
+            confidence: args.confidence,
+            tags: args.tags,
+            ..MemoryPatch::default()
+        };
+        match self.engine.update(&project, args.id, patch).await {
+            Ok(m) => Ok(result(memory_json(&m), format!("Updated: {}", memory_line(&m)))),
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "Archive a memory that is wrong or obsolete. It stops appearing in searches and \
+        can be restored from the dashboard or with `claude-memory restore`.",
+        annotations(
+            title = "Archive a memory",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_delete(
+        &self,
+        Parameters(args): Parameters<IdArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let project = match self.project(&ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        match self.engine.set_archived(&project, args.id, true).await {
+            Ok(m) => Ok(result(
+                json!({ "id": m.id, "archived": true }),
+                format!("Archived memory #{} (restorable).", m.id),
+            )),
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+
+    #[tool(
+        description = "List memories, newest first, optionally of one type or domain, a page at a time.",
+        annotations(title = "List memories", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn memory_list(
+        &self,
+        Parameters(args): Parameters<ListArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let project = match self.project(&ctx) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        let filter = ListFilter {
+            memory_type: args.memory_type.map(MemoryType::from),
+            domain: match domain(args.domain) {
+                Ok(d) => d,
+                Err(e) => return Ok(e),
+            },
+            ..ListFilter::default()
+        };
+        let limit = args.limit.unwrap_or(20).clamp(1, 100) as usize;
+        let offset = args.offset.unwrap_or(0) as usize;
+        match self.engine.list(&project, &filter, limit, offset).await {
+            Ok(memories) => {
+                let mut text = String::new();
+                if memories.is_empty() {
+                    text.push_str("No memories.");
+                }
+                for m in &memories {
+                    let _ = writeln!(text, "{}", memory_line(m));
+                }
+                let items: Vec<Value> = memories.iter().map(memory_json).collect();
+                Ok(result(json!({ "memories": items, "limit": limit, "offset": offset }), text))
+            }
+            Err(e) => Ok(tool_error(e)),
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for MemoryTools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("claude-memory", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+/// The project an HTTP request names: the `X-Claude-Memory-Project` header
+/// or the `project` query parameter, an absolute path to a directory that is
+/// a known project or at least exists.
+pub fn project_of_request(engine: &Engine, parts: &http::request::Parts) -> Result<Project, String> {
+    let from_header = parts.headers.get(PROJECT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let from_query = || {
+        let query: HashMap<String, String> =
+            axum::extract::Query::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+        query.get("project").cloned()
+    };
+    let raw = from_header.or_else(from_query).ok_or_else(|| {
+        format!(
+            "no project: send the {PROJECT_HEADER} header or a `project` query parameter (an absolute path)"
+        )
+    })?;
+    resolve_project(engine, &raw)
+}
+
+/// Validates a project path from a request.
+pub fn resolve_project(engine: &Engine, raw: &str) -> Result<Project, String> {
+    let path = PathBuf::from(raw);
+    if !path.is_absolute() {
+        return Err(format!("project {raw:?} is not an absolute path"));
+    }
+    let canonical = path.canonicalize().map_err(|e| format!("project {raw:?}: {e}"))?;
+    let known = engine.registry().is_some_and(|r| r.projects().iter().any(|p| *p == canonical));
+    if !known && !canonical.is_dir() {
+        return Err(format!("project {raw:?} is not a directory"));
+    }
+    Project::at(&canonical).map_err(|e| e.to_string())
+}
+
+/// `/mcp`: Streamable HTTP, stateless, answering each request with JSON.
+pub(crate) fn http_service(state: AppState) -> StreamableHttpService<MemoryTools, NeverSessionManager> {
+    let engine = state.engine().clone();
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None);
+    StreamableHttpService::new(
+        move || Ok(MemoryTools::new(engine.clone(), None)),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+}

@@ -1,0 +1,109 @@
+//! Starting and stopping the service.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use cm_engine::Engine;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::discovery::{EngineInfo, EngineLock, Token};
+use crate::{AppState, Error, Result};
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The per-user state directory (token, discovery file, registry, models).
+    pub home: PathBuf,
+    /// Port on 127.0.0.1; 0 picks a free one (tests).
+    pub port: u16,
+    /// Watch the configured roots for projects.
+    pub watch: bool,
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    engine: Engine,
+    home: PathBuf,
+    cancel: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+    watcher: Option<crate::watcher::ProjectWatcher>,
+    _lock: EngineLock,
+}
+
+impl Server {
+    /// Takes the engine lock, binds 127.0.0.1, writes the discovery file and
+    /// starts serving. Fails with a clear message if another engine runs or
+    /// the port is taken.
+    pub async fn start(engine: Engine, options: ServeOptions) -> Result<Server> {
+        let lock = EngineLock::acquire(&options.home)?;
+        let token = Token::load_or_create(&options.home)?;
+        let listener =
+            tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, options.port)).await.map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    Error::Service(format!(
+                        "port {} on 127.0.0.1 is already in use by another program; choose another with \
+                     `--port N` or `port` under [service] in config.toml",
+                        options.port
+                    ))
+                } else {
+                    Error::Service(format!("cannot listen on 127.0.0.1:{}: {e}", options.port))
+                }
+            })?;
+        let addr = listener.local_addr().map_err(|e| Error::Service(e.to_string()))?;
+        let state = AppState::new(engine.clone(), token, addr.port(), options.home.clone());
+        let cancel = CancellationToken::new();
+        let app = crate::router(state);
+        let task = tokio::spawn({
+            let cancel = cancel.clone();
+            async move { axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await }
+        });
+        let info = EngineInfo {
+            port: addr.port(),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            url: format!("http://127.0.0.1:{}", addr.port()),
+        };
+        info.write(&options.home)?;
+        let watcher = if options.watch {
+            match crate::watcher::ProjectWatcher::start(engine.clone()) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!(error = %e, "project discovery is off");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        tracing::info!(url = %info.url, "claude-memory engine listening");
+        Ok(Server { addr, engine, home: options.home, cancel, task, watcher, _lock: lock })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addr.port())
+    }
+
+    /// Stops accepting, finishes requests in flight, closes every database
+    /// and removes the discovery file.
+    pub async fn shutdown(self) -> Result<()> {
+        self.cancel.cancel();
+        drop(self.watcher);
+        let served = self.task.await;
+        self.engine.close().await;
+        EngineInfo::remove(&self.home);
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Service(format!("the server failed: {e}"))),
+            Err(e) => Err(Error::Service(format!("the server task failed: {e}"))),
+        }
+    }
+}

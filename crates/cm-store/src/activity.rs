@@ -1,0 +1,289 @@
+//! What the hooks did: injections of memories into conversations, and the
+//! persistent job queue they fill.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::{Result, Store, now_ms};
+
+/// Kinds of queued work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Mine a session's transcript for memories.
+    Transcript,
+    /// Read the summary Claude Code wrote when it compacted a conversation.
+    CompactSummary,
+}
+
+impl JobKind {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Transcript => "transcript",
+            JobKind::CompactSummary => "compact_summary",
+        }
+    }
+
+    fn parse(s: &str) -> Option<JobKind> {
+        match s {
+            "transcript" => Some(JobKind::Transcript),
+            "compact_summary" => Some(JobKind::CompactSummary),
+            _ => None,
+        }
+    }
+}
+
+/// Work to queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    /// What to do.
+    pub kind: JobKind,
+    /// Claude Code's session id.
+    pub session_id: String,
+    /// The session's transcript (JSONL), when known.
+    pub transcript_path: Option<String>,
+    /// The hook event that queued it.
+    pub trigger: String,
+    /// Anything else the worker needs (e.g. a compact summary), as JSON.
+    pub payload: serde_json::Value,
+}
+
+/// A queued, running or finished job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Id.
+    pub id: i64,
+    /// What to do.
+    pub kind: JobKind,
+    /// Claude Code's session id.
+    pub session_id: String,
+    /// The session's transcript, when known.
+    pub transcript_path: Option<String>,
+    /// The hook event that last queued it.
+    pub trigger: String,
+    /// Extra data.
+    pub payload: serde_json::Value,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Not before this time (unix ms).
+    pub run_after: i64,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// One memory injected into a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Injection {
+    /// Claude Code's session id.
+    pub session_id: String,
+    /// The hook event.
+    pub event: String,
+    /// The memory.
+    pub memory_id: i64,
+    /// Its search score, when it came from a search.
+    pub score: Option<f64>,
+    /// Unix ms.
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Ids of the memories already injected into `session_id`.
+    pub async fn injected_in_session(&self, session_id: &str) -> Result<HashSet<i64>> {
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT memory_id FROM injections WHERE session_id = ?1")
+                .bind(session_id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Records that `memories` (id, score) were injected into `session_id` by `event`.
+    pub async fn record_injections(
+        &self,
+        session_id: &str,
+        event: &str,
+        memories: &[(i64, Option<f64>)],
+    ) -> Result<()> {
+        if memories.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        for (id, score) in memories {
+            // A memory deleted since the search is simply not recorded.
+            sqlx::query(
+                "INSERT INTO injections (session_id, event, memory_id, score, created_at)
+                 SELECT ?1, ?2, id, ?4, ?5 FROM memories WHERE id = ?3",
+            )
+            .bind(session_id)
+            .bind(event)
+            .bind(id)
+            .bind(score)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The most recent injections, newest first (optionally of one memory).
+    pub async fn injections(&self, memory_id: Option<i64>, limit: usize) -> Result<Vec<Injection>> {
+        let rows = sqlx::query(
+            "SELECT session_id, event, memory_id, score, created_at FROM injections
+             WHERE (?1 IS NULL OR memory_id = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(memory_id)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Injection {
+                    session_id: r.try_get(0)?,
+                    event: r.try_get(1)?,
+                    memory_id: r.try_get(2)?,
+                    score: r.try_get(3)?,
+                    created_at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Injections per day (UTC, `YYYY-MM-DD`) over the last `days` days.
+    pub async fn injections_per_day(&self, days: u32) -> Result<Vec<(String, i64)>> {
+        let since = now_ms() - i64::from(days) * 86_400_000;
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT date(created_at / 1000, 'unixepoch') AS day, COUNT(*) FROM injections
+             WHERE created_at >= ?1 GROUP BY day ORDER BY day",
+        )
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
+    /// Queues `job`. A session's queued transcript job is updated in place
+    /// (newer trigger and transcript path) instead of being queued twice.
+    pub async fn enqueue_job(&self, job: &NewJob) -> Result<i64> {
+        let now = now_ms();
+        let payload = job.payload.to_string();
+        let id: i64 = if job.kind == JobKind::Transcript {
+            sqlx::query_scalar(
+                "INSERT INTO jobs (kind, session_id, transcript_path, trigger, payload, run_after, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6)
+                 ON CONFLICT (session_id) WHERE state = 'queued' AND kind = 'transcript'
+                 DO UPDATE SET transcript_path = COALESCE(excluded.transcript_path, transcript_path),
+                               trigger = excluded.trigger, updated_at = excluded.updated_at
+                 RETURNING id",
+            )
+        } else {
+            sqlx::query_scalar(
+                "INSERT INTO jobs (kind, session_id, transcript_path, trigger, payload, run_after, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6) RETURNING id",
+            )
+        }
+        .bind(job.kind.as_str())
+        .bind(&job.session_id)
+        .bind(&job.transcript_path)
+        .bind(&job.trigger)
+        .bind(payload)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(id)
+    }
+
+    /// Jobs, newest first, optionally in one state.
+    pub async fn jobs(&self, state: Option<&str>, limit: usize) -> Result<Vec<Job>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, session_id, transcript_path, trigger, payload, state, attempts, last_error,
+                    run_after, created_at, updated_at
+             FROM jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(state)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get(1)?;
+                let payload: String = r.try_get(5)?;
+                Ok(Job {
+                    id: r.try_get(0)?,
+                    kind: JobKind::parse(&kind)
+                        .ok_or_else(|| crate::Error::Data(format!("unknown job kind {kind:?}")))?,
+                    session_id: r.try_get(2)?,
+                    transcript_path: r.try_get(3)?,
+                    trigger: r.try_get(4)?,
+                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+                    state: r.try_get(6)?,
+                    attempts: r.try_get(7)?,
+                    last_error: r.try_get(8)?,
+                    run_after: r.try_get(9)?,
+                    created_at: r.try_get(10)?,
+                    updated_at: r.try_get(11)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A cluster of similar memories.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    /// Id.
+    pub id: i64,
+    /// What its members are about.
+    pub theme: String,
+    /// Domain of its members.
+    pub domain: String,
+    /// Members.
+    pub member_count: i64,
+    /// Mean confidence of its members.
+    pub avg_confidence: f64,
+    /// `growing`, `mature` or `merged`.
+    pub status: String,
+    /// The consolidated memory, once merged.
+    pub merged_memory_id: Option<i64>,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+impl Store {
+    /// Every cluster, largest first.
+    pub async fn clusters(&self) -> Result<Vec<Cluster>> {
+        let rows = sqlx::query(
+            "SELECT id, theme, domain, member_count, avg_confidence, status, merged_memory_id, created_at, updated_at
+             FROM clusters ORDER BY member_count DESC, id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Cluster {
+                    id: r.try_get(0)?,
+                    theme: r.try_get(1)?,
+                    domain: r.try_get(2)?,
+                    member_count: r.try_get(3)?,
+                    avg_confidence: r.try_get(4)?,
+                    status: r.try_get(5)?,
+                    merged_memory_id: r.try_get(6)?,
+                    created_at: r.try_get(7)?,
+                    updated_at: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+}
