@@ -23,6 +23,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "end-to-end: the real Claude Code and the official MCP SDK against target/debug/claude-memory"
+cargo build -p claude-memory --locked
+bash tests/e2e/run.sh
+
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

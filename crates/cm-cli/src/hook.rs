@@ -18,13 +18,17 @@ use serde_json::Value;
 /// whole file). Past it the hook gives up, quietly.
 const MAX_PAYLOAD: u64 = cm_server::HOOK_BODY_LIMIT as u64;
 
+/// Time kept back from the budget for the process to exit.
+const EXIT_MARGIN: Duration = Duration::from_millis(25);
+
 /// Runs the hook; always "succeeds".
 pub fn run(event: &str) {
     let started = Instant::now();
     let Ok(event) = event.parse::<HookEvent>() else { return };
     let config = crate::paths::load_config().unwrap_or_default();
     let budget = Duration::from_millis(event.budget_ms(&config.hooks));
-    let deadline = started + budget;
+    // Keep a little back for exiting, so the whole process fits the budget.
+    let deadline = started + budget.saturating_sub(EXIT_MARGIN);
     if let Some(answer) = ask(event, deadline) {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(answer.as_bytes()).and_then(|()| out.flush());

@@ -32,6 +32,9 @@ pub enum HookEvent {
     PreToolUse,
     /// A tool ran: memories about what it touched and what came back.
     PostToolUse,
+    /// A tool failed: memories about what it touched and the error (a
+    /// known bug and its fix).
+    PostToolUseFailure,
     /// The conversation is about to be compacted: queue the transcript.
     PreCompact,
     /// The conversation was compacted: queue the transcript and the summary.
@@ -44,11 +47,12 @@ pub enum HookEvent {
 
 impl HookEvent {
     /// Every event, in the order of a session's life.
-    pub const ALL: [HookEvent; 8] = [
+    pub const ALL: [HookEvent; 9] = [
         HookEvent::SessionStart,
         HookEvent::UserPromptSubmit,
         HookEvent::PreToolUse,
         HookEvent::PostToolUse,
+        HookEvent::PostToolUseFailure,
         HookEvent::PreCompact,
         HookEvent::PostCompact,
         HookEvent::Stop,
@@ -62,6 +66,7 @@ impl HookEvent {
             HookEvent::UserPromptSubmit => "UserPromptSubmit",
             HookEvent::PreToolUse => "PreToolUse",
             HookEvent::PostToolUse => "PostToolUse",
+            HookEvent::PostToolUseFailure => "PostToolUseFailure",
             HookEvent::PreCompact => "PreCompact",
             HookEvent::PostCompact => "PostCompact",
             HookEvent::Stop => "Stop",
@@ -78,13 +83,16 @@ impl HookEvent {
                 | HookEvent::UserPromptSubmit
                 | HookEvent::PreToolUse
                 | HookEvent::PostToolUse
+                | HookEvent::PostToolUseFailure
         )
     }
 
     /// The deadline for answering, in milliseconds, from `config`.
     pub fn budget_ms(self, config: &cm_core::HooksConfig) -> u64 {
         match self {
-            HookEvent::PreToolUse | HookEvent::PostToolUse => config.tool_budget_ms,
+            HookEvent::PreToolUse | HookEvent::PostToolUse | HookEvent::PostToolUseFailure => {
+                config.tool_budget_ms
+            }
             _ => config.prompt_budget_ms,
         }
     }
@@ -121,6 +129,8 @@ pub struct HookInput {
     pub tool_input: Value,
     /// PostToolUse: what it returned.
     pub tool_response: Value,
+    /// PostToolUseFailure: the error.
+    pub error: Option<String>,
     /// SessionStart: `startup`, `resume`, `clear` or `compact`.
     pub source: Option<String>,
     /// PreCompact / PostCompact: `manual` or `auto`.
@@ -168,12 +178,17 @@ impl Engine {
                 };
                 self.inject(&project, event, input, &query, &query, self.config().hooks.prompt_limit).await
             }
-            HookEvent::PreToolUse | HookEvent::PostToolUse => {
+            HookEvent::PreToolUse | HookEvent::PostToolUse | HookEvent::PostToolUseFailure => {
                 let Some(tool) = input.tool_name.as_deref() else { return Ok(None) };
                 if !self.config().hooks.tools.iter().any(|t| t == tool) {
                     return Ok(None);
                 }
-                let response = (event == HookEvent::PostToolUse).then_some(&input.tool_response);
+                let error = input.error.as_deref().map(|e| Value::String(e.to_owned()));
+                let response = match event {
+                    HookEvent::PostToolUse => Some(&input.tool_response),
+                    HookEvent::PostToolUseFailure => error.as_ref(),
+                    _ => None,
+                };
                 let Some(query) = tool_query(tool, &input.tool_input, response) else { return Ok(None) };
                 // The tool's name says nothing about which memory is relevant.
                 let subject = query.strip_prefix(tool).unwrap_or(&query);
@@ -344,6 +359,13 @@ fn additional_context(event: HookEvent, text: &str) -> Value {
     })
 }
 
+/// Words of acknowledgement that carry nothing to search for.
+const CHATTER: &[&str] = &[
+    "ok", "okay", "k", "thanks", "thank", "thx", "ty", "yes", "yep", "yeah", "y", "no", "nope", "n", "go",
+    "ahead", "continue", "proceed", "sure", "great", "good", "nice", "cool", "done", "please", "lgtm",
+    "perfect", "right", "fine", "next", "again", "retry", "hi", "hello", "hey",
+];
+
 /// The search query for a prompt, or `None` for a prompt too trivial to
 /// search ("ok", "thanks", "go on") or a slash command.
 pub fn prompt_query(prompt: &str, min_words: usize) -> Option<String> {
@@ -351,7 +373,7 @@ pub fn prompt_query(prompt: &str, min_words: usize) -> Option<String> {
     if prompt.starts_with('/') {
         return None;
     }
-    let meaningful = words(prompt).filter(|w| !is_stopword(w)).count();
+    let meaningful = words(prompt).filter(|w| !is_stopword(w) && !CHATTER.contains(&w.as_str())).count();
     (meaningful >= min_words.max(1)).then(|| truncate(prompt, MAX_QUERY_CHARS).to_owned())
 }
 
@@ -505,7 +527,7 @@ mod tests {
             structured: None,
             summary: None,
             memory_type: MemoryType::Context,
-            domain: cm_core::Domain::new("general").unwrap(),
+            domain: cm_core::Domain::parse("general").unwrap(),
             tags: vec![],
             keywords: vec![],
             confidence: 0.7,

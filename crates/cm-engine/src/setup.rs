@@ -75,6 +75,7 @@ pub const HOOKS: &[HookSpec] = &[
     HookSpec { event: "UserPromptSubmit", matcher: None, timeout_secs: 2 },
     HookSpec { event: "PreToolUse", matcher: Some(TOOL_MATCHER), timeout_secs: 1 },
     HookSpec { event: "PostToolUse", matcher: Some(TOOL_MATCHER), timeout_secs: 1 },
+    HookSpec { event: "PostToolUseFailure", matcher: Some(TOOL_MATCHER), timeout_secs: 1 },
     HookSpec { event: "PreCompact", matcher: None, timeout_secs: 2 },
     HookSpec { event: "PostCompact", matcher: None, timeout_secs: 2 },
     HookSpec { event: "Stop", matcher: None, timeout_secs: 2 },

@@ -156,6 +156,18 @@ const FRESH_SETTINGS_LOCAL: &str = r#"{
         ]
       }
     ],
+    "PostToolUseFailure": [
+      {
+        "matcher": "Edit|Write|MultiEdit|Bash",
+        "hooks": [
+          {
+            "type": "command",
+            "command": "claude-memory hook PostToolUseFailure",
+            "timeout": 1
+          }
+        ]
+      }
+    ],
     "PreCompact": [
       {
         "hooks": [
