@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds (release) and runs claude-memory with the given arguments, e.g.
-#   ./scripts/run.sh save "we deploy from the release branch" --type decision
+# Builds (release) and runs claude-memory. With no arguments it runs the engine
+# (`claude-memory serve`: MCP, Claude Code hooks and the dashboard API on
+# 127.0.0.1:23811) in the foreground until Ctrl-C. With arguments it runs that
+# command, e.g.
+#   ./scripts/run.sh setup ~/code/myproject
 #   ./scripts/run.sh search "how do we deploy"
-# With no arguments it shows the project's memory statistics and the help.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
@@ -10,7 +12,6 @@ cargo build --release --locked -p claude-memory >&2
 bin="$PWD/target/release/claude-memory"
 cd "${CLAUDE_MEMORY_CWD:-$OLDPWD}"
 if (($# == 0)); then
-    "$bin" stats || true
-    exec "$bin" --help
+    exec "$bin" serve
 fi
 exec "$bin" "$@"
