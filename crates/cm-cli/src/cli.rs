@@ -211,6 +211,30 @@ pub enum BenchCommand {
     Embed(BenchEmbedArgs),
     /// Retrieval quality on LoCoMo conversations: recall, Hit@5 and MRR by search mode and category.
     Locomo(BenchLocomoArgs),
+    /// Hook round trip as Claude Code pays for it: spawn, engine, embed, search, print.
+    Hook(BenchHookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHookArgs {
+    /// Memories in the benchmark project.
+    #[arg(long, default_value_t = 10_000)]
+    pub memories: usize,
+    /// Sequential hook runs.
+    #[arg(long, default_value_t = 300)]
+    pub runs: usize,
+    /// Concurrent callers in the load phase.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Length of the load phase, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Model id (default: the configured model, else all-minilm-l6-v2).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Directory holding the model (default: the model cache).
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

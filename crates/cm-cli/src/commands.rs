@@ -37,6 +37,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(BenchCommand::Embed(args)) = &cli.command {
         return bench_embed(args, json).await;
     }
+    if let Command::Bench(BenchCommand::Hook(args)) = &cli.command {
+        return crate::bench_hook::run(args, json).await;
+    }
     if let Command::Bench(BenchCommand::Locomo(args)) = &cli.command {
         return bench_locomo(args, json).await;
     }

@@ -1,6 +1,7 @@
 //! The `claude-memory` binary: argument parsing and output only; every
 //! behaviour lives in the engine crate.
 
+mod bench_hook;
 mod cli;
 mod client;
 mod commands;

@@ -186,15 +186,18 @@ impl Embedder for HashEmbedder {
     }
 }
 
-/// A generator of topical pseudo-English notes.
-struct Corpus {
+/// Synthetic notes and queries: pseudo-words drawn from topics, with a
+/// skewed general vocabulary, so full-text and vector search have realistic work.
+#[derive(Debug)]
+pub struct Corpus {
     rng: StdRng,
     general: Vec<String>,
     topics: Vec<Vec<String>>,
 }
 
 impl Corpus {
-    fn new(seed: u64) -> Self {
+    /// A corpus drawn from `seed`.
+    pub fn new(seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let syllables = [
             "ka", "lo", "mi", "ser", "ta", "ven", "dor", "pli", "qua", "rus", "sto", "ne", "gra", "bel",
@@ -209,7 +212,8 @@ impl Corpus {
         Corpus { rng, general, topics }
     }
 
-    fn note(&mut self) -> String {
+    /// A note of 12 to 30 words, most from one topic.
+    pub fn note(&mut self) -> String {
         let topic = self.rng.random_range(0..self.topics.len());
         let n = self.rng.random_range(12..30);
         let mut words = Vec::with_capacity(n + 1);
@@ -227,13 +231,15 @@ impl Corpus {
         words.join(" ")
     }
 
-    fn query(&mut self) -> String {
+    /// A five-word query about one topic.
+    pub fn query(&mut self) -> String {
         let topic = self.rng.random_range(0..self.topics.len());
         (0..5).map(|_| self.topics[topic][self.rng.random_range(0..25)].clone()).collect::<Vec<_>>().join(" ")
     }
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile (0..=1) of an ascending slice; 0 when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -1,0 +1,220 @@
+//! `claude-memory bench hook`: the hook round trip as Claude Code pays for
+//! it — spawn `claude-memory hook UserPromptSubmit`, relay to the engine,
+//! embed the prompt, search, render, record the injection, print — in a
+//! project of N memories, one caller at a time and then many at once.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use cm_core::{NewMemory, Source};
+use cm_engine::bench::{Corpus, percentile};
+use cm_engine::{Engine, Project, Registry};
+use serde::Serialize;
+
+use crate::cli::BenchHookArgs;
+use crate::{output, paths};
+
+#[derive(Debug, Serialize)]
+struct Latencies {
+    runs: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// Runs that printed context.
+    injected: usize,
+    /// Runs that exited non-zero or overran the hook's budget.
+    errors: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    memories: usize,
+    model: String,
+    ingest_seconds: f64,
+    sequential: Latencies,
+    concurrency: usize,
+    seconds: u64,
+    concurrent: Latencies,
+    throughput_per_s: f64,
+}
+
+pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
+    let tmp = tempfile::tempdir().context("temporary directory")?;
+    let home = tmp.path().join("home");
+    let root = tmp.path().join("project");
+    std::fs::create_dir_all(&home)?;
+    std::fs::create_dir_all(&root)?;
+    let project = Project::at(&root)?;
+    project.ensure_data_dir()?;
+
+    let config = paths::load_config()?;
+    let cfg = paths::embed_config(&config, args.model.as_deref(), args.model_dir.as_deref())?;
+    let embedder = cm_embed::EmbedService::load_async(cfg).await.context("loading the embedding model")?;
+    let model = cm_core::Embedder::model_id(&embedder).to_owned();
+    // The hook processes read the per-user directory: point it at the model too.
+    let mut bench_config = cm_core::Config::default();
+    bench_config.embedding = config.embedding.clone();
+    bench_config.embedding.model = Some(model.clone());
+    let engine = Engine::with_registry(
+        bench_config,
+        Some(Arc::new(embedder)),
+        Registry::new(home.join("projects.json")),
+    );
+
+    let started = Instant::now();
+    let mut corpus = Corpus::new(42);
+    let now = now_ms();
+    let mut done = 0;
+    while done < args.memories {
+        let n = (args.memories - done).min(1000);
+        let batch = (0..n)
+            .map(|i| Ok((NewMemory::new(&corpus.note(), Source::Import)?, now - ((done + i) as i64) * 60_000)))
+            .collect::<cm_core::Result<Vec<_>>>()?;
+        engine.record(&project, batch).await?;
+        done += n;
+        eprintln!("ingested {done}/{} memories ({:.0} s)", args.memories, started.elapsed().as_secs_f64());
+    }
+    let ingest_seconds = started.elapsed().as_secs_f64();
+
+    let server = cm_server::Server::start(
+        engine,
+        cm_server::ServeOptions { home: home.clone(), port: 0, watch: false },
+    )
+    .await?;
+    let exe = std::env::current_exe()?;
+    let budget = Duration::from_millis(config.hooks.prompt_budget_ms);
+    let queries: Vec<String> = (0..1000).map(|_| corpus.query()).collect();
+    let (home2, root2, exe2, queries2) = (home.clone(), root.clone(), exe.clone(), queries.clone());
+    let runs = args.runs;
+    let sequential = tokio::task::spawn_blocking(move || {
+        let samples: Vec<Sample> =
+            (0..runs).map(|i| hook_once(&exe2, &home2, &root2, &queries2[i % queries2.len()], i, budget)).collect();
+        summarise(samples)
+    })
+    .await?;
+
+    let (concurrency, seconds) = (args.concurrency, args.seconds);
+    let all = Arc::new(Mutex::new(Vec::new()));
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..concurrency)
+        .map(|w| {
+            let (exe, home, root, queries, all) = (exe.clone(), home.clone(), root.clone(), queries.clone(), all.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                let mut mine = Vec::new();
+                while Instant::now() < until {
+                    let n = w * 1_000_000 + i;
+                    mine.push(hook_once(&exe, &home, &root, &queries[n % queries.len()], n, budget));
+                    i += 1;
+                }
+                all.lock().unwrap_or_else(|e| e.into_inner()).extend(mine);
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    let samples = std::mem::take(&mut *all.lock().unwrap_or_else(|e| e.into_inner()));
+    let total = samples.len();
+    let concurrent = summarise(samples);
+    server.shutdown().await?;
+
+    let report = Report {
+        memories: args.memories,
+        model,
+        ingest_seconds,
+        sequential,
+        concurrency,
+        seconds,
+        throughput_per_s: total as f64 / seconds as f64,
+        concurrent,
+    };
+    output::print(json, &report, |r| {
+        format!(
+            "hook round trip (spawn → engine → embed → search → print), {} memories, model {}\n\
+             one at a time: {} runs  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  injected {}  errors {}\n\
+             {} callers for {} s: {} runs ({:.0}/s)  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  injected {}  errors {}",
+            r.memories,
+            r.model,
+            r.sequential.runs,
+            r.sequential.p50_ms,
+            r.sequential.p99_ms,
+            r.sequential.max_ms,
+            r.sequential.injected,
+            r.sequential.errors,
+            r.concurrency,
+            r.seconds,
+            r.concurrent.runs,
+            r.throughput_per_s,
+            r.concurrent.p50_ms,
+            r.concurrent.p99_ms,
+            r.concurrent.max_ms,
+            r.concurrent.injected,
+            r.concurrent.errors,
+        )
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+struct Sample {
+    ms: f64,
+    injected: bool,
+    error: bool,
+}
+
+/// One hook run, timed from spawn to exit.
+fn hook_once(exe: &Path, home: &Path, root: &PathBuf, prompt: &str, n: usize, budget: Duration) -> Sample {
+    let payload = serde_json::json!({
+        "session_id": format!("bench-{n}"),
+        "transcript_path": "/dev/null",
+        "cwd": root,
+        "hook_event_name": "UserPromptSubmit",
+        "prompt": prompt,
+    })
+    .to_string();
+    let started = Instant::now();
+    let child = Command::new(exe)
+        .args(["hook", "UserPromptSubmit"])
+        .env("CLAUDE_MEMORY_HOME", home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return Sample { ms: 0.0, injected: false, error: true } };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(payload.as_bytes());
+    }
+    let mut out = Vec::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_end(&mut out);
+    }
+    let status = child.wait();
+    let elapsed = started.elapsed();
+    Sample {
+        ms: elapsed.as_secs_f64() * 1000.0,
+        injected: !out.is_empty(),
+        error: !status.is_ok_and(|s| s.success()) || elapsed > budget,
+    }
+}
+
+fn summarise(samples: Vec<Sample>) -> Latencies {
+    let mut ms: Vec<f64> = samples.iter().map(|s| s.ms).collect();
+    ms.sort_by(f64::total_cmp);
+    Latencies {
+        runs: samples.len(),
+        p50_ms: percentile(&ms, 0.5),
+        p99_ms: percentile(&ms, 0.99),
+        max_ms: ms.last().copied().unwrap_or(0.0),
+        injected: samples.iter().filter(|s| s.injected).count(),
+        errors: samples.iter().filter(|s| s.error).count(),
+    }
+}
