@@ -451,20 +451,19 @@ async fn events(
 ) -> Sse<impl Stream<Item = std::result::Result<Event, Infallible>>> {
     let rx = state.engine().subscribe();
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(event) => {
-                    let data = serde_json::to_value(&event).unwrap_or(Value::Null);
-                    let kind = data["type"].as_str().unwrap_or("event").to_owned();
-                    return Some((Ok(Event::default().event(kind).data(data.to_string())), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let data = json!({ "type": "lagged", "missed": n });
-                    return Some((Ok(Event::default().event("lagged").data(data.to_string())), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        let event = match rx.recv().await {
+            Ok(event) => {
+                let data = serde_json::to_value(&event).unwrap_or(Value::Null);
+                let kind = data["type"].as_str().unwrap_or("event").to_owned();
+                Event::default().event(kind).data(data.to_string())
             }
-        }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                let data = json!({ "type": "lagged", "missed": n });
+                Event::default().event("lagged").data(data.to_string())
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

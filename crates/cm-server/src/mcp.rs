@@ -533,7 +533,7 @@ pub fn resolve_project(engine: &Engine, raw: &str) -> Result<Project, String> {
         return Err(format!("project {raw:?} is not an absolute path"));
     }
     let canonical = path.canonicalize().map_err(|e| format!("project {raw:?}: {e}"))?;
-    let known = engine.registry().is_some_and(|r| r.projects().iter().any(|p| *p == canonical));
+    let known = engine.registry().is_some_and(|r| r.projects().contains(&canonical));
     if !known && !canonical.is_dir() {
         return Err(format!("project {raw:?} is not a directory"));
     }
@@ -546,7 +546,8 @@ pub(crate) fn http_service(state: AppState) -> StreamableHttpService<MemoryTools
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
-        .with_sse_keep_alive(None);
+        .with_sse_keep_alive(None)
+        .with_max_request_body_bytes(crate::API_BODY_LIMIT);
     StreamableHttpService::new(
         move || Ok(MemoryTools::new(engine.clone(), None)),
         Arc::new(NeverSessionManager::default()),

@@ -163,6 +163,20 @@ impl State {
     }
 
     fn handle(&mut self, event: &notify::Event) {
+        // Only appearing, disappearing and renamed entries matter. Above all,
+        // not accesses: every scan opens the directories it reads, and
+        // answering those events with another scan would never stop.
+        use notify::EventKind;
+        use notify::event::ModifyKind;
+        if !matches!(
+            event.kind,
+            EventKind::Any
+                | EventKind::Create(_)
+                | EventKind::Remove(_)
+                | EventKind::Modify(ModifyKind::Name(_) | ModifyKind::Any)
+        ) {
+            return;
+        }
         for path in &event.paths {
             let Some(parent) = path.parent() else { continue };
             let Some(&parent_depth) = self.watched.get(parent) else { continue };
@@ -182,7 +196,14 @@ impl State {
                     }
                 }
             } else if !path.exists() {
-                self.watched.remove(path);
+                // Deleted or moved away: forget the projects that were below it
+                // (a move never reports the `.claude-memory/` inside).
+                self.watched.retain(|dir, _| !dir.starts_with(path));
+                for p in self.registry.projects() {
+                    if p.starts_with(path) && !p.join(DATA_DIR).is_dir() {
+                        self.set(&p, false);
+                    }
+                }
             }
         }
     }
