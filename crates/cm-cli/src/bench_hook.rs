@@ -44,8 +44,9 @@ struct Report {
 
 pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
     let tmp = tempfile::tempdir().context("temporary directory")?;
-    let home = tmp.path().join("home");
-    let root = tmp.path().join("project");
+    let base = args.dir.clone().unwrap_or_else(|| tmp.path().to_owned());
+    let home = base.join("home");
+    let root = base.join("project");
     std::fs::create_dir_all(&home)?;
     std::fs::create_dir_all(&root)?;
     let project = Project::at(&root)?;
@@ -68,11 +69,14 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
     let started = Instant::now();
     let mut corpus = Corpus::new(42);
     let now = now_ms();
-    let mut done = 0;
+    // A kept project is reused as far as it goes.
+    let mut done = engine.stats(&project).await?.total.max(0) as usize;
     while done < args.memories {
         let n = (args.memories - done).min(1000);
         let batch = (0..n)
-            .map(|i| Ok((NewMemory::new(&corpus.note(), Source::Import)?, now - ((done + i) as i64) * 60_000)))
+            .map(|i| {
+                Ok((NewMemory::new(&corpus.note(), Source::Import)?, now - ((done + i) as i64) * 60_000))
+            })
             .collect::<cm_core::Result<Vec<_>>>()?;
         engine.record(&project, batch).await?;
         done += n;
@@ -91,8 +95,9 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
     let (home2, root2, exe2, queries2) = (home.clone(), root.clone(), exe.clone(), queries.clone());
     let runs = args.runs;
     let sequential = tokio::task::spawn_blocking(move || {
-        let samples: Vec<Sample> =
-            (0..runs).map(|i| hook_once(&exe2, &home2, &root2, &queries2[i % queries2.len()], i, budget)).collect();
+        let samples: Vec<Sample> = (0..runs)
+            .map(|i| hook_once(&exe2, &home2, &root2, &queries2[i % queries2.len()], i, budget))
+            .collect();
         summarise(samples)
     })
     .await?;
@@ -102,7 +107,8 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
     let until = Instant::now() + Duration::from_secs(seconds);
     let workers: Vec<_> = (0..concurrency)
         .map(|w| {
-            let (exe, home, root, queries, all) = (exe.clone(), home.clone(), root.clone(), queries.clone(), all.clone());
+            let (exe, home, root, queries, all) =
+                (exe.clone(), home.clone(), root.clone(), queries.clone(), all.clone());
             std::thread::spawn(move || {
                 let mut i = 0;
                 let mut mine = Vec::new();
@@ -160,9 +166,13 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A number distinguishing this benchmark run from earlier ones.
+fn run_nonce() -> i64 {
+    static NONCE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(now_ms)
 }
 
 struct Sample {
@@ -174,7 +184,9 @@ struct Sample {
 /// One hook run, timed from spawn to exit.
 fn hook_once(exe: &Path, home: &Path, root: &PathBuf, prompt: &str, n: usize, budget: Duration) -> Sample {
     let payload = serde_json::json!({
-        "session_id": format!("bench-{n}"),
+        // Unique per benchmark run too: a kept project remembers what each
+        // session was shown, and would rightly show it nothing again.
+        "session_id": format!("bench-{}-{}-{n}", std::process::id(), run_nonce()),
         "transcript_path": "/dev/null",
         "cwd": root,
         "hook_event_name": "UserPromptSubmit",

@@ -229,6 +229,9 @@ pub struct BenchHookArgs {
     /// Length of the load phase, in seconds.
     #[arg(long, default_value_t = 30)]
     pub seconds: u64,
+    /// Keep the benchmark project here and reuse it on the next run (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
     /// Model id (default: the configured model, else all-minilm-l6-v2).
     #[arg(long)]
     pub model: Option<String>,

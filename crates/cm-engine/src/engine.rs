@@ -267,17 +267,32 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(project = %project.root().display()))]
     pub async fn search(&self, project: &Project, req: &SearchRequest) -> Result<SearchResults> {
         let store = self.store(project).await?;
-        let query = match req.mode {
-            SearchMode::Bm25 => None,
-            _ => self.query_vector(&store, &req.query).await?,
+        let started = std::time::Instant::now();
+        let config = &self.inner.config.search;
+        // The query is embedded on the model's thread while SQLite finds the
+        // full-text candidates on its own: neither waits for the other.
+        let embed = async {
+            match req.mode {
+                SearchMode::Bm25 => Ok(None),
+                _ => self.query_vector(&store, &req.query).await,
+            }
         };
+        let (query, text_hits) = tokio::join!(embed, store.text_candidates(req, config));
+        let (query, text_hits) = (query?, text_hits?);
+        let embedded = started.elapsed();
         let query_ref = query.as_ref().map(|(s, v)| (s, v.as_slice()));
         // Recording an access is a write transaction (milliseconds on a large
         // project, and a checkpoint now and then); the caller is waiting for
         // results, not for that. Accesses are gathered and written in one
         // transaction a moment later; `close` and `flush_accesses` write them now.
         let deferred = SearchRequest { touch: false, ..req.clone() };
-        let results = store.search(&deferred, query_ref, &self.inner.config.search).await?;
+        let results = store.search_with_text(&deferred, query_ref, config, Some(text_hits)).await?;
+        tracing::debug!(
+            embed_us = embedded.as_micros() as u64,
+            store_us = (started.elapsed() - embedded).as_micros() as u64,
+            hits = results.hits.len(),
+            "search"
+        );
         if req.touch {
             let ids: Vec<i64> = results.hits.iter().map(|h| h.memory.id).collect();
             self.inner.accesses.record(project, &store, &ids);

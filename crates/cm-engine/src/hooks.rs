@@ -223,14 +223,20 @@ impl Engine {
         limit: usize,
     ) -> Result<Option<Value>> {
         let cfg = &self.config().hooks;
+        let started = std::time::Instant::now();
         let store = self.store(project).await?;
-        let seen = match &input.session_id {
-            Some(s) => store.injected_in_session(s).await?,
-            None => HashSet::new(),
+        let seen = async {
+            match &input.session_id {
+                Some(s) => store.injected_in_session(s).await,
+                None => Ok(HashSet::new()),
+            }
         };
-        let mut req = SearchRequest::new(query, (limit + seen.len()).min(SearchRequest::MAX_LIMIT));
+        // Ask for enough to skip what this session already saw (at most a
+        // few dozen: later injections are ranked out by then anyway).
+        let mut req = SearchRequest::new(query, (limit * 4).min(SearchRequest::MAX_LIMIT));
         req.touch = true;
-        let results = self.search(project, &req).await?;
+        let (seen, results) = tokio::join!(seen, self.search(project, &req));
+        let (seen, results) = (seen?, results?);
         let subject = meaningful_words(subject);
         let picked: Vec<(&Memory, f64)> = results
             .hits
@@ -248,7 +254,15 @@ impl Engine {
         };
         let scored: Vec<(i64, Option<f64>)> =
             picked.iter().filter(|(m, _)| used.contains(&m.id)).map(|(m, s)| (m.id, Some(*s))).collect();
+        let searched = started.elapsed();
         self.record_injections(project, &store, event, input, &scored).await;
+        tracing::debug!(
+            event = event.as_str(),
+            search_us = searched.as_micros() as u64,
+            total_us = started.elapsed().as_micros() as u64,
+            injected = scored.len(),
+            "hook"
+        );
         Ok(Some(additional_context(event, &text)))
     }
 
@@ -274,8 +288,9 @@ impl Engine {
         Ok(Some(additional_context(HookEvent::SessionStart, &text)))
     }
 
-    /// Records an injection and announces it. A failure to record is logged:
-    /// the context was still worth giving.
+    /// Records an injection and announces it, after the hook has answered
+    /// (the record is bookkeeping; Claude Code is waiting for the context). A
+    /// failure to record is logged: the context was still worth giving.
     async fn record_injections(
         &self,
         project: &Project,
@@ -284,15 +299,19 @@ impl Engine {
         input: &HookInput,
         ids: &[(i64, Option<f64>)],
     ) {
-        let session = input.session_id.as_deref().filter(|s| !s.is_empty()).unwrap_or("unknown");
-        if let Err(e) = store.record_injections(session, event.as_str(), ids).await {
-            tracing::warn!(error = %e, "could not record an injection");
-        }
-        self.emit(EngineEvent::Injected {
-            project: project.root().to_owned(),
-            session_id: session.to_owned(),
-            event: event.as_str().to_owned(),
-            memory_ids: ids.iter().map(|(id, _)| *id).collect(),
+        let session = input.session_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".into());
+        let (engine, store, ids) = (self.clone(), store.clone(), ids.to_vec());
+        let project = project.root().to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = store.record_injections(&session, event.as_str(), &ids).await {
+                tracing::warn!(error = %e, "could not record an injection");
+            }
+            engine.emit(EngineEvent::Injected {
+                project,
+                session_id: session,
+                event: event.as_str().to_owned(),
+                memory_ids: ids.iter().map(|(id, _)| *id).collect(),
+            });
         });
     }
 

@@ -22,12 +22,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::{AppState, Error, REQUEST_TIMEOUT, Result};
+use crate::{AppState, Error, Result};
 
 type Params = Query<HashMap<String, String>>;
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {
-    let timed = Router::new()
+    Router::new()
         .route("/status", get(status))
         .route("/pause", post(pause))
         .route("/projects", get(projects))
@@ -42,16 +42,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/models", get(models))
         .route("/models/{id}/install", post(install_model))
         .route("/settings", get(settings).put(put_settings))
-        .layer(axum::middleware::from_fn(timeout));
-    // The event stream stays open: no timeout.
-    timed.route("/events", get(events)).with_state(state)
-}
-
-async fn timeout(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
-        Ok(r) => r,
-        Err(_) => Error::Timeout(REQUEST_TIMEOUT.as_millis() as u64).into_response(),
-    }
+        .route("/events", get(events))
+        .with_state(state)
 }
 
 /// Parses a JSON body, or answers 400 with the parser's message.

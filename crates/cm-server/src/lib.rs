@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .nest("/api", api::router(state.clone()).layer(DefaultBodyLimit::max(API_BODY_LIMIT)))
         .nest_service("/mcp", mcp::http_service(state.clone()))
+        .route_layer(axum::middleware::from_fn(with_timeout))
         .nest("/hooks", hooks::router(state.clone()).layer(DefaultBodyLimit::max(HOOK_BODY_LIMIT)))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::require_token));
     Router::new()
@@ -97,6 +98,20 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::check_host_and_origin))
         .with_state(state)
+}
+
+/// Bounds `/api` and `/mcp` requests by [`REQUEST_TIMEOUT`] (hooks have
+/// their own, shorter budgets; the event stream has none).
+async fn with_timeout(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let path = req.uri().path();
+    if path.starts_with("/hooks/") || path == "/api/events" {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => Error::Timeout(REQUEST_TIMEOUT.as_millis() as u64).into_response(),
+    }
 }
 
 async fn healthz(

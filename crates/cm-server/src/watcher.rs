@@ -90,14 +90,7 @@ impl ProjectWatcher {
         .map_err(|e| Error::Service(format!("cannot watch for projects: {e}")))?;
         let watcher = Arc::new(Mutex::new(watcher));
         let mut state = State { engine, cfg, registry, watched: HashMap::new(), watcher: watcher.clone() };
-        let roots = roots(&state.cfg);
-        let mut found = Vec::new();
-        for root in &roots {
-            let s = scan(root, 0, &state.cfg);
-            state.watch_all(&s.dirs);
-            found.extend(s.projects);
-        }
-        state.reconcile(&roots, &found);
+        state.rescan();
         std::thread::Builder::new()
             .name("claude-memory-watcher".into())
             .spawn(move || {
@@ -123,6 +116,18 @@ struct State {
 }
 
 impl State {
+    /// Scans every root, watches what it finds and brings the registry up to date.
+    fn rescan(&mut self) {
+        let roots = roots(&self.cfg);
+        let mut found = Vec::new();
+        for root in &roots {
+            let s = scan(root, 0, &self.cfg);
+            self.watch_all(&s.dirs);
+            found.extend(s.projects);
+        }
+        self.reconcile(&roots, &found);
+    }
+
     fn watch_all(&mut self, dirs: &[(PathBuf, usize)]) {
         let Ok(mut watcher) = self.watcher.lock() else { return };
         for (dir, depth) in dirs {
@@ -168,6 +173,12 @@ impl State {
         // answering those events with another scan would never stop.
         use notify::EventKind;
         use notify::event::ModifyKind;
+        // The kernel's event queue overflowed: changes were lost, look again.
+        if event.need_rescan() {
+            tracing::info!("project watcher lost events; rescanning");
+            self.rescan();
+            return;
+        }
         if !matches!(
             event.kind,
             EventKind::Any

@@ -22,6 +22,34 @@ impl Store {
         query_vector: Option<(&Space, &[f32])>,
         config: &SearchConfig,
     ) -> Result<SearchResults> {
+        self.search_with_text(req, query_vector, config, None).await
+    }
+
+    /// The full-text candidates of a search, `(id, bm25)` best first: the
+    /// part that does not need the query's embedding, so a caller can fetch
+    /// them while the query is being embedded and hand them to
+    /// [`Store::search_with_text`].
+    pub async fn text_candidates(
+        &self,
+        req: &SearchRequest,
+        config: &SearchConfig,
+    ) -> Result<Vec<(i64, f64)>> {
+        if req.mode == SearchMode::Vector {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool().acquire().await?;
+        bm25_candidates(&mut conn, req, config.candidates.max(req.limit)).await
+    }
+
+    /// [`Store::search`] with the full-text candidates already fetched by
+    /// [`Store::text_candidates`] (for the same request), when given.
+    pub async fn search_with_text(
+        &self,
+        req: &SearchRequest,
+        query_vector: Option<(&Space, &[f32])>,
+        config: &SearchConfig,
+        text_hits: Option<Vec<(i64, f64)>>,
+    ) -> Result<SearchResults> {
         let mode = match (req.mode, query_vector.is_some()) {
             (SearchMode::Bm25, _) | (SearchMode::Hybrid, false) => SearchMode::Bm25,
             (SearchMode::Vector, false) => {
@@ -30,13 +58,16 @@ impl Store {
             (m, true) => m,
         };
         let want = config.candidates.max(req.limit);
+        let t0 = std::time::Instant::now();
         let mut conn = self.pool().acquire().await?;
+        let t_acquire = t0.elapsed();
 
-        let text_hits = if mode == SearchMode::Vector {
-            Vec::new()
-        } else {
-            bm25_candidates(&mut conn, req, want).await?
+        let text_hits = match text_hits {
+            _ if mode == SearchMode::Vector => Vec::new(),
+            Some(hits) => hits,
+            None => bm25_candidates(&mut conn, req, want).await?,
         };
+        let t_bm25 = t0.elapsed();
         let vector_hits = match (mode, query_vector) {
             (SearchMode::Bm25, _) | (_, None) => Vec::new(),
             (_, Some((space, v))) => knn(&mut conn, space, v, req, want, config).await?,
@@ -52,6 +83,7 @@ impl Store {
         if by_id.is_empty() {
             return Ok(SearchResults { hits: Vec::new(), mode });
         }
+        let t_knn = t0.elapsed();
         // Text matches the vector scan did not reach still deserve their true
         // similarity, not zero: look their vectors up directly.
         if let (SearchMode::Hybrid, Some((space, v))) = (mode, query_vector) {
@@ -63,9 +95,20 @@ impl Store {
                 }
             }
         }
+        let t_exact = t0.elapsed();
         let ids: Vec<i64> = by_id.keys().copied().collect();
         let mut memories = fetch_memories(&mut conn, &ids).await?;
         drop(conn);
+        tracing::trace!(
+            acquire_us = t_acquire.as_micros() as u64,
+            bm25_us = (t_bm25 - t_acquire).as_micros() as u64,
+            knn_us = (t_knn - t_bm25).as_micros() as u64,
+            exact_us = (t_exact - t_knn).as_micros() as u64,
+            fetch_us = (t0.elapsed() - t_exact).as_micros() as u64,
+            text_hits = text_hits.len(),
+            candidates = ids.len(),
+            "search stages"
+        );
 
         let mut candidates: Vec<Candidate> = Vec::with_capacity(by_id.len());
         for (id, mut c) in by_id {
