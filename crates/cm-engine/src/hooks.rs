@@ -271,6 +271,12 @@ impl Engine {
     async fn briefing(&self, project: &Project, input: &HookInput) -> Result<Option<Value>> {
         let cfg = &self.config().hooks;
         let store = self.store(project).await?;
+        // After a compaction Claude no longer sees what was injected before.
+        if input.source.as_deref() == Some("compact")
+            && let Some(session) = input.session_id.as_deref().filter(|s| !s.is_empty())
+        {
+            store.record_compaction(session).await?;
+        }
         let bugs = cfg.briefing_limit / 3;
         let mut memories = store
             .most_confident(

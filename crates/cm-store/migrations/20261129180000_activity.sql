@@ -16,6 +16,15 @@ CREATE INDEX injections_session ON injections (session_id, memory_id);
 CREATE INDEX injections_memory ON injections (memory_id);
 CREATE INDEX injections_created ON injections (created_at);
 
+-- When a session's conversation was compacted: what was injected before is
+-- gone from Claude's context, so it may be injected again.
+CREATE TABLE compactions (
+    session_id  TEXT    NOT NULL CHECK (length(session_id) > 0),
+    created_at  INTEGER NOT NULL
+);
+
+CREATE INDEX compactions_session ON compactions (session_id, created_at);
+
 -- Work queued by hooks (PreCompact, PostCompact, SessionEnd, Stop) and done
 -- later by the engine: mining a transcript, reading a compact summary.
 CREATE TABLE jobs (

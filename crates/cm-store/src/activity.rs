@@ -96,14 +96,29 @@ pub struct Injection {
 }
 
 impl Store {
-    /// Ids of the memories already injected into `session_id`.
+    /// Ids of the memories injected into `session_id` since its conversation
+    /// was last compacted (what Claude can still see).
     pub async fn injected_in_session(&self, session_id: &str) -> Result<HashSet<i64>> {
-        let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT DISTINCT memory_id FROM injections WHERE session_id = ?1")
-                .bind(session_id)
-                .fetch_all(self.pool())
-                .await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT memory_id FROM injections
+             WHERE session_id = ?1
+               AND created_at >= COALESCE(
+                   (SELECT MAX(created_at) FROM compactions WHERE session_id = ?1), 0)",
+        )
+        .bind(session_id)
+        .fetch_all(self.pool())
+        .await?;
         Ok(ids.into_iter().collect())
+    }
+
+    /// Records that `session_id`'s conversation was compacted now.
+    pub async fn record_compaction(&self, session_id: &str) -> Result<()> {
+        sqlx::query("INSERT INTO compactions (session_id, created_at) VALUES (?1, ?2)")
+            .bind(session_id)
+            .bind(now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Records that `memories` (id, score) were injected into `session_id` by `event`.

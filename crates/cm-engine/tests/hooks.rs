@@ -1,0 +1,162 @@
+//! What the engine answers to Claude Code's hooks, on real project databases.
+
+use std::time::Duration;
+
+use cm_core::{Config, MemoryType, NewMemory, Source};
+use cm_engine::hooks::{HookEvent, HookInput};
+use cm_engine::{Engine, Project};
+use serde_json::{Value, json};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    engine: Engine,
+    project: Project,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    let project = Project::at(&root).unwrap();
+    project.ensure_data_dir().unwrap();
+    let engine = Engine::new(Config::default(), None);
+    for (text, t) in [
+        ("The staging database is db-staging-7 on port 6543.", MemoryType::Fact),
+        ("The user prefers small commits with conventional commit messages.", MemoryType::Preference),
+        ("We chose SQLite over Postgres to keep installs dependency-free.", MemoryType::Decision),
+        ("Flaky login test: the fixture clock was not frozen; freeze it in conftest.", MemoryType::Bug),
+    ] {
+        engine.save(&project, NewMemory::new(text, Source::Cli).unwrap().with_type(t)).await.unwrap();
+    }
+    Fixture { engine, project, _dir: dir }
+}
+
+fn input(f: &Fixture, session: &str, extra: Value) -> HookInput {
+    let mut payload = json!({ "session_id": session, "cwd": f.project.root().join("src") });
+    payload.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    HookInput::parse(payload.to_string().as_bytes()).unwrap()
+}
+
+fn context(answer: &Option<Value>) -> &str {
+    answer.as_ref().and_then(|a| a["hookSpecificOutput"]["additionalContext"].as_str()).unwrap_or("")
+}
+
+/// Injection records are written after the answer; wait until `n` are in.
+async fn wait_recorded(f: &Fixture, session: &str, n: usize) {
+    let store = f.engine.store(&f.project).await.unwrap();
+    for _ in 0..500 {
+        if store.injected_in_session(session).await.unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("injections of {session} were never recorded");
+}
+
+#[tokio::test]
+async fn prompt_context_once_per_session_and_again_after_compaction() {
+    let f = fixture().await;
+    let ask = json!({ "prompt": "which port does the staging database listen on?" });
+    let first = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "s1", ask.clone())).await.unwrap();
+    assert!(context(&first).contains("db-staging-7 on port 6543"), "{first:?}");
+    assert!(context(&first).contains("[memory #1 · fact"), "{first:?}");
+    wait_recorded(&f, "s1", 1).await;
+
+    // Same session: already in Claude's context.
+    let again = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "s1", ask.clone())).await.unwrap();
+    assert_eq!(again, None);
+    // Another session gets it.
+    let other = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "s2", ask.clone())).await.unwrap();
+    assert!(context(&other).contains("db-staging-7"));
+
+    // Compaction drops it from Claude's context: it may come back.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    f.engine.hook(HookEvent::SessionStart, &input(&f, "s1", json!({ "source": "compact" }))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let after = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "s1", ask)).await.unwrap();
+    assert!(context(&after).contains("db-staging-7"), "{after:?}");
+}
+
+#[tokio::test]
+async fn irrelevant_and_trivial_prompts_get_nothing() {
+    let f = fixture().await;
+    for prompt in ["ok", "thanks, go on", "/compact", "render the pricing page in purple"] {
+        let answer = f
+            .engine
+            .hook(HookEvent::UserPromptSubmit, &input(&f, "s", json!({ "prompt": prompt })))
+            .await
+            .unwrap();
+        assert_eq!(answer, None, "{prompt}");
+    }
+}
+
+#[tokio::test]
+async fn briefing_names_preferences_decisions_and_bugs_not_facts() {
+    let f = fixture().await;
+    let answer = f
+        .engine
+        .hook(HookEvent::SessionStart, &input(&f, "s", json!({ "source": "startup" })))
+        .await
+        .unwrap();
+    let text = context(&answer);
+    assert!(text.contains("small commits") && text.contains("SQLite over Postgres"), "{text}");
+    assert!(text.contains("fixture clock"), "{text}");
+    assert!(!text.contains("db-staging-7"), "{text}");
+    assert_eq!(answer.unwrap()["hookSpecificOutput"]["hookEventName"], "SessionStart");
+}
+
+#[tokio::test]
+async fn tool_hooks_only_add_context_and_only_for_configured_tools() {
+    let f = fixture().await;
+    let bash = json!({ "tool_name": "Bash", "tool_input": { "command": "psql -h db-staging-7 -p 6543" } });
+    let answer = f.engine.hook(HookEvent::PreToolUse, &input(&f, "t", bash)).await.unwrap().unwrap();
+    let specific = answer["hookSpecificOutput"].as_object().unwrap();
+    assert_eq!(specific.len(), 2, "only hookEventName and additionalContext: {answer}");
+    assert_eq!(answer.as_object().unwrap().len(), 1, "{answer}");
+    assert!(specific["additionalContext"].as_str().unwrap().contains("db-staging-7"));
+
+    let read = json!({ "tool_name": "Read", "tool_input": { "file_path": "/x/db-staging-7.md" } });
+    assert_eq!(f.engine.hook(HookEvent::PreToolUse, &input(&f, "t2", read)).await.unwrap(), None);
+
+    // A failed command brings the known bug and its fix.
+    let failed = json!({ "tool_name": "Bash", "tool_input": { "command": "pytest tests/login" },
+                         "error": "Exit code 1: login test flaky, fixture clock drift" });
+    let answer = f.engine.hook(HookEvent::PostToolUseFailure, &input(&f, "t3", failed)).await.unwrap();
+    assert!(context(&answer).contains("freeze it in conftest"), "{answer:?}");
+}
+
+#[tokio::test]
+async fn nothing_outside_a_project_and_nothing_while_paused() {
+    let f = fixture().await;
+    let outside = tempfile::tempdir().unwrap();
+    let payload = json!({ "session_id": "s", "cwd": outside.path(), "prompt": "staging database port" });
+    let input_outside = HookInput::parse(payload.to_string().as_bytes()).unwrap();
+    assert_eq!(f.engine.hook(HookEvent::UserPromptSubmit, &input_outside).await.unwrap(), None);
+    assert!(!outside.path().join(cm_engine::DATA_DIR).exists(), "a hook never creates a project");
+
+    f.engine.set_paused(true);
+    let ask = json!({ "prompt": "staging database port" });
+    assert_eq!(f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "p", ask.clone())).await.unwrap(), None);
+    assert!(f.engine.save(&f.project, NewMemory::new("x y z", Source::Cli).unwrap()).await.is_err());
+    f.engine.set_paused(false);
+    assert!(f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "p", ask)).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn session_end_queues_the_transcript_once_and_compact_summaries_apart() {
+    let f = fixture().await;
+    let end = |event| json!({ "transcript_path": "/t/s.jsonl", "hook_event_name": event });
+    for event in [HookEvent::Stop, HookEvent::Stop, HookEvent::SessionEnd] {
+        assert_eq!(f.engine.hook(event, &input(&f, "q", end(event.as_str()))).await.unwrap(), None);
+    }
+    let summary = json!({ "transcript_path": "/t/s.jsonl", "compact_summary": "We fixed the login test." });
+    f.engine.hook(HookEvent::PostCompact, &input(&f, "q", summary)).await.unwrap();
+    let store = f.engine.store(&f.project).await.unwrap();
+    let jobs = store.jobs(Some("queued"), 10).await.unwrap();
+    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["compact_summary", "transcript"], "{jobs:?}");
+    let transcript = jobs.iter().find(|j| j.kind.as_str() == "transcript").unwrap();
+    assert_eq!(transcript.transcript_path.as_deref(), Some("/t/s.jsonl"));
+    assert_eq!(transcript.trigger, "PostCompact");
+    assert_eq!(jobs[0].payload["summary"], "We fixed the login test.");
+}
