@@ -57,9 +57,13 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
     let embedder = cm_embed::EmbedService::load_async(cfg).await.context("loading the embedding model")?;
     let model = cm_core::Embedder::model_id(&embedder).to_owned();
     // The hook processes read the per-user directory: point it at the model too.
-    let mut bench_config = cm_core::Config::default();
-    bench_config.embedding = config.embedding.clone();
-    bench_config.embedding.model = Some(model.clone());
+    let bench_config = cm_core::Config {
+        embedding: cm_core::config::EmbeddingConfig {
+            model: Some(model.clone()),
+            ..config.embedding.clone()
+        },
+        ..cm_core::Config::default()
+    };
     let engine = Engine::with_registry(
         bench_config,
         Some(Arc::new(embedder)),

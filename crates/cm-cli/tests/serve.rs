@@ -50,7 +50,7 @@ impl Env {
     }
 
     fn serve(&self) -> Child {
-        let child =
+        let mut child =
             self.cmd(&["serve", "--port", "0"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
@@ -60,6 +60,8 @@ impl Env {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the engine did not start");
     }
 }
