@@ -383,7 +383,7 @@ fn realistic_files_keep_everything_else_and_uninstall_restores_them_byte_for_byt
     assert_eq!(after["enabledMcpjsonServers"], serde_json::json!(["github", "claude-memory"]));
     // The hooks object keeps its events in place and appends ours.
     let events: Vec<&String> = after["hooks"].as_object().unwrap().keys().collect();
-    assert_eq!(events.len(), 9);
+    assert_eq!(events.len(), 10);
 
     let mcp_text = dir.read(".mcp.json");
     assert!(!mcp_text.ends_with('\n'), "no final newline before, none after");
