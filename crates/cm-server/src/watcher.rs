@@ -198,9 +198,19 @@ impl State {
                     self.set(parent, present);
                 }
             } else if path.is_dir() && parent_depth < self.cfg.depth && !skipped(&name, &self.cfg) {
-                // A new directory (perhaps a whole copied tree): watch and scan it.
-                let s = scan(path, parent_depth + 1, &self.cfg);
-                self.watch_all(&s.dirs);
+                // A new directory (perhaps a whole copied tree): watch and scan
+                // it. What appears inside between a scan and the watch on its
+                // directory sends no event, so scan again until a pass finds
+                // no directory that was not watched yet.
+                let mut s = scan(path, parent_depth + 1, &self.cfg);
+                while s.dirs.iter().any(|(d, _)| !self.watched.contains_key(d)) {
+                    let before = self.watched.len();
+                    self.watch_all(&s.dirs);
+                    s = scan(path, parent_depth + 1, &self.cfg);
+                    if self.watched.len() == before {
+                        break;
+                    }
+                }
                 for p in s.projects {
                     if !self.registry.projects().contains(&p) {
                         self.set(&p, true);
