@@ -77,7 +77,7 @@ pub enum Command {
     Uninstall(crate::setup::SetupArgs),
     /// Run the engine (MCP, hooks, dashboard API) on 127.0.0.1 in the foreground.
     Serve {
-        /// Port (default: `port` under [service] in config.toml, else 23811; 0 picks a free one).
+        /// Port (default: `port` under `[service]` in config.toml, else 23811; 0 picks a free one).
         #[arg(long)]
         port: Option<u16>,
         /// Do not watch the home directory (or the configured roots) for projects.

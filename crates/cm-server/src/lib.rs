@@ -7,7 +7,7 @@
 //!
 //! Everything but `/healthz` needs the bearer token; every request must name
 //! a loopback Host, and a request from a browser page must come from the
-//! dashboard's own origin (see [`security`]). This is the only crate that
+//! dashboard's own origin (see `security.rs`). This is the only crate that
 //! knows about HTTP, MCP or filesystem watching; the engine does the work.
 
 mod api;
