@@ -90,7 +90,7 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
 
     let server = cm_server::Server::start(
         engine,
-        cm_server::ServeOptions { home: home.clone(), port: 0, watch: false },
+        cm_server::ServeOptions { home: home.clone(), port: 0, watch: false, ui_dir: None },
     )
     .await?;
     let exe = std::env::current_exe()?;

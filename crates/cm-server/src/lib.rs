@@ -3,7 +3,9 @@
 //! - `/mcp`: MCP over Streamable HTTP (rmcp), the memory tools;
 //! - `/hooks/{event}`: Claude Code's hook payloads, answered as Claude Code expects;
 //! - `/api/...`: JSON for the dashboard, and `/api/events`, a server-sent-events stream;
-//! - `/healthz`.
+//! - `/healthz`;
+//! - everything else: the dashboard's files, when a UI directory is given
+//!   (no token: they hold no data; see `static_files.rs`).
 //!
 //! Everything but `/healthz` needs the bearer token; every request must name
 //! a loopback Host, and a request from a browser page must come from the
@@ -17,6 +19,7 @@ mod hooks;
 pub mod mcp;
 mod security;
 mod serve;
+mod static_files;
 pub mod watcher;
 
 use std::path::PathBuf;
@@ -51,13 +54,17 @@ struct StateInner {
     token: Token,
     port: u16,
     home: PathBuf,
+    ui_dir: Option<PathBuf>,
     started: Instant,
 }
 
 impl AppState {
     /// State for a service on `port`, with `token`, keeping per-user state in `home`.
-    pub fn new(engine: Engine, token: Token, port: u16, home: PathBuf) -> AppState {
-        AppState { inner: Arc::new(StateInner { engine, token, port, home, started: Instant::now() }) }
+    /// `ui_dir`, when given, holds the dashboard's files, served at `/`.
+    pub fn new(engine: Engine, token: Token, port: u16, home: PathBuf, ui_dir: Option<PathBuf>) -> AppState {
+        AppState {
+            inner: Arc::new(StateInner { engine, token, port, home, ui_dir, started: Instant::now() }),
+        }
     }
 
     /// The engine.
@@ -73,6 +80,11 @@ impl AppState {
     /// The per-user state directory.
     pub fn home(&self) -> &std::path::Path {
         &self.inner.home
+    }
+
+    /// The directory of the dashboard's files, if it is served.
+    pub fn ui_dir(&self) -> Option<&std::path::Path> {
+        self.inner.ui_dir.as_deref()
     }
 
     pub(crate) fn token(&self) -> &Token {
@@ -95,7 +107,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .merge(protected)
-        .fallback(|| async { error::Error::NotFound("no such endpoint".into()) })
+        .fallback(static_files::fallback)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::check_host_and_origin))
         .with_state(state)
 }

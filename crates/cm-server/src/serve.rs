@@ -19,6 +19,9 @@ pub struct ServeOptions {
     pub port: u16,
     /// Watch the configured roots for projects.
     pub watch: bool,
+    /// The dashboard's built files (`ui/dist`), served at `/` without a
+    /// token; `None` serves no dashboard.
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// A running service.
@@ -53,7 +56,8 @@ impl Server {
                 }
             })?;
         let addr = listener.local_addr().map_err(|e| Error::Service(e.to_string()))?;
-        let state = AppState::new(engine.clone(), token, addr.port(), options.home.clone());
+        let state =
+            AppState::new(engine.clone(), token, addr.port(), options.home.clone(), options.ui_dir.clone());
         let cancel = CancellationToken::new();
         let app = crate::router(state);
         let task = tokio::spawn({

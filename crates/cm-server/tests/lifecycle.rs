@@ -18,7 +18,7 @@ async fn one_engine_per_home_and_a_taken_port_is_a_clear_error() {
     // A second engine on the same home refuses, whatever the port.
     let err = Server::start(
         engine(test_config(), &env.home),
-        ServeOptions { home: env.home.clone(), port: 0, watch: false },
+        ServeOptions { home: env.home.clone(), port: 0, watch: false, ui_dir: None },
     )
     .await
     .unwrap_err();
@@ -33,7 +33,7 @@ async fn one_engine_per_home_and_a_taken_port_is_a_clear_error() {
     let taken = env.server.addr().port();
     let err = Server::start(
         engine(test_config(), &other),
-        ServeOptions { home: other.clone(), port: taken, watch: false },
+        ServeOptions { home: other.clone(), port: taken, watch: false, ui_dir: None },
     )
     .await
     .unwrap_err();
@@ -45,7 +45,7 @@ async fn one_engine_per_home_and_a_taken_port_is_a_clear_error() {
     let port = squatter.local_addr().unwrap().port();
     let err = Server::start(
         engine(test_config(), &other),
-        ServeOptions { home: other.clone(), port, watch: false },
+        ServeOptions { home: other.clone(), port, watch: false, ui_dir: None },
     )
     .await
     .unwrap_err();

@@ -57,9 +57,10 @@ pub async fn start(config: Config, watch: bool) -> Env {
 /// Starts a service with `config`, keeping its state in `home`.
 pub async fn start_in(tmp: tempfile::TempDir, home: PathBuf, config: Config, watch: bool) -> Env {
     let engine = engine(config, &home);
-    let server = Server::start(engine.clone(), ServeOptions { home: home.clone(), port: 0, watch })
-        .await
-        .expect("the service starts");
+    let server =
+        Server::start(engine.clone(), ServeOptions { home: home.clone(), port: 0, watch, ui_dir: None })
+            .await
+            .expect("the service starts");
     let token = Token::load(&home).unwrap().expect("the service created a token");
     let client = Client { addr: server.addr(), token: Some(token.expose().to_owned()) };
     Env { tmp, home, server, engine, client }
