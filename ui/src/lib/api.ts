@@ -1,0 +1,165 @@
+// A small client for the engine's `/api`: every call sends the bearer
+// token; an error answer becomes an ApiError carrying the engine's message.
+
+import type {
+  ClustersAnswer,
+  MemoriesAnswer,
+  MemoryAnswer,
+  MemoryDetail,
+  ModelsAnswer,
+  ProjectsAnswer,
+  SearchAnswer,
+  SettingsAnswer,
+  StatsAnswer,
+  Status,
+} from './types';
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+  }
+}
+
+export type Params = Record<string, string | number | boolean | null | undefined>;
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** `?a=1&b=x` from params, leaving out null, undefined and empty strings. */
+export function queryString(params: Params = {}): string {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === null || value === undefined || value === '') continue;
+    q.set(key, String(value));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+/** The memory search and list parameters the Memories page sends. */
+export interface MemoryQuery {
+  project: string;
+  q?: string;
+  type?: string;
+  domain?: string;
+  min_confidence?: number | null;
+  archived?: boolean;
+  mode?: 'hybrid' | 'bm25' | 'vector';
+  limit?: number;
+  offset?: number;
+}
+
+export class Api {
+  readonly base: string;
+  private readonly token: string;
+  private readonly fetchImpl: FetchLike;
+  /** Called on every 401 (the token is wrong or gone). */
+  onUnauthorized: (() => void) | null = null;
+
+  constructor(token: string, base = '', fetchImpl?: FetchLike) {
+    this.base = base.replace(/\/$/, '');
+    this.token = token;
+    this.fetchImpl = fetchImpl ?? ((input, init) => fetch(input, init));
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { Authorization: `Bearer ${this.token}`, ...extra };
+  }
+
+  url(path: string, params?: Params): string {
+    return `${this.base}/api${path}${queryString(params)}`;
+  }
+
+  async request<T>(method: string, path: string, params?: Params, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const init: RequestInit = {
+      method,
+      headers: this.headers(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      signal,
+    };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    let response: Response;
+    try {
+      response = await this.fetchImpl(this.url(path, params), init);
+    } catch (e) {
+      if (e instanceof DOMException && e.name === 'AbortError') throw e;
+      throw new ApiError(0, `The engine does not answer (${e instanceof Error ? e.message : String(e)}). Is \`claude-memory serve\` running?`);
+    }
+    const text = await response.text();
+    let data: unknown = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok) {
+      if (response.status === 401) this.onUnauthorized?.();
+      const message =
+        data && typeof data === 'object' && 'error' in data && typeof (data as { error: unknown }).error === 'string'
+          ? (data as { error: string }).error
+          : `${response.status} ${response.statusText || 'error'}`;
+      throw new ApiError(response.status, message);
+    }
+    return data as T;
+  }
+
+  get<T>(path: string, params?: Params, signal?: AbortSignal): Promise<T> {
+    return this.request<T>('GET', path, params, undefined, signal);
+  }
+
+  status(): Promise<Status> {
+    return this.get('/status');
+  }
+  projects(): Promise<ProjectsAnswer> {
+    return this.get('/projects');
+  }
+  stats(project: string): Promise<StatsAnswer> {
+    return this.get('/stats', { project });
+  }
+  /** A search when `q` is given (scores per hit), else a page of the list. */
+  memories(query: MemoryQuery, signal?: AbortSignal): Promise<SearchAnswer | MemoriesAnswer> {
+    const { min_confidence, archived, ...rest } = query;
+    return this.get('/memories', { ...rest, min_confidence: min_confidence ?? undefined, archived: archived ? true : undefined }, signal);
+  }
+  memory(project: string, id: number): Promise<MemoryDetail> {
+    return this.get(`/memories/${id}`, { project });
+  }
+  update(project: string, id: number, patch: Record<string, unknown>): Promise<MemoryAnswer> {
+    return this.request('PATCH', `/memories/${id}`, { project }, patch);
+  }
+  validate(project: string, id: number, isValid: boolean): Promise<MemoryAnswer> {
+    return this.request('POST', `/memories/${id}/validate`, { project }, { is_valid: isValid });
+  }
+  archive(project: string, id: number): Promise<MemoryAnswer> {
+    return this.request('DELETE', `/memories/${id}`, { project });
+  }
+  restore(project: string, id: number): Promise<MemoryAnswer> {
+    return this.request('POST', `/memories/${id}/restore`, { project });
+  }
+  clusters(project: string): Promise<ClustersAnswer> {
+    return this.get('/clusters', { project });
+  }
+  models(): Promise<ModelsAnswer> {
+    return this.get('/models');
+  }
+  installModel(id: string, from?: string): Promise<{ task: string }> {
+    return this.request('POST', `/models/${encodeURIComponent(id)}/install`, undefined, from ? { from } : {});
+  }
+  settings(): Promise<SettingsAnswer> {
+    return this.get('/settings');
+  }
+  saveSettings(file: unknown): Promise<{ saved: boolean; restart_required: boolean }> {
+    return this.request('PUT', '/settings', undefined, file);
+  }
+  pause(paused: boolean): Promise<{ paused: boolean }> {
+    return this.request('POST', '/pause', undefined, { paused });
+  }
+}
+
+/** Whether an answer of GET /memories is a search (it has `hits`). */
+export function isSearch(answer: SearchAnswer | MemoriesAnswer): answer is SearchAnswer {
+  return 'hits' in answer;
+}

@@ -1,0 +1,119 @@
+// State shared by the pages: the API client, the projects, the selected
+// project, the live event feed and the theme.
+
+import { Api } from './api';
+import { streamEvents } from './sse';
+import type { EngineEvent, ProjectInfo, Status } from './types';
+import { effectiveTheme, loadTheme, type ThemeChoice } from './theme';
+
+export interface FeedItem {
+  seq: number;
+  at: number;
+  event: EngineEvent;
+}
+
+const PROJECT_KEY = 'claude-memory.project';
+
+class AppState {
+  api = $state<Api | null>(null);
+  unauthorized = $state(false);
+  projects = $state<ProjectInfo[]>([]);
+  projectsError = $state<string | null>(null);
+  status = $state<Status | null>(null);
+  project = $state<string>(loadProject());
+  feed = $state<FeedItem[]>([]);
+  stream = $state<'connecting' | 'open' | 'closed' | 'unauthorized' | 'off'>('off');
+  streamError = $state<string | null>(null);
+  theme = $state<ThemeChoice>(loadTheme());
+  systemDark = $state(false);
+  /** Each listener gets every event (the Models page follows installs). */
+  private listeners = new Set<(e: EngineEvent) => void>();
+  private seq = 0;
+  private abort: AbortController | null = null;
+
+  get dark(): boolean {
+    return this.theme === 'system' ? this.systemDark : effectiveTheme(this.theme) === 'dark';
+  }
+
+  connect(token: string): void {
+    const api = new Api(token);
+    api.onUnauthorized = () => {
+      this.unauthorized = true;
+    };
+    this.api = api;
+    this.unauthorized = false;
+    void this.refreshProjects();
+    this.startStream();
+  }
+
+  async refreshProjects(): Promise<void> {
+    if (!this.api) return;
+    try {
+      const [projects, status] = await Promise.all([this.api.projects(), this.api.status()]);
+      this.projects = projects.projects;
+      this.status = status;
+      this.projectsError = null;
+      if (!this.projects.some((p) => p.path === this.project)) {
+        const first = this.projects.find((p) => p.present) ?? this.projects[0];
+        this.selectProject(first ? first.path : '');
+      }
+    } catch (e) {
+      this.projectsError = e instanceof Error ? e.message : String(e);
+    }
+  }
+
+  selectProject(path: string): void {
+    this.project = path;
+    try {
+      sessionStorage.setItem(PROJECT_KEY, path);
+    } catch {
+      // Not remembered.
+    }
+  }
+
+  on(listener: (e: EngineEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private startStream(): void {
+    this.abort?.abort();
+    const api = this.api;
+    if (!api) return;
+    const abort = new AbortController();
+    this.abort = abort;
+    void streamEvents({
+      url: api.url('/events'),
+      headers: api.headers(),
+      signal: abort.signal,
+      onState: (state, error) => {
+        this.stream = state;
+        this.streamError = error ?? null;
+        if (state === 'unauthorized') this.unauthorized = true;
+      },
+      onMessage: (message) => {
+        let event: EngineEvent;
+        try {
+          const data: unknown = JSON.parse(message.data);
+          event = data && typeof data === 'object' && 'type' in data ? (data as EngineEvent) : { type: message.event };
+        } catch {
+          event = { type: message.event, raw: message.data };
+        }
+        this.seq += 1;
+        this.feed = [{ seq: this.seq, at: Date.now(), event }, ...this.feed].slice(0, 500);
+        if (event.type === 'project' || event.type === 'saved') void this.refreshProjects();
+        for (const l of this.listeners) l(event);
+      },
+    });
+  }
+}
+
+function loadProject(): string {
+  try {
+    return sessionStorage.getItem(PROJECT_KEY) ?? '';
+  } catch {
+    return '';
+  }
+}
+
+export const app = new AppState();

@@ -1,0 +1,19 @@
+// A hash router: `#/memories` shows the Memories page. The pages and their labels.
+
+export const ROUTES = [
+  { path: '/', label: 'Overview' },
+  { path: '/memories', label: 'Memories' },
+  { path: '/clusters', label: 'Clusters' },
+  { path: '/models', label: 'Models' },
+  { path: '/settings', label: 'Settings' },
+  { path: '/activity', label: 'Activity' },
+] as const;
+
+export type RoutePath = (typeof ROUTES)[number]['path'];
+
+/** The page a fragment names (`#/models?x` → `/models`); unknown ones are the overview. */
+export function routeOf(hash: string): RoutePath {
+  const raw = (hash.startsWith('#') ? hash.slice(1) : hash).split('?')[0] ?? '';
+  const found = ROUTES.find((r) => r.path === raw);
+  return found ? found.path : '/';
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { ago, baseName, bytes, describeEvent, duration, percent, score, sortedCounts, splitList } from '../src/lib/format';
+import { routeOf } from '../src/lib/router';
+
+describe('format', () => {
+  it('scores and percents', () => {
+    expect(score(0.81234)).toBe('0.81');
+    expect(score(0.81234, 3)).toBe('0.812');
+    expect(score(null)).toBe('—');
+    expect(percent(0.755)).toBe('76 %');
+    expect(percent(undefined)).toBe('—');
+  });
+
+  it('bytes', () => {
+    expect(bytes(0)).toBe('0 B');
+    expect(bytes(512)).toBe('512 B');
+    expect(bytes(1536)).toBe('1.5 KiB');
+    expect(bytes(20 * 1024 * 1024)).toBe('20 MiB');
+    expect(bytes(-1)).toBe('—');
+  });
+
+  it('durations and ages', () => {
+    expect(duration(5_000)).toBe('5 s');
+    expect(duration(12 * 60_000)).toBe('12 min');
+    expect(duration(3 * 3_600_000 + 5 * 60_000)).toBe('3 h 5 min');
+    expect(duration(2 * 86_400_000)).toBe('2 d');
+    expect(ago(1_000, 1_000 + 10_000)).toBe('just now');
+    expect(ago(0, 3 * 86_400_000)).toBe('3 d ago');
+    expect(ago(null)).toBe('never');
+  });
+
+  it('names, lists and counts', () => {
+    expect(baseName('/home/me/proj/')).toBe('proj');
+    expect(baseName('C:\\code\\app')).toBe('app');
+    expect(splitList(' a, b ,, c\nd ')).toEqual(['a', 'b', 'c', 'd']);
+    expect(sortedCounts({ b: 2, a: 2, c: 5 })).toEqual([
+      ['c', 5],
+      ['a', 2],
+      ['b', 2],
+    ]);
+    expect(sortedCounts(undefined)).toEqual([]);
+  });
+
+  it('describes events', () => {
+    expect(describeEvent({ type: 'saved', project: '/x/proj', id: 4, action: 'created' })).toBe('Memory #4 created in proj');
+    expect(describeEvent({ type: 'saved', project: '/x/proj', id: null, action: 'rejected' })).toBe('A memory was rejected in proj');
+    expect(describeEvent({ type: 'injected', project: '/p', event: 'UserPromptSubmit', memory_ids: [1, 2] })).toBe(
+      '2 memories injected (UserPromptSubmit) in p',
+    );
+    expect(describeEvent({ type: 'progress', task: 'install:m', done: 512, total: 1024 })).toBe('install:m: 50 % (512 B of 1.0 KiB)');
+    expect(describeEvent({ type: 'error', message: 'boom' })).toBe('Error: boom');
+    expect(describeEvent({ type: 'project', project: '/p', present: false })).toBe('Project gone: /p');
+  });
+
+  it('routes', () => {
+    expect(routeOf('#/memories')).toBe('/memories');
+    expect(routeOf('#/models?x=1')).toBe('/models');
+    expect(routeOf('#/nope')).toBe('/');
+    expect(routeOf('')).toBe('/');
+  });
+});
