@@ -2,21 +2,24 @@
 //!
 //! Everything here is pure: memory types and domains, the validated input of a
 //! save, search options, configuration (parsed from a string, never read from
-//! disk here), text normalisation used for dedupe and full-text queries, and
-//! secret redaction. The store, engine, server and front ends all speak these
-//! types, so one vocabulary holds everywhere.
+//! disk here), text normalisation used for dedupe and full-text queries,
+//! secret redaction, and memory structuring (the LLM prompt, its tolerant
+//! parser and an offline fallback). The store, engine, server and front ends
+//! all speak these types, so one vocabulary holds everywhere.
 
 pub mod config;
 pub mod embed;
 pub mod memory;
 pub mod redact;
 pub mod search;
+pub mod structure;
 pub mod text;
 
 pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig};
 pub use embed::{EmbedError, EmbedFuture, EmbedKind, Embedder};
 pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};
+pub use structure::{LlmVerdict, Structured};
 
 /// Errors from validating user input into domain types.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
