@@ -1,0 +1,211 @@
+//! A scripted fake of the OpenAI chat-completions API on 127.0.0.1: a
+//! minimal HTTP/1.1 responder that records every request and answers each
+//! with the next scripted reply (a good answer once the script runs out).
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: serde_json::Value,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// How the server answers one request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A chat completion with this text and usage.
+    Answer { text: String, prompt_tokens: u64, completion_tokens: u64 },
+    /// Any status with a body and extra headers.
+    Status { status: u16, body: String, headers: Vec<(String, String)> },
+    /// Say nothing for this long, then close.
+    Hang(Duration),
+    /// Wait, then answer.
+    Delayed(Duration, Box<Reply>),
+}
+
+impl Reply {
+    pub fn answer(text: &str, prompt_tokens: u64, completion_tokens: u64) -> Reply {
+        Reply::Answer { text: text.to_owned(), prompt_tokens, completion_tokens }
+    }
+
+    pub fn status(status: u16, message: &str) -> Reply {
+        let body = serde_json::json!({"error": {"message": message, "type": "test_error", "param": null, "code": null}});
+        Reply::Status { status, body: body.to_string(), headers: Vec::new() }
+    }
+
+    pub fn with_header(self, name: &str, value: &str) -> Reply {
+        match self {
+            Reply::Status { status, body, mut headers } => {
+                headers.push((name.to_owned(), value.to_owned()));
+                Reply::Status { status, body, headers }
+            }
+            other => other,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    script: Mutex<VecDeque<Reply>>,
+    requests: Mutex<Vec<Recorded>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// The running fake; it stops with the test's runtime.
+pub struct FakeServer {
+    pub url: String,
+    state: Arc<State>,
+}
+
+impl FakeServer {
+    pub async fn start(script: Vec<Reply>) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(State { script: Mutex::new(script.into()), ..State::default() });
+        let s = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, s).await;
+                });
+            }
+        });
+        FakeServer { url, state }
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+async fn serve(mut stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
+    // One request per connection; every answer says `Connection: close`.
+    let mut buf = Vec::new();
+    let head_end = loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next().unwrap_or_default().split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let target = request_line.next().unwrap_or_default().to_owned();
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (target, None),
+    };
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize =
+        headers.iter().find(|(n, _)| n == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let mut body = buf[head_end + 4..].to_vec();
+    while body.len() < length {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    state.requests.lock().unwrap().push(Recorded { method, path, query, headers, body });
+
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let reply = state.script.lock().unwrap().pop_front().unwrap_or_else(|| Reply::answer("OK", 3, 1));
+    let result = respond(&mut stream, reply).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+async fn respond(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
+    let mut reply = reply;
+    loop {
+        match reply {
+            Reply::Delayed(d, next) => {
+                tokio::time::sleep(d).await;
+                reply = *next;
+            }
+            Reply::Hang(d) => {
+                tokio::time::sleep(d).await;
+                return Ok(());
+            }
+            Reply::Answer { text, prompt_tokens, completion_tokens } => {
+                let body = serde_json::json!({
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "created": 1_700_000_000,
+                    "model": "test-model",
+                    "choices": [{
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text, "refusal": null},
+                        "logprobs": null,
+                        "finish_reason": "stop"
+                    }],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens
+                    },
+                    "system_fingerprint": null
+                });
+                return write(stream, 200, &body.to_string(), &[]).await;
+            }
+            Reply::Status { status, body, headers } => return write(stream, status, &body, &headers).await,
+        }
+    }
+}
+
+async fn write(
+    stream: &mut TcpStream,
+    status: u16,
+    body: &str,
+    headers: &[(String, String)],
+) -> std::io::Result<()> {
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        out.push_str(&format!("{n}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    stream.write_all(out.as_bytes()).await?;
+    stream.shutdown().await
+}
