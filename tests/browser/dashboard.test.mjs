@@ -1,0 +1,328 @@
+// The dashboard in Debian's Chromium against a real `claude-memory serve`:
+// every page renders the real data, search finds a seeded memory, edits,
+// validations, archiving and settings persist (checked through the API),
+// and each page is photographed in light and dark to screenshots/.
+//
+// Needs: the claude-memory binary (CLAUDE_MEMORY_BIN, else target/debug),
+// ui/dist built, /usr/bin/chromium (install.sh). run.sh does all of it.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const bin = process.env.CLAUDE_MEMORY_BIN ?? join(repo, 'target/debug/claude-memory');
+const uiDir = process.env.CLAUDE_MEMORY_UI_DIR ?? join(repo, 'ui/dist');
+const shots = join(here, 'screenshots');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const SEEDED = 'Run sqlx migrations before starting the server';
+const WORDS = ['parser', 'cache', 'router', 'ledger', 'kafka', 'widget', 'tokenizer', 'scheduler', 'mailer', 'billing', 'search', 'upload', 'thumbnail', 'session', 'locale'];
+
+let tmp, home, project, env, server, base, token, browser;
+const pageErrors = [];
+
+function cli(args) {
+  return execFileSync(bin, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function api(method, path, body) {
+  const r = await fetch(`${base}/api${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const data = await r.json();
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+const q = (p) => `project=${encodeURIComponent(p)}`;
+
+async function findSeeded() {
+  const { memories } = await api('GET', `/memories?${q(project)}&limit=200`);
+  const m = memories.find((x) => x.content.startsWith('Run sqlx migrations'));
+  assert.ok(m, 'the seeded memory is listed');
+  return m;
+}
+
+async function newPage(colorScheme = 'light') {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
+  });
+  return page;
+}
+
+async function shoot(page, name) {
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+before(async () => {
+  assert.ok(existsSync(bin), `no claude-memory binary at ${bin} (cargo build -p claude-memory)`);
+  assert.ok(existsSync(join(uiDir, 'index.html')), `no built dashboard in ${uiDir} (npm run build in ui/)`);
+  mkdirSync(shots, { recursive: true });
+  tmp = mkdtempSync(join(tmpdir(), 'cm-browser-'));
+  home = join(tmp, 'cm-home');
+  project = join(tmp, 'alpha-service');
+  mkdirSync(project, { recursive: true });
+  mkdirSync(join(tmp, 'home'), { recursive: true });
+  env = {
+    PATH: process.env.PATH,
+    HOME: join(tmp, 'home'),
+    CLAUDE_MEMORY_HOME: home,
+    CLAUDE_MEMORY_UI_DIR: uiDir,
+    RUST_LOG: 'warn',
+  };
+  // 30 memories: more than one page of 25.
+  cli(['--project', project, 'save', SEEDED, '--type', 'decision', '--domain', 'database', '--tags', 'sqlx,migrations']);
+  for (let i = 0; i < 29; i++) {
+    const a = WORDS[i % WORDS.length];
+    const b = WORDS[(i * 7 + 3) % WORDS.length];
+    const type = ['fact', 'pattern', 'bug', 'context', 'preference'][i % 5];
+    const domain = ['backend', 'frontend', 'testing', 'devops'][i % 4];
+    cli(['--project', project, 'save', `Note ${i}: the ${a} module talks to the ${b} service through queue number ${i * 13}`, '--type', type, '--domain', domain]);
+  }
+
+  server = spawn(bin, ['serve', '--port', '0', '--no-watch'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  base = await new Promise((resolveUrl, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 30_000);
+    server.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    });
+    server.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+  token = readFileSync(join(home, 'token'), 'utf8').trim();
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('dashboard', () => {
+  test('the engine serves the page with its content type, and no file outside the UI directory', async () => {
+    const r = await fetch(`${base}/`);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type'), /^text\/html/);
+    const html = await r.text();
+    const script = /src="\.?\/?(assets\/[^"]+\.js)"/.exec(html);
+    assert.ok(script, html);
+    const js = await fetch(`${base}/${script[1]}`);
+    assert.match(js.headers.get('content-type'), /^text\/javascript/);
+    for (const path of ['/..%2f..%2fetc%2fpasswd', '/%2e%2e/%2e%2e/etc/passwd', '/assets/../../package.json']) {
+      const bad = await fetch(`${base}${path}`);
+      assert.ok(bad.status === 404 || bad.status === 400, `${path}: ${bad.status}`);
+    }
+  });
+
+  test('without a token, or with a wrong one, it explains how to connect', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/`);
+    await page.getByRole('heading', { name: 'Connect to your claude-memory engine' }).waitFor();
+    await shoot(page, 'connect-light');
+    await page.context().close();
+    const wrong = await newPage('dark');
+    await wrong.goto(`${base}/#token=wrong-token`);
+    await wrong.getByText('The engine refused the token').waitFor();
+    assert.ok(!wrong.url().includes('wrong-token'), 'the token left the address bar');
+    assert.equal(await wrong.evaluate(() => sessionStorage.length), 0, 'the refused token is forgotten');
+    await shoot(wrong, 'connect-refused-dark');
+    await wrong.context().close();
+  });
+
+  for (const scheme of ['light', 'dark']) {
+    test(`every page renders the real data (${scheme})`, async () => {
+      const page = await newPage(scheme);
+      await page.goto(`${base}/#token=${token}`);
+      // Overview.
+      await page.getByRole('heading', { name: 'Overview' }).waitFor();
+      assert.ok(!page.url().includes(token), 'the token is removed from the address bar');
+      await page.getByRole('button', { name: 'alpha-service' }).waitFor();
+      await page.getByTestId('total').filter({ hasText: '30' }).waitFor();
+      await page.locator('.chart canvas').first().waitFor();
+      assert.ok((await page.locator('.chart canvas').count()) >= 3, 'charts are drawn');
+      const version = await page.getByTestId('version').textContent();
+      assert.match(version, /^\d+\.\d+\.\d+/);
+      await page.locator('.stream[data-state="open"]').waitFor();
+      await shoot(page, `overview-${scheme}`);
+
+      // Memories: a page of 25, then the rest.
+      await page.getByRole('link', { name: 'Memories' }).click();
+      await page.getByRole('heading', { name: 'Memories' }).waitFor();
+      await page.locator('tr.mem').nth(24).waitFor();
+      assert.equal(await page.locator('tr.mem').count(), 25);
+      await page.getByRole('button', { name: 'Next →' }).click();
+      await page.waitForFunction(() => document.querySelectorAll('tr.mem').length === 5);
+      await page.getByRole('button', { name: '← Previous' }).click();
+      await page.waitForFunction(() => document.querySelectorAll('tr.mem').length === 25);
+      await page.locator('tr.mem').first().click();
+      await page.getByRole('button', { name: 'Edit' }).waitFor();
+      await shoot(page, `memories-${scheme}`);
+
+      // Search.
+      await page.getByRole('searchbox').fill('sqlx migrations');
+      await page.getByRole('button', { name: 'Search' }).click();
+      await page.getByText('Search mode:').waitFor();
+      const rows = page.locator('tr.mem');
+      await rows.first().waitFor();
+      assert.match(await rows.first().textContent(), /Run sqlx migrations/);
+      assert.ok(await page.getByRole('columnheader', { name: 'BM25' }).isVisible());
+      await shoot(page, `search-${scheme}`);
+
+      for (const [name, heading, check] of [
+        ['Clusters', 'Clusters', 'No clusters yet.'],
+        ['Models', 'Models', 'Active model:'],
+        ['Settings', 'Settings', 'Injection token budget'],
+        ['Activity', 'Activity', 'Live events from the engine'],
+      ]) {
+        await page.getByRole('link', { name, exact: true }).click();
+        await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+        await page.getByText(check).first().waitFor();
+        await shoot(page, `${name.toLowerCase()}-${scheme}`);
+      }
+      await page.context().close();
+    });
+  }
+
+  test('navigation works from the keyboard, and the theme toggle switches to dark', async () => {
+    const page = await newPage('light');
+    await page.goto(`${base}/#token=${token}`);
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.getByRole('link', { name: 'Models' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
+    assert.ok(page.url().endsWith('#/models'));
+    const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const light = await bg();
+    await page.locator('button.theme').click(); // system → light
+    await page.locator('button.theme').click(); // light → dark
+    assert.notEqual(await bg(), light, 'the dark theme changes the background');
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), 'dark');
+    await page.locator('button.theme').click(); // back to system
+    await page.context().close();
+  });
+
+  test('edit, validate, archive and restore persist', async () => {
+    const seeded = await findSeeded();
+    const page = await newPage();
+    await page.goto(`${base}/#token=${token}&route=/memories`);
+    await page.getByRole('searchbox').fill('sqlx migrations');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator(`tr.mem[data-id="${seeded.id}"]`).click();
+    await page.getByRole('heading', { name: `Memory #${seeded.id}` }).waitFor();
+
+    // Edit.
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await page.locator('textarea[name="content"]').fill(`${SEEDED}, always with sqlx migrate run`);
+    await page.locator('input[name="tags"]').fill('sqlx, migrations, startup');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    let { memory } = await api('GET', `/memories/${seeded.id}?${q(project)}`);
+    assert.equal(memory.content, `${SEEDED}, always with sqlx migrate run`);
+    assert.deepEqual([...memory.tags].sort(), ['migrations', 'sqlx', 'startup']);
+
+    // Validate +.
+    const before = memory.confidence;
+    await page.getByRole('button', { name: 'Helpful', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Marked helpful.' }).waitFor();
+    ({ memory } = await api('GET', `/memories/${seeded.id}?${q(project)}`));
+    assert.ok(memory.confidence > before, `confidence ${before} → ${memory.confidence}`);
+    const afterPlus = memory.confidence;
+    await page.getByRole('button', { name: 'Unhelpful', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Marked unhelpful.' }).waitFor();
+    ({ memory } = await api('GET', `/memories/${seeded.id}?${q(project)}`));
+    assert.ok(memory.confidence < afterPlus, `confidence ${afterPlus} → ${memory.confidence}`);
+
+    // Archive, then restore.
+    await page.getByRole('button', { name: 'Archive' }).click();
+    await page.getByRole('status').filter({ hasText: 'Archived.' }).waitFor();
+    ({ memory } = await api('GET', `/memories/${seeded.id}?${q(project)}`));
+    assert.equal(memory.archived, true);
+    await shoot(page, 'memory-archived-light');
+    await page.getByRole('button', { name: 'Restore' }).click();
+    await page.getByRole('status').filter({ hasText: 'Restored.' }).waitFor();
+    ({ memory } = await api('GET', `/memories/${seeded.id}?${q(project)}`));
+    assert.equal(memory.archived, false);
+    await page.context().close();
+  });
+
+  test('settings save, and pause toggles', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/#token=${token}&route=/settings`);
+    const budget = page.locator('input[name="prompt_budget_ms"]');
+    await budget.waitFor();
+    await budget.fill('1234');
+    await page.locator('input[name="max_tokens"]').fill('900');
+    await page.locator('textarea[name="roots"]').fill(`${tmp}/code\n${tmp}/work`);
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    const { file } = await api('GET', '/settings');
+    assert.equal(file.hooks.prompt_budget_ms, 1234);
+    assert.equal(file.hooks.max_tokens, 900);
+    assert.deepEqual(file.projects.roots, [`${tmp}/code`, `${tmp}/work`]);
+    assert.ok(readFileSync(join(home, 'config.toml'), 'utf8').includes('prompt_budget_ms = 1234'));
+
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Resume' }).waitFor();
+    assert.equal((await api('GET', '/status')).paused, true);
+    await shoot(page, 'settings-paused-light');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    assert.equal((await api('GET', '/status')).paused, false);
+    await page.context().close();
+  });
+
+  test('the activity feed shows live events', async () => {
+    const page = await newPage('dark');
+    await page.goto(`${base}/#token=${token}&route=/activity`);
+    await page.getByRole('heading', { name: 'Activity' }).waitFor();
+    await page.locator('.stream[data-state="open"]').waitFor();
+    const saved = await api('POST', `/memories?${q(project)}`, { content: 'The activity feed shows this save live', type: 'fact' });
+    await page.locator('li[data-type="saved"]').filter({ hasText: `Memory #${saved.id ?? saved.memory?.id ?? ''}` }).first().waitFor();
+    await shoot(page, 'activity-live-dark');
+    await page.context().close();
+  });
+
+  test('a model install reports through the live event stream', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/#token=${token}&route=/models`);
+    const card = page.locator('section[aria-labelledby="model-all-minilm-l6-v2"]');
+    await card.waitFor();
+    await page.locator('.stream[data-state="open"]').waitFor();
+    // An offline install from a path that does not exist: no network, and
+    // the engine's error arrives as an `error` event on /api/events.
+    await card.getByPlaceholder('/path/to/model or archive').fill(join(tmp, 'no-such-model'));
+    await card.getByRole('button', { name: 'Install' }).click();
+    await card.getByRole('status').filter({ hasText: 'installing all-minilm-l6-v2' }).waitFor();
+    await shoot(page, 'models-install-error-light');
+    await page.context().close();
+  });
+
+  test('no script error or CSP violation on any page', () => {
+    assert.deepEqual(pageErrors.filter((e) => !/401|Unauthorized/i.test(e)), []);
+  });
+});

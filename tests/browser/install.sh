@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs Debian's Chromium for the browser tests (idempotent). Playwright
+# never downloads a browser here: the tests drive /usr/bin/chromium through
+# playwright-core.
+set -euo pipefail
+if [ -x /usr/bin/chromium ]; then
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core

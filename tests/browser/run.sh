@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The dashboard's browser tests: Debian's Chromium (install.sh), the npm
+# packages of ui/ and of these tests (npm ci, from the committed lock files),
+# the dashboard build, the claude-memory binary, then node:test.
+# Screenshots land in tests/browser/screenshots/ (git-ignored).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+bash "$here/install.sh"
+(cd "$repo/ui" && npm ci --no-audit --no-fund && npm run build)
+(cd "$here" && npm ci --no-audit --no-fund)
+if [ -z "${CLAUDE_MEMORY_BIN:-}" ]; then
+  (cd "$repo" && cargo build -p claude-memory)
+  export CLAUDE_MEMORY_BIN="$repo/target/debug/claude-memory"
+fi
+export CLAUDE_MEMORY_UI_DIR="$repo/ui/dist"
+cd "$here"
+node --test --test-concurrency=1 dashboard.test.mjs
