@@ -272,6 +272,45 @@ impl Default for ProjectsConfig {
     }
 }
 
+/// Which saves are structured into `<what>/<when>/<do>/<warn>`, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StructureConfig {
+    /// Saves Claude makes through MCP.
+    pub mcp: bool,
+    /// `claude-memory save` and the dashboard.
+    pub cli: bool,
+    /// Imports.
+    pub import: bool,
+    /// Memories mined from transcripts (and other hook-made ones).
+    pub transcript: bool,
+    /// Without an LLM, or when it fails, use the deterministic offline structurer.
+    pub offline: bool,
+    /// How long a save waits for the LLM before structuring offline.
+    pub timeout_ms: u64,
+}
+
+impl Default for StructureConfig {
+    fn default() -> Self {
+        StructureConfig { mcp: true, cli: true, import: false, transcript: true, offline: true, timeout_ms: 15_000 }
+    }
+}
+
+impl StructureConfig {
+    /// Whether saves from `source` are structured.
+    pub fn enabled_for(&self, source: crate::Source) -> bool {
+        use crate::Source;
+        match source {
+            Source::Mcp => self.mcp,
+            Source::Cli => self.cli,
+            Source::Import => self.import,
+            Source::Transcript | Source::Hook => self.transcript,
+            // Consolidated memories are written structured by the merge itself.
+            Source::Merge => false,
+        }
+    }
+}
+
 /// All settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -288,6 +327,8 @@ pub struct Config {
     pub hooks: HooksConfig,
     /// Project discovery.
     pub projects: ProjectsConfig,
+    /// Structuring on save.
+    pub structure: StructureConfig,
 }
 
 impl Config {

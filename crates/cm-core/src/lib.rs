@@ -13,13 +13,17 @@ pub mod memory;
 pub mod redact;
 pub mod search;
 pub mod structure;
+pub mod structurer;
 pub mod text;
 
-pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig};
+pub use config::{
+    Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig, StructureConfig,
+};
 pub use embed::{EmbedError, EmbedFuture, EmbedKind, Embedder};
 pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};
 pub use structure::{LlmVerdict, Structured};
+pub use structurer::{StructureError, StructureFuture, Structurer};
 
 /// Errors from validating user input into domain types.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -34,6 +34,8 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<crate::EngineEvent>,
     /// While set, hooks inject nothing and saves are refused.
     paused: std::sync::atomic::AtomicBool,
+    /// The LLM that structures saves, if one is set up (see `structuring.rs`).
+    pub(crate) structurer: std::sync::RwLock<Option<Arc<dyn cm_core::Structurer>>>,
 }
 
 impl Engine {
@@ -57,6 +59,7 @@ impl Engine {
                 registry,
                 events: tokio::sync::broadcast::channel(1024).0,
                 paused: std::sync::atomic::AtomicBool::new(false),
+                structurer: std::sync::RwLock::new(None),
             }),
         }
     }
@@ -94,6 +97,17 @@ impl Engine {
     /// Whether memory is paused.
     pub fn is_paused(&self) -> bool {
         self.inner.paused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets (or removes) the LLM structurer, e.g. when the user changes the
+    /// provider in the dashboard. `None`: offline structuring only.
+    pub fn set_structurer(&self, structurer: Option<Arc<dyn cm_core::Structurer>>) {
+        *self.inner.structurer.write().unwrap_or_else(|e| e.into_inner()) = structurer;
+    }
+
+    /// The LLM structurer in use, if any.
+    pub fn structurer(&self) -> Option<Arc<dyn cm_core::Structurer>> {
+        self.inner.structurer.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The settings in force.
@@ -171,7 +185,21 @@ impl Engine {
     }
 
     async fn save_unobserved(&self, project: &Project, mut new: NewMemory) -> Result<SaveOutcome> {
-        let redacted = redact_memory(&mut new);
+        // Secrets go before anything else sees the note, the LLM included.
+        let mut redacted = redact_memory(&mut new);
+        if let crate::structuring::Decision::Reject(reason) = self.structure_note(&mut new).await {
+            return Ok(SaveOutcome {
+                id: None,
+                action: SaveAction::Rejected,
+                redacted,
+                reason: Some(reason),
+                embedded: false,
+            });
+        }
+        // And again over what the structurer wrote.
+        redacted.extend(redact_memory(&mut new));
+        redacted.sort();
+        redacted.dedup();
         // Redaction may have emptied a note that was only a secret.
         NewMemory::new(&new.content, new.source)?;
         let store = self.store(project).await?;
@@ -481,7 +509,7 @@ fn redact_memory(new: &mut NewMemory) -> Vec<String> {
 /// structurer wrote one.
 fn embed_text(new: &NewMemory) -> String {
     match &new.summary {
-        Some(s) if !s.is_empty() => format!("{}\n{}", new.content, s),
+        Some(s) if !s.is_empty() && !new.content.contains(s.as_str()) => format!("{}\n{}", new.content, s),
         _ => new.content.clone(),
     }
 }

@@ -16,6 +16,7 @@ pub mod hooks;
 mod project;
 mod registry;
 pub mod setup;
+mod structuring;
 
 pub use cm_core::{Config, Embedder};
 pub use cm_store::{ImportReport, ListFilter, MemoryPatch, Stats};
