@@ -8,7 +8,9 @@ use cm_core::{
     Config, EmbedKind, Embedder, Memory, NewMemory, SaveAction, SaveOutcome, SearchMode, SearchRequest,
     SearchResults,
 };
-use cm_store::{ImportReport, ListFilter, MemoryPatch, Space, Stats, Store};
+use cm_store::{
+    ImportReport, ListFilter, MemoryPatch, MinedCommit, MinedMemory, Space, Stats, Store, TranscriptProgress,
+};
 use tokio::sync::Mutex;
 
 use crate::export::{ExportFormat, parse_jsonl, render};
@@ -230,6 +232,68 @@ impl Engine {
             reason: (!created).then(|| format!("near-duplicate of memory {id}")),
             embedded: created && vector.is_some(),
         })
+    }
+
+    /// Saves memories mined from a transcript like [`Engine::save`] (redacted,
+    /// validated, deduplicated, embedded) and, in the same transaction,
+    /// advances the session's mining position from `progress.1` to
+    /// `progress.0` and/or finishes job `finish_job` (see
+    /// [`Store::save_mined`]). A memory that redaction empties or
+    /// validation rejects is dropped, not an error. Returns
+    /// [`MinedCommit::Stale`] when another worker mined these lines first.
+    pub async fn save_mined(
+        &self,
+        project: &Project,
+        memories: Vec<NewMemory>,
+        progress: Option<(&TranscriptProgress, i64)>,
+        finish_job: Option<i64>,
+    ) -> Result<MinedCommit> {
+        if self.is_paused() {
+            return Err(Error::Paused);
+        }
+        let store = self.store(project).await?;
+        let cfg = &self.inner.config.save;
+        let mut ready = Vec::with_capacity(memories.len());
+        for mut new in memories {
+            redact_memory(&mut new);
+            if NewMemory::new(&new.content, new.source).is_err() {
+                continue;
+            }
+            // A near-duplicate is reinforced in the transaction: no vector needed.
+            let vector = if store
+                .find_duplicate(&new.content, cfg.dedupe_threshold, cfg.dedupe_candidates)
+                .await?
+                .is_some()
+            {
+                None
+            } else {
+                match self.embed_one(&embed_text(&new), EmbedKind::Passage).await {
+                    Some((e, v)) => Some((store.ensure_space(e.model_id(), v.len()).await?, v)),
+                    None => None,
+                }
+            };
+            ready.push(MinedMemory { memory: new, vector });
+        }
+        let commit = store
+            .save_mined(&ready, cfg.dedupe_threshold, cfg.dedupe_candidates, progress, finish_job)
+            .await?;
+        if let MinedCommit::Saved(saved) = &commit {
+            for (id, created) in saved {
+                self.emit(crate::EngineEvent::Saved {
+                    project: project.root().to_owned(),
+                    id: Some(*id),
+                    action: if *created { SaveAction::Created } else { SaveAction::Updated }
+                        .as_str()
+                        .to_owned(),
+                });
+            }
+        }
+        Ok(commit)
+    }
+
+    /// Projects whose store is open in this engine.
+    pub(crate) async fn open_projects(&self) -> Vec<Project> {
+        self.inner.stores.lock().await.keys().cloned().collect()
     }
 
     /// Records memories as they were made, for bulk ingestion of an existing

@@ -40,6 +40,19 @@ pub enum EngineEvent {
         /// Claude Code's session.
         session_id: String,
     },
+    /// A background job changed state.
+    Job {
+        /// Project root.
+        project: PathBuf,
+        /// Job id.
+        job_id: i64,
+        /// Job kind.
+        kind: String,
+        /// `running`, `done`, `queued` (to be retried) or `failed` (for good).
+        state: String,
+        /// Why it failed, or what it did.
+        reason: Option<String>,
+    },
     /// Progress of a long task (model download, re-embedding).
     Progress {
         /// What is progressing, e.g. `download:all-minilm-l6-v2`.

@@ -33,8 +33,13 @@ pub struct Server {
     cancel: CancellationToken,
     task: JoinHandle<std::io::Result<()>>,
     watcher: Option<crate::watcher::ProjectWatcher>,
+    jobs: cm_engine::JobWorker,
     _lock: EngineLock,
 }
+
+/// How often the background worker looks for queued jobs (transcripts and
+/// compact summaries to mine). Hooks only enqueue; this does the work.
+const JOB_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Server {
     /// Takes the engine lock, binds 127.0.0.1, writes the discovery file and
@@ -82,8 +87,9 @@ impl Server {
         } else {
             None
         };
+        let jobs = engine.spawn_job_worker(JOB_INTERVAL);
         tracing::info!(url = %info.url, "claude-memory engine listening");
-        Ok(Server { addr, engine, home: options.home, cancel, task, watcher, _lock: lock })
+        Ok(Server { addr, engine, home: options.home, cancel, task, watcher, jobs, _lock: lock })
     }
 
     /// Where it listens.
@@ -96,12 +102,14 @@ impl Server {
         format!("http://127.0.0.1:{}", self.addr.port())
     }
 
-    /// Stops accepting, finishes requests in flight, closes every database
+    /// Stops accepting, finishes requests in flight, stops the job worker
+    /// (a job cut short keeps what it committed), closes every database
     /// and removes the discovery file.
     pub async fn shutdown(self) -> Result<()> {
         self.cancel.cancel();
         drop(self.watcher);
         let served = self.task.await;
+        self.jobs.stop().await;
         self.engine.close().await;
         EngineInfo::remove(&self.home);
         match served {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store, now_ms};
 
@@ -220,37 +220,171 @@ impl Store {
 
     /// Jobs, newest first, optionally in one state.
     pub async fn jobs(&self, state: Option<&str>, limit: usize) -> Result<Vec<Job>> {
-        let rows = sqlx::query(
-            "SELECT id, kind, session_id, transcript_path, trigger, payload, state, attempts, last_error,
-                    run_after, created_at, updated_at
-             FROM jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2",
-        )
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
+        )))
         .bind(state)
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get(1)?;
-                let payload: String = r.try_get(5)?;
-                Ok(Job {
-                    id: r.try_get(0)?,
-                    kind: JobKind::parse(&kind)
-                        .ok_or_else(|| crate::Error::Data(format!("unknown job kind {kind:?}")))?,
-                    session_id: r.try_get(2)?,
-                    transcript_path: r.try_get(3)?,
-                    trigger: r.try_get(4)?,
-                    payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-                    state: r.try_get(6)?,
-                    attempts: r.try_get(7)?,
-                    last_error: r.try_get(8)?,
-                    run_after: r.try_get(9)?,
-                    created_at: r.try_get(10)?,
-                    updated_at: r.try_get(11)?,
-                })
-            })
-            .collect()
+        rows.iter().map(job_from_row).collect()
     }
+
+    /// Takes the next job that is due at `now` (unix ms): the oldest queued
+    /// one whose `run_after` has passed, or one left `running` since before
+    /// `stale_before` by a worker that died. It becomes `running` with one
+    /// more attempt. `None` when nothing is due.
+    pub async fn claim_job(&self, now: i64, stale_before: i64) -> Result<Option<Job>> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?1
+             WHERE id = (SELECT id FROM jobs
+                         WHERE (state = 'queued' AND run_after <= ?1)
+                            OR (state = 'running' AND updated_at < ?2)
+                         ORDER BY run_after, id LIMIT 1)
+             RETURNING {JOB_COLUMNS}"
+        )))
+        .bind(now)
+        .bind(stale_before)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Marks job `id` done.
+    pub async fn finish_job(&self, id: i64) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        finish_job_in(&mut tx, id, now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that an attempt at job `id` failed for `reason` at `now`.
+    /// With fewer than `max_attempts` attempts it is queued again to run
+    /// `backoff_ms` later; otherwise it is failed for good. A transcript job
+    /// whose session has meanwhile been queued again is folded into that
+    /// newer job (which inherits the attempts and the delay, since a unique
+    /// index allows one queued transcript job per session), and this one
+    /// ends failed, naming it.
+    pub async fn fail_job(
+        &self,
+        id: i64,
+        reason: &str,
+        now: i64,
+        backoff_ms: i64,
+        max_attempts: i64,
+    ) -> Result<JobRetry> {
+        let mut tx = self.begin_write().await?;
+        let row: Option<(String, String, i64)> =
+            sqlx::query_as("SELECT kind, session_id, attempts FROM jobs WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((kind, session_id, attempts)) = row else {
+            return Err(crate::Error::Data(format!("no job {id}")));
+        };
+        let set_state = |state: &'static str, last_error: String, run_after: Option<i64>| {
+            sqlx::query(
+                "UPDATE jobs SET state = ?2, last_error = ?3, run_after = COALESCE(?4, run_after),
+                     updated_at = ?5 WHERE id = ?1",
+            )
+            .bind(id)
+            .bind(state)
+            .bind(last_error)
+            .bind(run_after)
+            .bind(now)
+        };
+        if attempts >= max_attempts {
+            set_state("failed", reason.to_owned(), None).execute(&mut *tx).await?;
+            tx.commit().await?;
+            return Ok(JobRetry::Failed);
+        }
+        let run_after = now + backoff_ms.max(0);
+        let newer: Option<i64> = if kind == JobKind::Transcript.as_str() {
+            sqlx::query_scalar(
+                "SELECT id FROM jobs WHERE session_id = ?1 AND state = 'queued' AND kind = 'transcript' AND id != ?2",
+            )
+            .bind(&session_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+        } else {
+            None
+        };
+        if let Some(newer) = newer {
+            sqlx::query(
+                "UPDATE jobs SET attempts = MAX(attempts, ?2), run_after = MAX(run_after, ?3),
+                     last_error = ?4, updated_at = ?5 WHERE id = ?1",
+            )
+            .bind(newer)
+            .bind(attempts)
+            .bind(run_after)
+            .bind(reason)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            set_state("failed", format!("{reason} (retried as job {newer})"), None).execute(&mut *tx).await?;
+            tx.commit().await?;
+            return Ok(JobRetry::Folded { into: newer, run_after });
+        }
+        set_state("queued", reason.to_owned(), Some(run_after)).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(JobRetry::Retry { run_after })
+    }
+}
+
+/// What became of a failed attempt (see [`Store::fail_job`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobRetry {
+    /// Queued again, not before `run_after` (unix ms).
+    Retry {
+        /// Unix ms.
+        run_after: i64,
+    },
+    /// Folded into the session's newer queued job `into`, delayed to `run_after`.
+    Folded {
+        /// The job that carries on.
+        into: i64,
+        /// Unix ms.
+        run_after: i64,
+    },
+    /// Failed for good: no attempts left.
+    Failed,
+}
+
+/// Columns selected for a [`Job`], in the order [`job_from_row`] reads them.
+const JOB_COLUMNS: &str = "id, kind, session_id, transcript_path, trigger, payload, state, attempts, \
+     last_error, run_after, created_at, updated_at";
+
+fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Job> {
+    let kind: String = r.try_get(1)?;
+    let payload: String = r.try_get(5)?;
+    Ok(Job {
+        id: r.try_get(0)?,
+        kind: JobKind::parse(&kind)
+            .ok_or_else(|| crate::Error::Data(format!("unknown job kind {kind:?}")))?,
+        session_id: r.try_get(2)?,
+        transcript_path: r.try_get(3)?,
+        trigger: r.try_get(4)?,
+        payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
+        state: r.try_get(6)?,
+        attempts: r.try_get(7)?,
+        last_error: r.try_get(8)?,
+        run_after: r.try_get(9)?,
+        created_at: r.try_get(10)?,
+        updated_at: r.try_get(11)?,
+    })
+}
+
+/// Marks job `id` done inside a write transaction.
+pub(crate) async fn finish_job_in(conn: &mut sqlx::SqliteConnection, id: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE jobs SET state = 'done', updated_at = ?2 WHERE id = ?1")
+        .bind(id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// A cluster of similar memories.

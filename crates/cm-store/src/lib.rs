@@ -11,6 +11,7 @@ mod error;
 mod memories;
 mod search;
 mod stats;
+mod transcripts;
 mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -22,10 +23,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use activity::{Cluster, Injection, Job, JobKind, NewJob};
+pub use activity::{Cluster, Injection, Job, JobKind, JobRetry, NewJob};
 pub use error::{Error, Result};
 pub use memories::{Access, ImportReport, ListFilter, MemoryPatch};
 pub use stats::Stats;
+pub use transcripts::{MinedCommit, MinedMemory, TranscriptProgress};
 pub use vectors::Space;
 
 /// How long a connection waits for another writer before giving up. Long

@@ -479,7 +479,7 @@ async fn ensure_exists(conn: &mut SqliteConnection, id: i64) -> Result<()> {
     found.map(|_| ()).ok_or(Error::NotFound(id))
 }
 
-async fn find_duplicate(
+pub(crate) async fn find_duplicate(
     conn: &mut SqliteConnection,
     content: &str,
     threshold: f64,
@@ -514,7 +514,7 @@ async fn find_duplicate(
     Ok(rows.into_iter().find(|(_, c)| jaccard(&words, &word_set(c)) >= threshold).map(|(id, _)| id))
 }
 
-async fn reinforce(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+pub(crate) async fn reinforce(conn: &mut SqliteConnection, id: i64) -> Result<()> {
     sqlx::query(
         "UPDATE memories SET access_count = access_count + 1,
              confidence = MIN(?2, confidence + 0.05), last_accessed_at = ?3, updated_at = ?3
@@ -528,7 +528,7 @@ async fn reinforce(conn: &mut SqliteConnection, id: i64) -> Result<()> {
     sync_metadata(conn, id).await
 }
 
-async fn insert_row(
+pub(crate) async fn insert_row(
     conn: &mut SqliteConnection,
     new: &NewMemory,
     id: Option<i64>,
