@@ -18,8 +18,8 @@ pub mod miner;
 mod project;
 mod registry;
 pub mod setup;
-pub mod transcript;
 mod structuring;
+pub mod transcript;
 
 pub use cm_core::{Config, Embedder};
 pub use cm_store::{ImportReport, ListFilter, MemoryPatch, MinedCommit, Stats, TranscriptProgress};

@@ -656,3 +656,72 @@ async fn the_worker_never_creates_a_project() {
     worker.stop().await;
     assert!(!gone.join(cm_engine::DATA_DIR).exists());
 }
+
+// ---------------------------------------------------------------------------
+// Fuzzing the parser.
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Lines like Claude Code's, and garbage; `n` makes message ids unique.
+    fn lines() -> impl Strategy<Value = Vec<String>> {
+        let text = "[a-zA-Z .,;!?\\n\"{}<>/-]{0,80}";
+        let line = (0u8..8, text, any::<bool>(), "[^\n]{0,40}");
+        proptest::collection::vec(line, 0..30).prop_map(|specs| {
+            specs
+                .into_iter()
+                .enumerate()
+                .map(|(n, (kind, t, flag, garbage))| match kind {
+                    0 => user(&t),
+                    1 => say(&format!("m{n}"), &t),
+                    2 => call(&format!("m{n}"), &format!("t{n}"), &t),
+                    3 => result(&format!("t{}", n.saturating_sub(1)), &t, flag),
+                    4 => sidechain_user(&t),
+                    5 => boundary(),
+                    6 => json!({"type": "attachment", "attachment": {"x": 1}}).to_string(),
+                    _ => garbage,
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_stop_at_the_last_newline(
+            data in proptest::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let p = parse(&data, 1, None);
+            let end = data.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            prop_assert_eq!(p.bytes_read as usize, end);
+            prop_assert_eq!(p.lines_read, data[..end].iter().filter(|&&b| b == b'\n').count() as u64);
+            prop_assert_eq!(p.pending_tail, end < data.len());
+            for t in &p.turns {
+                prop_assert!(1 <= t.line_start && t.line_start <= t.line_end && t.line_end <= p.lines_read);
+            }
+            let _ = mine_turns(&p.turns, "s");
+        }
+
+        #[test]
+        fn reading_in_two_pieces_reads_every_line_once(
+            lines in lines(),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let data = jsonl(&lines);
+            let whole = parse(data.as_bytes(), 1, None);
+            let first = parse(&data.as_bytes()[..cut.index(data.len() + 1)], 1, None);
+            let rest = parse(&data.as_bytes()[first.bytes_read as usize..], first.lines_read + 1, None);
+            prop_assert_eq!(first.lines_read + rest.lines_read, whole.lines_read);
+            prop_assert_eq!(first.bytes_read + rest.bytes_read, whole.bytes_read);
+            prop_assert_eq!(first.invalid_lines + rest.invalid_lines, whole.invalid_lines);
+            // Every message id is its own, so nothing joins across the cut.
+            let key = |t: &cm_engine::transcript::Turn| {
+                (t.line_start, t.line_end, t.role, t.text.clone(), t.errors.clone(), t.sidechain)
+            };
+            let pieces: Vec<_> = first.turns.iter().chain(&rest.turns).map(key).collect();
+            let all: Vec<_> = whole.turns.iter().map(key).collect();
+            prop_assert_eq!(pieces, all);
+        }
+    }
+}
