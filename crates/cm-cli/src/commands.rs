@@ -51,6 +51,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         _ => None,
     };
     let engine = Engine::with_registry(config, embedder, paths::registry()?);
+    if matches!(cli.command, Command::Save(_) | Command::Import { .. }) {
+        paths::attach_llm(&engine).await;
+    }
     let result = dispatch(&engine, &project, cli.command, json).await;
     engine.close().await;
     result

@@ -88,3 +88,19 @@ pub async fn load_embedder(config: &cm_core::Config) -> Option<std::sync::Arc<dy
         }
     }
 }
+
+/// Gives `engine` the LLM set up in `<home>/llm.toml` (with its key from the
+/// keychain, the environment or the owner-only key file), if any. A provider
+/// that cannot be used is a warning: saves are then structured offline.
+pub async fn attach_llm(engine: &cm_engine::Engine) {
+    let Ok(home) = home() else { return };
+    match tokio::task::spawn_blocking(move || cm_llm::LlmStructurer::load(&home)).await {
+        Ok(Ok(Some(llm))) => {
+            tracing::info!(llm = cm_core::Structurer::name(&llm), "structuring saves with an LLM");
+            engine.set_structurer(Some(std::sync::Arc::new(llm)));
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(err)) => eprintln!("warning: LLM unavailable ({err}); structuring saves offline"),
+        Err(err) => eprintln!("warning: could not load the LLM settings ({err}); structuring saves offline"),
+    }
+}

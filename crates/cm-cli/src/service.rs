@@ -20,6 +20,7 @@ pub async fn serve(port: Option<u16>, watch: bool) -> Result<()> {
     let port = port.unwrap_or(config.service.port);
     let embedder = paths::load_embedder(&config).await;
     let engine = Engine::with_registry(config, embedder, paths::registry()?);
+    paths::attach_llm(&engine).await;
     let ui_dir = ui_dir();
     let server = Server::start(engine, ServeOptions { home, port, watch, ui_dir: ui_dir.clone() }).await?;
     tracing::info!(url = %server.url(), pid = std::process::id(), ui = ?ui_dir, "engine ready");
@@ -178,6 +179,7 @@ async fn serve_in_process(root: &Path) -> Result<()> {
     let config = paths::load_config()?;
     let embedder = paths::load_embedder(&config).await;
     let engine = Engine::with_registry(config, embedder, paths::registry()?);
+    paths::attach_llm(&engine).await;
     let project = Project::at(root)?;
     let tools = cm_server::MemoryTools::new(engine.clone(), Some(project));
     let service = tools.serve(rmcp::transport::stdio()).await.context("MCP handshake failed")?;

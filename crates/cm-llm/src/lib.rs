@@ -18,11 +18,13 @@
 mod client;
 mod config;
 mod credentials;
+mod structurer;
 mod transport;
 
 pub use client::{Completion, ConnectionTest, LlmClient, Usage};
 pub use config::{LlmConfig, Provider};
 pub use credentials::{Credentials, ENV_VAR, KEY_FILE, KEYCHAIN_SERVICE, KEYCHAIN_USER, KeySource, Secret};
+pub use structurer::{CONFIG_FILE, LlmStructurer};
 
 /// Errors of LLM calls and of finding their credentials.
 ///
