@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
 cargo build --release --locked -p claude-memory >&2
+# The dashboard the engine serves at / (`claude-memory status` prints its link).
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run build) >&2
 bin="$PWD/target/release/claude-memory"
 cd "${CLAUDE_MEMORY_CWD:-$OLDPWD}"
 if (($# == 0)); then

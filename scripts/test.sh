@@ -27,6 +27,12 @@ step "end-to-end: the real Claude Code and the official MCP SDK against target/d
 cargo build -p claude-memory --locked
 bash tests/e2e/run.sh
 
+step "dashboard: type check and unit tests"
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run check && npm test)
+
+step "dashboard in Chromium against target/debug/claude-memory"
+CLAUDE_MEMORY_BIN="$PWD/target/debug/claude-memory" bash tests/browser/run.sh
+
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

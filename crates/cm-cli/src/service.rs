@@ -107,14 +107,18 @@ pub fn status(json_out: bool) -> Result<()> {
         "projects": status["projects"],
         "model": status["model"],
         "paused": status["paused"],
+        // The token is the user's own (an owner-only file); the fragment never
+        // reaches a server, and the page drops it from the address bar.
+        "dashboard_url": format!("{}/#token={}", info.url, token.expose()),
     });
     output::print(json_out, &report, |_| {
         let model = status["model"]["id"].as_str().unwrap_or("none (full-text search only)");
         format!(
-            "engine running at {} (pid {}, version {})\nprojects: {}\nmodel: {model}{}",
+            "engine running at {} (pid {}, version {})\ndashboard: {}\nprojects: {}\nmodel: {model}{}",
             info.url,
             info.pid,
             status["version"].as_str().unwrap_or("?"),
+            report["dashboard_url"].as_str().unwrap_or(""),
             status["projects"],
             if status["paused"].as_bool() == Some(true) { "\nmemory is PAUSED" } else { "" }
         )
