@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use cm_core::structure::parse_llm_output;
 use cm_core::{
-    Config, Domain, LlmVerdict, MemoryType, NewMemory, SaveAction, Source, StructureError, StructureFuture,
-    Structurer,
+    Config, Domain, MemoryType, NewMemory, SaveAction, Source, StructureError, StructureFuture, Structurer,
 };
 use cm_engine::{Engine, Project};
 
