@@ -235,7 +235,7 @@ impl Engine {
     }
 
     /// Saves memories mined from a transcript like [`Engine::save`] (redacted,
-    /// validated, deduplicated, embedded) and, in the same transaction,
+    /// structured, validated, deduplicated, embedded) and, in the same transaction,
     /// advances the session's mining position from `progress.1` to
     /// `progress.0` and/or finishes job `finish_job` (see
     /// [`Store::save_mined`]). A memory that redaction empties or
@@ -255,6 +255,13 @@ impl Engine {
         let cfg = &self.inner.config.save;
         let mut ready = Vec::with_capacity(memories.len());
         for mut new in memories {
+            redact_memory(&mut new);
+            // Structured like any save (`[structure] transcript`); a note the
+            // LLM rejects is dropped, its lines still count as analysed.
+            if let crate::structuring::Decision::Reject(reason) = self.structure_note(&mut new).await {
+                tracing::debug!(%reason, "a mined memory was rejected");
+                continue;
+            }
             redact_memory(&mut new);
             if NewMemory::new(&new.content, new.source).is_err() {
                 continue;

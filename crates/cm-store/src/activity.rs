@@ -235,6 +235,18 @@ impl Store {
     /// `stale_before` by a worker that died. It becomes `running` with one
     /// more attempt. `None` when nothing is due.
     pub async fn claim_job(&self, now: i64, stale_before: i64) -> Result<Option<Job>> {
+        // Most calls find nothing: look before taking the write lock.
+        let due: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE (state = 'queued' AND run_after <= ?1)
+                                               OR (state = 'running' AND updated_at < ?2))",
+        )
+        .bind(now)
+        .bind(stale_before)
+        .fetch_one(self.pool())
+        .await?;
+        if !due {
+            return Ok(None);
+        }
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_at = ?1
