@@ -292,7 +292,14 @@ pub struct StructureConfig {
 
 impl Default for StructureConfig {
     fn default() -> Self {
-        StructureConfig { mcp: true, cli: true, import: false, transcript: true, offline: true, timeout_ms: 15_000 }
+        StructureConfig {
+            mcp: true,
+            cli: true,
+            import: false,
+            transcript: true,
+            offline: true,
+            timeout_ms: 15_000,
+        }
     }
 }
 

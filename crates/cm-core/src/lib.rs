@@ -16,9 +16,7 @@ pub mod structure;
 pub mod structurer;
 pub mod text;
 
-pub use config::{
-    Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig, StructureConfig,
-};
+pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig, StructureConfig};
 pub use embed::{EmbedError, EmbedFuture, EmbedKind, Embedder};
 pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};

@@ -294,9 +294,11 @@ impl Engine {
         Ok(Some(additional_context(HookEvent::SessionStart, &text)))
     }
 
-    /// Records an injection and announces it, after the hook has answered
-    /// (the record is bookkeeping; Claude Code is waiting for the context). A
-    /// failure to record is logged: the context was still worth giving.
+    /// Records an injection and announces it, before answering: the next
+    /// hook of the session (a tool call a moment later) must see it, or the
+    /// same memory would be injected twice (measured: well under a
+    /// millisecond). A failure to record is logged: the context was still
+    /// worth giving.
     async fn record_injections(
         &self,
         project: &Project,
@@ -305,19 +307,15 @@ impl Engine {
         input: &HookInput,
         ids: &[(i64, Option<f64>)],
     ) {
-        let session = input.session_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".into());
-        let (engine, store, ids) = (self.clone(), store.clone(), ids.to_vec());
-        let project = project.root().to_owned();
-        tokio::spawn(async move {
-            if let Err(e) = store.record_injections(&session, event.as_str(), &ids).await {
-                tracing::warn!(error = %e, "could not record an injection");
-            }
-            engine.emit(EngineEvent::Injected {
-                project,
-                session_id: session,
-                event: event.as_str().to_owned(),
-                memory_ids: ids.iter().map(|(id, _)| *id).collect(),
-            });
+        let session = input.session_id.as_deref().filter(|s| !s.is_empty()).unwrap_or("unknown");
+        if let Err(e) = store.record_injections(session, event.as_str(), ids).await {
+            tracing::warn!(error = %e, "could not record an injection");
+        }
+        self.emit(EngineEvent::Injected {
+            project: project.root().to_owned(),
+            session_id: session.to_owned(),
+            event: event.as_str().to_owned(),
+            memory_ids: ids.iter().map(|(id, _)| *id).collect(),
         });
     }
 

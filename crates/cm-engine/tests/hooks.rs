@@ -41,7 +41,7 @@ fn context(answer: &Option<Value>) -> &str {
     answer.as_ref().and_then(|a| a["hookSpecificOutput"]["additionalContext"].as_str()).unwrap_or("")
 }
 
-/// Injection records are written after the answer; wait until `n` are in.
+/// Waits until `n` injections of `session` are recorded (they are, before the answer).
 async fn wait_recorded(f: &Fixture, session: &str, n: usize) {
     let store = f.engine.store(&f.project).await.unwrap();
     for _ in 0..500 {
