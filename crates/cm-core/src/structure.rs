@@ -97,7 +97,7 @@ impl Structured {
     /// Renders the stored XML: `<memory type="…" domain="…"><what>…</what>
     /// <when>a | b</when><do>x; y</do><warn>…</warn></memory>` on one line.
     ///
-    /// Only the fields of the memory's type are written (see [`fields_of`]),
+    /// Only the fields of the memory's type are written (see `fields_of`),
     /// empty elements and absent attributes are left out, and text is escaped,
     /// including any list separator inside an item (as a character reference),
     /// so the XML parses back into the same items. Summary and keywords are
@@ -942,9 +942,9 @@ const TYPE_CUES: &[(MemoryType, &[&str])] = &[
 
 /// Structures a note without an LLM, deterministically.
 ///
-/// - **type**: `hint_type`, else the first matching cue of [`TYPE_CUES`]
+/// - **type**: `hint_type`, else the first matching cue of `TYPE_CUES`
 ///   (decision, preference, bug, pattern, context, fact), where a note made
-///   of "when …, <instruction>" sentences is a pattern and specifics (code in
+///   of "when …, `<instruction>`" sentences is a pattern and specifics (code in
 ///   backticks, paths, `::`, numbers) make a fact; otherwise context;
 /// - **what**: the first sentence, and the second when the first is short;
 /// - **when**: "when/if/before/after …," clauses opening a sentence and
