@@ -318,6 +318,25 @@ impl StructureConfig {
     }
 }
 
+/// Clustering of similar memories and when a cluster is ready to merge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// A saved memory joins the nearest cluster of its domain whose centroid
+    /// is at least this similar (cosine).
+    pub join_similarity: f64,
+    /// A cluster is mature (ready to merge) with at least this many members…
+    pub mature_members: usize,
+    /// …whose average confidence is at least this.
+    pub mature_confidence: f64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig { join_similarity: 0.70, mature_members: 5, mature_confidence: 0.65 }
+    }
+}
+
 /// All settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -336,6 +355,8 @@ pub struct Config {
     pub projects: ProjectsConfig,
     /// Structuring on save.
     pub structure: StructureConfig,
+    /// Clustering and merging.
+    pub clusters: ClusterConfig,
 }
 
 impl Config {
@@ -417,6 +438,11 @@ impl Config {
         }
         let hk = &self.hooks;
         in_unit("hooks.min_similarity", hk.min_similarity)?;
+        in_unit("clusters.join_similarity", self.clusters.join_similarity)?;
+        in_unit("clusters.mature_confidence", self.clusters.mature_confidence)?;
+        if self.clusters.mature_members < 2 {
+            return Err(Error::Config("clusters.mature_members must be at least 2".into()));
+        }
         if hk.prompt_budget_ms == 0 || hk.tool_budget_ms == 0 {
             return Err(Error::Config("hooks budgets must be at least 1 ms".into()));
         }

@@ -225,6 +225,13 @@ impl Engine {
         };
         let vector = space.as_ref().zip(embedded.as_ref()).map(|(s, (_, v))| (s, v.as_slice()));
         let (id, created) = store.insert(&new, vector, cfg.dedupe_threshold, cfg.dedupe_candidates).await?;
+        // Consolidated memories are not clustered again.
+        if created
+            && new.source != cm_core::Source::Merge
+            && let Some((space, v)) = vector
+        {
+            self.cluster_saved(project, id, space, v).await;
+        }
         Ok(SaveOutcome {
             id: Some(id),
             action: if created { SaveAction::Created } else { SaveAction::Updated },

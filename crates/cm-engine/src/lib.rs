@@ -8,6 +8,7 @@
 
 mod access;
 pub mod bench;
+mod clustering;
 mod engine;
 mod error;
 mod events;

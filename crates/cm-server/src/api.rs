@@ -39,6 +39,8 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/injections", get(injections))
         .route("/jobs", get(jobs))
         .route("/clusters", get(clusters))
+        .route("/clusters/{id}/merge", post(merge_cluster))
+        .route("/clusters/{id}/unmerge", post(unmerge_cluster))
         .route("/models", get(models))
         .route("/models/{id}/install", post(install_model))
         .route("/settings", get(settings).put(put_settings))
@@ -307,6 +309,38 @@ async fn clusters(State(state): State<AppState>, Query(q): Params) -> Result<axu
     let store = state.engine().store(&project).await?;
     let list = store.clusters().await.map_err(cm_engine::Error::from)?;
     Ok(axum::Json(json!({ "clusters": list })))
+}
+
+/// Merges a cluster into one consolidated memory (its sources are archived).
+async fn merge_cluster(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Params,
+) -> Result<axum::Json<Value>> {
+    let project = project(&state, &q)?;
+    let memory = state.engine().merge_cluster(&project, id).await.map_err(merge_error)?;
+    Ok(axum::Json(json!({ "cluster": id, "memory": memory })))
+}
+
+/// Restores a merged cluster's sources exactly and deletes the consolidated memory.
+async fn unmerge_cluster(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Params,
+) -> Result<axum::Json<Value>> {
+    let project = project(&state, &q)?;
+    let restored = state.engine().unmerge_cluster(&project, id).await.map_err(merge_error)?;
+    Ok(axum::Json(json!({ "cluster": id, "restored": restored })))
+}
+
+/// A cluster that cannot be merged or unmerged is the caller's mistake.
+fn merge_error(e: cm_engine::Error) -> Error {
+    match e {
+        cm_engine::Error::Project(m) | cm_engine::Error::Store(cm_store::Error::Data(m)) => {
+            Error::BadRequest(m)
+        }
+        other => Error::Engine(other),
+    }
 }
 
 fn model_store(state: &AppState) -> cm_embed::ModelStore {

@@ -7,6 +7,7 @@
 //! processes writing one project wait for each other instead of failing.
 
 mod activity;
+mod clusters;
 mod error;
 mod memories;
 mod search;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{
 };
 
 pub use activity::{Cluster, Injection, Job, JobKind, JobRetry, NewJob};
+pub use clusters::{Assignment, Maturity, Member};
 pub use error::{Error, Result};
 pub use memories::{Access, ImportReport, ListFilter, MemoryPatch};
 pub use stats::Stats;
