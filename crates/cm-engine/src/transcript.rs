@@ -241,9 +241,11 @@ fn read_message(
                         turn.role = Role::ToolResult;
                         let call =
                             block.get("tool_use_id").and_then(Value::as_str).and_then(|id| calls.get(id));
-                        if let Some(call) = call {
-                            turn.tool_calls.push(call.clone());
-                        }
+                        // A call made before this read (or never logged) is still a
+                        // call: the result stays a turn either way, so reading a
+                        // transcript in pieces gives the turns reading it whole does.
+                        turn.tool_calls
+                            .push(call.cloned().unwrap_or_else(|| ("tool".to_owned(), String::new())));
                         let output = result_text(block.get("content").unwrap_or(&Value::Null));
                         let output = output.trim();
                         if block.get("is_error").and_then(Value::as_bool).unwrap_or(false) {
