@@ -38,6 +38,9 @@ struct Inner {
     paused: std::sync::atomic::AtomicBool,
     /// The LLM that structures saves, if one is set up (see `structuring.rs`).
     pub(crate) structurer: std::sync::RwLock<Option<Arc<dyn cm_core::Structurer>>>,
+    /// Memories injected per (project, session) by this engine, known before
+    /// their records reach the database (see `hooks.rs`).
+    pub(crate) recent_injections: crate::hooks::RecentInjections,
 }
 
 impl Engine {
@@ -62,6 +65,7 @@ impl Engine {
                 events: tokio::sync::broadcast::channel(1024).0,
                 paused: std::sync::atomic::AtomicBool::new(false),
                 structurer: std::sync::RwLock::new(None),
+                recent_injections: crate::hooks::RecentInjections::default(),
             }),
         }
     }
@@ -110,6 +114,10 @@ impl Engine {
     /// The LLM structurer in use, if any.
     pub fn structurer(&self) -> Option<Arc<dyn cm_core::Structurer>> {
         self.inner.structurer.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn recent_injections(&self) -> &crate::hooks::RecentInjections {
+        &self.inner.recent_injections
     }
 
     /// The settings in force.

@@ -8,7 +8,7 @@
 //! silently skipped the user's permission prompt), blocks, or echoes the
 //! payload back.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -236,7 +236,10 @@ impl Engine {
         let mut req = SearchRequest::new(query, (limit * 4).min(SearchRequest::MAX_LIMIT));
         req.touch = true;
         let (seen, results) = tokio::join!(seen, self.search(project, &req));
-        let (seen, results) = (seen?, results?);
+        let (mut seen, results) = (seen?, results?);
+        if let Some(s) = &input.session_id {
+            seen.extend(self.recent_injections().get(project.root(), s));
+        }
         let subject = meaningful_words(subject);
         let picked: Vec<(&Memory, f64)> = results
             .hits
@@ -276,6 +279,7 @@ impl Engine {
             && let Some(session) = input.session_id.as_deref().filter(|s| !s.is_empty())
         {
             store.record_compaction(session).await?;
+            self.recent_injections().forget(project.root(), session);
         }
         let bugs = cfg.briefing_limit / 3;
         let mut memories = store
@@ -294,11 +298,10 @@ impl Engine {
         Ok(Some(additional_context(HookEvent::SessionStart, &text)))
     }
 
-    /// Records an injection and announces it, before answering: the next
-    /// hook of the session (a tool call a moment later) must see it, or the
-    /// same memory would be injected twice (measured: well under a
-    /// millisecond). A failure to record is logged: the context was still
-    /// worth giving.
+    /// Records an injection and announces it. The engine remembers it at
+    /// once, so the session's next hook (a tool call a moment later) skips
+    /// it, and writes the record after answering: Claude Code is waiting for
+    /// the context, not for the bookkeeping. A failure to record is logged.
     async fn record_injections(
         &self,
         project: &Project,
@@ -307,15 +310,20 @@ impl Engine {
         input: &HookInput,
         ids: &[(i64, Option<f64>)],
     ) {
-        let session = input.session_id.as_deref().filter(|s| !s.is_empty()).unwrap_or("unknown");
-        if let Err(e) = store.record_injections(session, event.as_str(), ids).await {
-            tracing::warn!(error = %e, "could not record an injection");
-        }
-        self.emit(EngineEvent::Injected {
-            project: project.root().to_owned(),
-            session_id: session.to_owned(),
-            event: event.as_str().to_owned(),
-            memory_ids: ids.iter().map(|(id, _)| *id).collect(),
+        let session = input.session_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".into());
+        self.recent_injections().add(project.root(), &session, ids.iter().map(|(id, _)| *id));
+        let (engine, store, ids) = (self.clone(), store.clone(), ids.to_vec());
+        let project = project.root().to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = store.record_injections(&session, event.as_str(), &ids).await {
+                tracing::warn!(error = %e, "could not record an injection");
+            }
+            engine.emit(EngineEvent::Injected {
+                project,
+                session_id: session,
+                event: event.as_str().to_owned(),
+                memory_ids: ids.iter().map(|(id, _)| *id).collect(),
+            });
         });
     }
 
@@ -370,6 +378,40 @@ pub fn relevant(hit: &cm_core::SearchHit, subject: &HashSet<String>, cfg: &cm_co
 /// Distinct lower-case words that are not stopwords.
 fn meaningful_words(text: &str) -> HashSet<String> {
     words(text).filter(|w| !is_stopword(w)).collect()
+}
+
+/// Memories this engine injected per (project, session), so a session's
+/// next hook skips them even before their records are written. The
+/// database stays the record; this only bridges the moment in between, and
+/// is dropped whole when it grows large.
+#[derive(Debug, Default)]
+pub(crate) struct RecentInjections {
+    sessions: std::sync::Mutex<HashMap<(PathBuf, String), HashSet<i64>>>,
+}
+
+impl RecentInjections {
+    /// Sessions remembered before starting over.
+    const MAX_SESSIONS: usize = 10_000;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(PathBuf, String), HashSet<i64>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, project: &Path, session: &str, ids: impl Iterator<Item = i64>) {
+        let mut sessions = self.lock();
+        if sessions.len() >= Self::MAX_SESSIONS {
+            sessions.clear();
+        }
+        sessions.entry((project.to_owned(), session.to_owned())).or_default().extend(ids);
+    }
+
+    fn get(&self, project: &Path, session: &str) -> HashSet<i64> {
+        self.lock().get(&(project.to_owned(), session.to_owned())).cloned().unwrap_or_default()
+    }
+
+    fn forget(&self, project: &Path, session: &str) {
+        self.lock().remove(&(project.to_owned(), session.to_owned()));
+    }
 }
 
 /// The hook answer adding `text` to the conversation.

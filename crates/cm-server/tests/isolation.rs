@@ -87,8 +87,23 @@ async fn prompt_hooks_inject_only_the_memories_of_their_cwd_project() {
             sessions
         }
     };
-    assert_eq!(injections(a.clone()).await, ["s1", "s2"]);
-    assert_eq!(injections(b.clone()).await, ["s1"]);
+    // Records are written just after the answer: wait for them (up to 10 s).
+    let settled = |p: PathBuf, want: Vec<&'static str>| {
+        let injections = &injections;
+        async move {
+            let mut got = Vec::new();
+            for _ in 0..200 {
+                got = injections(p.clone()).await;
+                if got == want {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            got
+        }
+    };
+    assert_eq!(settled(a.clone(), vec!["s1", "s2"]).await, ["s1", "s2"]);
+    assert_eq!(settled(b.clone(), vec!["s1"]).await, ["s1"]);
 
     // A directory of no project: nothing, and no project is created.
     let outside = env.root().join("elsewhere/x");

@@ -49,8 +49,20 @@ async fn hooks_in_a_worktree_use_the_main_repository_memory_unless_disabled() {
     assert!(text.contains("zebra pipeline"), "{v}");
     assert!(!wt.join(".claude-memory").exists(), "the hook created a project in the worktree");
     // Recorded in the main repository's database.
-    let injections =
-        env.client.get(&format!("/api/injections?project={}", common::enc(&main))).await.expect(200).json();
+    // Records are written just after the answer: wait for it (up to 10 s).
+    let mut injections = serde_json::Value::Null;
+    for _ in 0..200 {
+        injections = env
+            .client
+            .get(&format!("/api/injections?project={}", common::enc(&main)))
+            .await
+            .expect(200)
+            .json();
+        if injections["injections"][0]["session_id"] == "w1" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(injections["injections"][0]["session_id"], "w1", "{injections}");
 
     // The same engine state, with worktrees kept apart.
