@@ -52,7 +52,10 @@ impl Engine {
             .with_keywords(&merged.keywords)?;
         new.structured = Some(merged.to_xml());
         new.summary = merged.summary.clone();
-        let embedded = self.embed_merged(&store, &new.content).await?;
+        let embedded = match self.embed_one(&new.content, cm_core::EmbedKind::Passage).await {
+            Some((embedder, v)) => Some((store.ensure_space(embedder.model_id(), v.len()).await?, v)),
+            None => None,
+        };
         let vector = embedded.as_ref().map(|(s, v)| (s, v.as_slice()));
         Ok(store.merge_cluster(cluster_id, &new, vector).await?)
     }
@@ -62,19 +65,6 @@ impl Engine {
     pub async fn unmerge_cluster(&self, project: &Project, cluster_id: i64) -> Result<Vec<i64>> {
         let store = self.store(project).await?;
         Ok(store.unmerge_cluster(cluster_id, self.maturity()).await?)
-    }
-
-    async fn embed_merged(&self, store: &cm_store::Store, text: &str) -> Result<Option<(Space, Vec<f32>)>> {
-        let Some(embedder) = self.embedder().cloned() else { return Ok(None) };
-        let texts = [text.to_owned()];
-        match embedder.embed(&texts, cm_core::EmbedKind::Passage).await {
-            Ok(mut v) if v.len() == 1 => {
-                let vector = v.remove(0);
-                let space = store.ensure_space(embedder.model_id(), vector.len()).await?;
-                Ok(Some((space, vector)))
-            }
-            Ok(_) | Err(_) => Ok(None),
-        }
     }
 }
 

@@ -159,7 +159,11 @@ impl Engine {
     }
 
     /// Embeds one text, or explains why not. `None` means no embedder is configured.
-    async fn embed_one(&self, text: &str, kind: EmbedKind) -> Option<(Arc<dyn Embedder>, Vec<f32>)> {
+    pub(crate) async fn embed_one(
+        &self,
+        text: &str,
+        kind: EmbedKind,
+    ) -> Option<(Arc<dyn Embedder>, Vec<f32>)> {
         let embedder = self.inner.embedder.clone()?;
         let texts = [text.to_owned()];
         match embedder.embed(&texts, kind).await {
