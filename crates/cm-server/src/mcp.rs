@@ -155,6 +155,12 @@ fn tool_error(message: impl std::fmt::Display) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.to_string())])
 }
 
+/// A tool's answer: a failure (`Err`) is a result with `isError` too, so
+/// Claude reads the reason; only malformed arguments are protocol errors.
+fn answer(r: Result<CallToolResult, CallToolResult>) -> Result<CallToolResult, ErrorData> {
+    Ok(r.unwrap_or_else(|e| e))
+}
+
 /// Structured content with a text rendering.
 fn result(value: Value, text: String) -> CallToolResult {
     let mut r = CallToolResult::structured(value);
@@ -226,44 +232,40 @@ impl MemoryTools {
         Parameters(args): Parameters<SearchArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let project = match self.project(&ctx) {
-            Ok(p) => p,
-            Err(e) => return Ok(e),
-        };
-        if args.query.trim().is_empty() {
-            return Ok(tool_error("query must not be empty"));
-        }
-        let mut req = SearchRequest::new(args.query, args.limit.unwrap_or(5).clamp(1, 50) as usize);
-        req.memory_type = args.memory_type.map(MemoryType::from);
-        req.domain = match domain(args.domain) {
-            Ok(d) => d,
-            Err(e) => return Ok(e),
-        };
-        req.min_confidence = args.min_confidence;
-        req.touch = true;
-        let results = match self.engine.search(&project, &req).await {
-            Ok(r) => r,
-            Err(e) => return Ok(tool_error(e)),
-        };
-        let mut text = String::new();
-        if results.hits.is_empty() {
-            text.push_str("No matching memories.");
-        }
-        for (i, h) in results.hits.iter().enumerate() {
-            let _ = writeln!(text, "{}. {} (score {:.2})", i + 1, memory_line(&h.memory), h.score);
-        }
-        let hits: Vec<Value> = results
-            .hits
-            .iter()
-            .map(|h| {
-                let mut v = memory_json(&h.memory);
-                v["score"] = json!(h.score);
-                v["vector_similarity"] = json!(h.vector_similarity);
-                v["bm25"] = json!(h.bm25);
-                v
-            })
-            .collect();
-        Ok(result(json!({ "results": hits, "mode": results.mode }), text))
+        answer(
+            async {
+                let project = self.project(&ctx)?;
+                if args.query.trim().is_empty() {
+                    return Err(tool_error("query must not be empty"));
+                }
+                let mut req = SearchRequest::new(args.query, args.limit.unwrap_or(5).clamp(1, 50) as usize);
+                req.memory_type = args.memory_type.map(MemoryType::from);
+                req.domain = domain(args.domain)?;
+                req.min_confidence = args.min_confidence;
+                req.touch = true;
+                let results = self.engine.search(&project, &req).await.map_err(tool_error)?;
+                let mut text = String::new();
+                if results.hits.is_empty() {
+                    text.push_str("No matching memories.");
+                }
+                for (i, h) in results.hits.iter().enumerate() {
+                    let _ = writeln!(text, "{}. {} (score {:.2})", i + 1, memory_line(&h.memory), h.score);
+                }
+                let hits: Vec<Value> = results
+                    .hits
+                    .iter()
+                    .map(|h| {
+                        let mut v = memory_json(&h.memory);
+                        v["score"] = json!(h.score);
+                        v["vector_similarity"] = json!(h.vector_similarity);
+                        v["bm25"] = json!(h.bm25);
+                        v
+                    })
+                    .collect();
+                Ok(result(json!({ "results": hits, "mode": results.mode }), text))
+            }
+            .await,
+        )
     }
 
     #[tool(
@@ -284,28 +286,23 @@ impl MemoryTools {
         Parameters(args): Parameters<SaveArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let project = match self.project(&ctx) {
-            Ok(p) => p,
-            Err(e) => return Ok(e),
-        };
-        let build = || -> cm_core::Result<NewMemory> {
-            let mut new = NewMemory::new(&args.content, Source::Mcp)?
-                .with_type(args.memory_type.map_or(MemoryType::Context, MemoryType::from))
-                .with_confidence(args.confidence.unwrap_or(0.7))?;
-            if let Some(d) = args.domain.as_deref().filter(|d| !d.trim().is_empty()) {
-                new = new.with_domain(Domain::parse(d)?);
-            }
-            if let Some(tags) = &args.tags {
-                new = new.with_tags(tags)?;
-            }
-            Ok(new)
-        };
-        let new = match build() {
-            Ok(n) => n,
-            Err(e) => return Ok(tool_error(e)),
-        };
-        match self.engine.save(&project, new).await {
-            Ok(outcome) => {
+        answer(
+            async {
+                let project = self.project(&ctx)?;
+                let build = || -> cm_core::Result<NewMemory> {
+                    let mut new = NewMemory::new(&args.content, Source::Mcp)?
+                        .with_type(args.memory_type.map_or(MemoryType::Context, MemoryType::from))
+                        .with_confidence(args.confidence.unwrap_or(0.7))?;
+                    if let Some(d) = args.domain.as_deref().filter(|d| !d.trim().is_empty()) {
+                        new = new.with_domain(Domain::parse(d)?);
+                    }
+                    if let Some(tags) = &args.tags {
+                        new = new.with_tags(tags)?;
+                    }
+                    Ok(new)
+                };
+                let outcome =
+                    self.engine.save(&project, build().map_err(tool_error)?).await.map_err(tool_error)?;
                 let text = match (outcome.id, &outcome.reason) {
                     (Some(id), Some(reason)) => {
                         format!("Memory #{id} {}: {reason}.", outcome.action.as_str())
@@ -313,11 +310,10 @@ impl MemoryTools {
                     (Some(id), None) => format!("Saved memory #{id}."),
                     (None, reason) => format!("Not saved: {}.", reason.as_deref().unwrap_or("rejected")),
                 };
-                let value = serde_json::to_value(&outcome).unwrap_or(Value::Null);
-                Ok(result(value, text))
+                Ok(result(serde_json::to_value(&outcome).unwrap_or(Value::Null), text))
             }
-            Err(e) => Ok(tool_error(e)),
-        }
+            .await,
+        )
     }
 
     #[tool(
@@ -336,17 +332,21 @@ impl MemoryTools {
         Parameters(args): Parameters<ValidateArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let project = match self.project(&ctx) {
-            Ok(p) => p,
-            Err(e) => return Ok(e),
-        };
-        match self.engine.validate(&project, args.memory_id, args.is_valid).await {
-            Ok(m) => Ok(result(
-                json!({ "id": m.id, "confidence": m.confidence, "evidence_count": m.evidence_count }),
-                format!("Memory #{} now has confidence {:.2}.", m.id, m.confidence),
-            )),
-            Err(e) => Ok(tool_error(e)),
-        }
+        answer(
+            async {
+                let project = self.project(&ctx)?;
+                let m = self
+                    .engine
+                    .validate(&project, args.memory_id, args.is_valid)
+                    .await
+                    .map_err(tool_error)?;
+                Ok(result(
+                    json!({ "id": m.id, "confidence": m.confidence, "evidence_count": m.evidence_count }),
+                    format!("Memory #{} now has confidence {:.2}.", m.id, m.confidence),
+                ))
+            }
+            .await,
+        )
     }
 
     #[tool(
@@ -355,12 +355,10 @@ impl MemoryTools {
         annotations(title = "Memory statistics", read_only_hint = true, open_world_hint = false)
     )]
     async fn memory_stats(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
-        let project = match self.project(&ctx) {
-            Ok(p) => p,
-            Err(e) => return Ok(e),
-        };
-        match self.engine.stats(&project).await {
-            Ok(stats) => {
+        answer(
+            async {
+                let project = self.project(&ctx)?;
+                let stats = self.engine.stats(&project).await.map_err(tool_error)?;
                 let text = format!(
                     "{} memories ({} archived), average confidence {:.2}; by type: {}",
                     stats.total,
@@ -370,8 +368,8 @@ impl MemoryTools {
                 );
                 Ok(result(serde_json::to_value(&stats).unwrap_or(Value::Null), text))
             }
-            Err(e) => Ok(tool_error(e)),
-        }
+            .await,
+        )
     }
 
     #[tool(
@@ -383,14 +381,14 @@ impl MemoryTools {
         Parameters(args): Parameters<IdArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let project = match self.project(&ctx) {
-            Ok(p) => p,
-            Err(e) => return Ok(e),
-        };
-        match self.engine.get(&project, args.id).await {
-            Ok(m) => Ok(result(memory_json(&m), memory_line(&m))),
-            Err(e) => Ok(tool_error(e)),
-        }
+        answer(
+            async {
+                let project = self.project(&ctx)?;
+                let m = self.engine.get(&project, args.id).await.map_err(tool_error)?;
+                Ok(result(memory_json(&m), memory_line(&m)))
+            }
+            .await,
+        )
     }
 
     #[tool(
@@ -409,25 +407,22 @@ impl MemoryTools {
         Parameters(args): Parameters<UpdateArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let project = match self.project(&ctx) {
-            Ok(p) => p,
-            Err(e) => return Ok(e),
-        };
-        let patch = MemoryPatch {
-            content: args.content,
-            memory_type: args.memory_type.map(MemoryType::from),
-            domain: match domain(args.domain) {
-                Ok(d) => d,
-                Err(e) => return Ok(e),
-            },
-            confidence: args.confidence,
-            tags: args.tags,
-            ..MemoryPatch::default()
-        };
-        match self.engine.update(&project, args.id, patch).await {
-            Ok(m) => Ok(result(memory_json(&m), format!("Updated: {}", memory_line(&m)))),
-            Err(e) => Ok(tool_error(e)),
-        }
+        answer(
+            async {
+                let project = self.project(&ctx)?;
+                let patch = MemoryPatch {
+                    content: args.content,
+                    memory_type: args.memory_type.map(MemoryType::from),
+                    domain: domain(args.domain)?,
+                    confidence: args.confidence,
+                    tags: args.tags,
+                    ..MemoryPatch::default()
+                };
+                let m = self.engine.update(&project, args.id, patch).await.map_err(tool_error)?;
+                Ok(result(memory_json(&m), format!("Updated: {}", memory_line(&m))))
+            }
+            .await,
+        )
     }
 
     #[tool(
@@ -446,17 +441,17 @@ impl MemoryTools {
         Parameters(args): Parameters<IdArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let project = match self.project(&ctx) {
-            Ok(p) => p,
-            Err(e) => return Ok(e),
-        };
-        match self.engine.set_archived(&project, args.id, true).await {
-            Ok(m) => Ok(result(
-                json!({ "id": m.id, "archived": true }),
-                format!("Archived memory #{} (restorable).", m.id),
-            )),
-            Err(e) => Ok(tool_error(e)),
-        }
+        answer(
+            async {
+                let project = self.project(&ctx)?;
+                let m = self.engine.set_archived(&project, args.id, true).await.map_err(tool_error)?;
+                Ok(result(
+                    json!({ "id": m.id, "archived": true }),
+                    format!("Archived memory #{} (restorable).", m.id),
+                ))
+            }
+            .await,
+        )
     }
 
     #[tool(
@@ -468,22 +463,18 @@ impl MemoryTools {
         Parameters(args): Parameters<ListArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let project = match self.project(&ctx) {
-            Ok(p) => p,
-            Err(e) => return Ok(e),
-        };
-        let filter = ListFilter {
-            memory_type: args.memory_type.map(MemoryType::from),
-            domain: match domain(args.domain) {
-                Ok(d) => d,
-                Err(e) => return Ok(e),
-            },
-            ..ListFilter::default()
-        };
-        let limit = args.limit.unwrap_or(20).clamp(1, 100) as usize;
-        let offset = args.offset.unwrap_or(0) as usize;
-        match self.engine.list(&project, &filter, limit, offset).await {
-            Ok(memories) => {
+        answer(
+            async {
+                let project = self.project(&ctx)?;
+                let filter = ListFilter {
+                    memory_type: args.memory_type.map(MemoryType::from),
+                    domain: domain(args.domain)?,
+                    ..ListFilter::default()
+                };
+                let limit = args.limit.unwrap_or(20).clamp(1, 100) as usize;
+                let offset = args.offset.unwrap_or(0) as usize;
+                let memories =
+                    self.engine.list(&project, &filter, limit, offset).await.map_err(tool_error)?;
                 let mut text = String::new();
                 if memories.is_empty() {
                     text.push_str("No memories.");
@@ -494,8 +485,8 @@ impl MemoryTools {
                 let items: Vec<Value> = memories.iter().map(memory_json).collect();
                 Ok(result(json!({ "memories": items, "limit": limit, "offset": offset }), text))
             }
-            Err(e) => Ok(tool_error(e)),
-        }
+            .await,
+        )
     }
 }
 
