@@ -68,6 +68,34 @@ describe('Api', () => {
     expect(f.calls[3]?.init.body).toBe('{"from":"/tmp/m"}');
   });
 
+  it('calls the LLM, setup, map and model routes', async () => {
+    const f = fakeFetch(200, { ok: true });
+    const api = new Api('tok', '', f.impl);
+    const config = { provider: { kind: 'none' as const }, timeout_ms: 1, max_retries: 0, concurrency: 1, temperature: 0, retry_base_ms: 1 };
+    await api.llm();
+    await api.saveLlm({ config, api_key: 'sk-1' });
+    await api.testLlm();
+    await api.testLlm({ config });
+    await api.setup({ project: '/p', scope: 'local', dry_run: true });
+    await api.setupDone();
+    await api.addProject('/abs/dir');
+    await api.clusterMap('/p');
+    await api.activateModel('bge-m3');
+    await api.cancelModel('bge-m3');
+    expect(f.calls.map((c) => `${c.init.method} ${c.url} ${c.init.body ?? ''}`)).toEqual([
+      'GET /api/llm ',
+      `PUT /api/llm {"config":${JSON.stringify(config)},"api_key":"sk-1"}`,
+      'POST /api/llm/test ',
+      `POST /api/llm/test {"config":${JSON.stringify(config)}}`,
+      'POST /api/setup {"project":"/p","scope":"local","dry_run":true}',
+      'POST /api/setup/done ',
+      'POST /api/projects {"path":"/abs/dir"}',
+      'GET /api/clusters/map?project=%2Fp ',
+      'POST /api/models/bge-m3/activate ',
+      'POST /api/models/bge-m3/cancel ',
+    ]);
+  });
+
   it("turns an error answer into an ApiError with the engine's message", async () => {
     const api = new Api('tok', '', fakeFetch(400, { error: 'parameter limit: invalid digit' }).impl);
     await expect(api.projects()).rejects.toEqual(new ApiError(400, 'parameter limit: invalid digit'));

@@ -2,14 +2,21 @@
 // token; an error answer becomes an ApiError carrying the engine's message.
 
 import type {
+  ClusterMapAnswer,
   ClustersAnswer,
+  LlmAnswer,
+  LlmRequest,
+  LlmTestAnswer,
   MemoriesAnswer,
   MemoryAnswer,
   MemoryDetail,
   ModelsAnswer,
+  ProjectAnswer,
   ProjectsAnswer,
   SearchAnswer,
   SettingsAnswer,
+  SetupReport,
+  SetupRequest,
   StatsAnswer,
   Status,
 } from './types';
@@ -116,6 +123,10 @@ export class Api {
   projects(): Promise<ProjectsAnswer> {
     return this.get('/projects');
   }
+  /** Registers a folder as a project (an absolute path to an existing directory). */
+  addProject(path: string): Promise<ProjectAnswer> {
+    return this.request('POST', '/projects', undefined, { path });
+  }
   stats(project: string): Promise<StatsAnswer> {
     return this.get('/stats', { project });
   }
@@ -142,11 +153,40 @@ export class Api {
   clusters(project: string): Promise<ClustersAnswer> {
     return this.get('/clusters', { project });
   }
+  /** The project's memories projected to 2-D, with their clusters. */
+  clusterMap(project: string): Promise<ClusterMapAnswer> {
+    return this.get('/clusters/map', { project });
+  }
   models(): Promise<ModelsAnswer> {
     return this.get('/models');
   }
   installModel(id: string, from?: string): Promise<{ task: string }> {
     return this.request('POST', `/models/${encodeURIComponent(id)}/install`, undefined, from ? { from } : {});
+  }
+  /** Makes an installed model the active one; re-embedding progress arrives on the event stream. */
+  activateModel(id: string): Promise<{ task: string }> {
+    return this.request('POST', `/models/${encodeURIComponent(id)}/activate`);
+  }
+  cancelModel(id: string): Promise<{ cancelled: boolean }> {
+    return this.request('POST', `/models/${encodeURIComponent(id)}/cancel`);
+  }
+  llm(): Promise<LlmAnswer> {
+    return this.get('/llm');
+  }
+  saveLlm(body: LlmRequest): Promise<LlmAnswer> {
+    return this.request('PUT', '/llm', undefined, body);
+  }
+  /** Tests the given (unsaved) settings, or the saved ones without a body. */
+  testLlm(body?: LlmRequest): Promise<LlmTestAnswer> {
+    return this.request('POST', '/llm/test', undefined, body);
+  }
+  /** Connects Claude Code to a project (or, dry, says exactly what that would change). */
+  setup(body: SetupRequest): Promise<SetupReport> {
+    return this.request('POST', '/setup', undefined, body);
+  }
+  /** Marks the first run's setup as complete. */
+  setupDone(): Promise<{ ok: boolean }> {
+    return this.request('POST', '/setup/done');
   }
   settings(): Promise<SettingsAnswer> {
     return this.get('/settings');

@@ -63,6 +63,8 @@ export interface Status {
   paused: boolean;
   projects: number;
   model: { id: string; dimension: number } | null;
+  /** Whether the setup wizard has been completed (absent from older engines). */
+  setup_done?: boolean;
 }
 
 export interface ProjectInfo {
@@ -74,6 +76,10 @@ export interface ProjectInfo {
 
 export interface ProjectsAnswer {
   projects: ProjectInfo[];
+}
+
+export interface ProjectAnswer {
+  project: ProjectInfo;
 }
 
 export interface Stats {
@@ -130,4 +136,90 @@ export interface SettingsAnswer {
 export interface EngineEvent {
   type: string;
   [key: string]: unknown;
+}
+
+/** The LLM provider (`[llm.provider]`): one shape per kind. */
+export type LlmProvider =
+  | { kind: 'none' }
+  | { kind: 'azure'; endpoint: string; deployment: string; api_version: string }
+  | { kind: 'openai'; model: string; base_url: string | null }
+  | { kind: 'compatible'; base_url: string; model: string };
+
+export type LlmKind = LlmProvider['kind'];
+
+export interface LlmConfig {
+  provider: LlmProvider;
+  timeout_ms: number;
+  max_retries: number;
+  concurrency: number;
+  temperature: number;
+  retry_base_ms: number;
+}
+
+/** GET and PUT /api/llm. The key itself never comes back, only whether there is one. */
+export interface LlmAnswer {
+  config: LlmConfig;
+  key: { present: boolean; source: 'keychain' | 'env' | 'file' | null };
+  /** What structures memories now, e.g. "Azure OpenAI deployment `gpt-4o-mini`"; null: offline. */
+  active: string | null;
+  usage: { requests: number; prompt_tokens: number; completion_tokens: number };
+}
+
+/** The body of PUT /api/llm and POST /api/llm/test. */
+export interface LlmRequest {
+  config: LlmConfig;
+  /** Absent: keep the stored key. Never empty. */
+  api_key?: string;
+  clear_key?: boolean;
+}
+
+export interface LlmTestAnswer {
+  ok: boolean;
+  message: string;
+  latency_ms: number;
+}
+
+export type SetupScope = 'local' | 'shared' | 'user';
+
+export type FileAction = 'created' | 'updated' | 'unchanged' | 'removed';
+
+export interface SetupFileReport {
+  path: string;
+  parts: string[];
+  action: FileAction;
+  backup: string | null;
+  diff: string;
+}
+
+/** What POST /api/setup did, or in a dry run would do. */
+export interface SetupReport {
+  operation: 'setup' | 'uninstall';
+  scope: SetupScope;
+  dry_run: boolean;
+  project: string | null;
+  data_dir: { path: string; action: FileAction } | null;
+  files: SetupFileReport[];
+  notes: string[];
+}
+
+export interface SetupRequest {
+  project?: string;
+  scope: SetupScope;
+  dry_run: boolean;
+}
+
+/** One memory on the clusters map: its embedding projected to 2-D, in [-1, 1]. */
+export interface MapPoint {
+  id: number;
+  x: number;
+  y: number;
+  cluster_id: number | null;
+  memory_type: string;
+  domain: string;
+  summary: string;
+}
+
+export interface ClusterMapAnswer {
+  model: string | null;
+  points: MapPoint[];
 }
