@@ -2,6 +2,7 @@
 // project, the live event feed and the theme.
 
 import { Api } from './api';
+import { applyProgress, parseTask, parseTaskError, startTask, type TaskKind, type TaskProgress } from './progress';
 import { streamEvents } from './sse';
 import type { EngineEvent, ProjectInfo, Status } from './types';
 import { effectiveTheme, loadTheme, type ThemeChoice } from './theme';
@@ -26,6 +27,8 @@ class AppState {
   streamError = $state<string | null>(null);
   theme = $state<ThemeChoice>(loadTheme());
   systemDark = $state(false);
+  /** Model installs and activations by task (`install:<id>`, `activate:<id>`), from the event stream. */
+  tasks = $state<Record<string, TaskProgress>>({});
   /** Each listener gets every event (the Models page follows installs). */
   private listeners = new Set<(e: EngineEvent) => void>();
   private seq = 0;
@@ -71,6 +74,27 @@ class AppState {
     }
   }
 
+  /** Marks a model task as started (before its first event arrives), or failed to start. */
+  startTask(kind: TaskKind, id: string, failure?: string): void {
+    const task = startTask(kind, Date.now());
+    this.tasks[`${kind}:${id}`] = failure ? { ...task, message: failure, failed: true } : task;
+  }
+
+  private track(event: EngineEvent): void {
+    if (event.type === 'progress') {
+      const t = parseTask(event.task);
+      if (!t) return;
+      const key = `${t.kind}:${t.id}`;
+      this.tasks[key] = applyProgress(this.tasks[key], t.kind, event, Date.now());
+    } else {
+      const f = parseTaskError(event);
+      if (!f) return;
+      const key = `${f.kind}:${f.id}`;
+      const prev = this.tasks[key] ?? startTask(f.kind, Date.now());
+      this.tasks[key] = { ...prev, message: f.message, failed: true, eta: null };
+    }
+  }
+
   on(listener: (e: EngineEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
@@ -102,6 +126,7 @@ class AppState {
         this.seq += 1;
         this.feed = [{ seq: this.seq, at: Date.now(), event }, ...this.feed].slice(0, 500);
         if (event.type === 'project' || event.type === 'saved') void this.refreshProjects();
+        this.track(event);
         for (const l of this.listeners) l(event);
       },
     });
