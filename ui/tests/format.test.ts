@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ago, baseName, bytes, describeEvent, duration, percent, score, sortedCounts, splitList } from '../src/lib/format';
-import { routeOf } from '../src/lib/router';
+import { memoryLink, routeOf, routeParams } from '../src/lib/router';
 
 describe('format', () => {
   it('scores and percents', () => {
@@ -48,6 +48,7 @@ describe('format', () => {
       '2 memories injected (UserPromptSubmit) in p',
     );
     expect(describeEvent({ type: 'progress', task: 'install:m', done: 512, total: 1024 })).toBe('install:m: 50 % (512 B of 1.0 KiB)');
+    expect(describeEvent({ type: 'progress', task: 'activate:m', done: 15, total: 30, message: 're-embedding' })).toBe('activate:m: re-embedding 50 % (15 of 30)');
     expect(describeEvent({ type: 'error', message: 'boom' })).toBe('Error: boom');
     expect(describeEvent({ type: 'project', project: '/p', present: false })).toBe('Project gone: /p');
   });
@@ -57,5 +58,10 @@ describe('format', () => {
     expect(routeOf('#/models?x=1')).toBe('/models');
     expect(routeOf('#/nope')).toBe('/');
     expect(routeOf('')).toBe('/');
+    expect(routeOf('#/setup')).toBe('/setup');
+    expect(routeParams('#/memories?id=12').get('id')).toBe('12');
+    expect(routeParams('#/memories').get('id')).toBeNull();
+    expect(memoryLink(7)).toBe('#/memories?id=7');
+    expect(routeOf(memoryLink(7))).toBe('/memories');
   });
 });

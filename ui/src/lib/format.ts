@@ -89,7 +89,9 @@ export function describeEvent(e: { type: string; [k: string]: unknown }): string
     case 'progress': {
       const total = typeof e.total === 'number' ? e.total : null;
       const done = typeof e.done === 'number' ? e.done : 0;
-      const part = total ? ` ${percent(done / total)} (${bytes(done)} of ${bytes(total)})` : '';
+      // Installs count bytes; other tasks (re-embedding) count items.
+      const size = String(e.task).startsWith('install:') ? bytes : String;
+      const part = total ? ` ${percent(done / total)} (${size(done)} of ${size(total)})` : '';
       const note = typeof e.message === 'string' ? ` ${e.message}` : '';
       return `${String(e.task)}:${note}${part}`;
     }

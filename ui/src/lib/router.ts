@@ -7,6 +7,7 @@ export const ROUTES = [
   { path: '/models', label: 'Models' },
   { path: '/settings', label: 'Settings' },
   { path: '/activity', label: 'Activity' },
+  { path: '/setup', label: 'Setup' },
 ] as const;
 
 export type RoutePath = (typeof ROUTES)[number]['path'];
@@ -16,4 +17,16 @@ export function routeOf(hash: string): RoutePath {
   const raw = (hash.startsWith('#') ? hash.slice(1) : hash).split('?')[0] ?? '';
   const found = ROUTES.find((r) => r.path === raw);
   return found ? found.path : '/';
+}
+
+/** The parameters after the route (`#/memories?id=12` → id=12). */
+export function routeParams(hash: string): URLSearchParams {
+  const raw = hash.startsWith('#') ? hash.slice(1) : hash;
+  const q = raw.indexOf('?');
+  return new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+}
+
+/** The fragment that opens one memory on the Memories page. */
+export function memoryLink(id: number): string {
+  return `#/memories?id=${id}`;
 }
