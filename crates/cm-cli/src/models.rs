@@ -239,7 +239,7 @@ async fn reembed_all_projects(id: &str, project: Option<&Path>) -> Result<u64> {
     config.embedding.model_dir = None;
     let embedder = match paths::embed_config(&config, Some(id), None) {
         Ok(cfg) => cm_embed::EmbedService::load_async(cfg).await.with_context(|| format!("loading {id}"))?,
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let engine = cm_engine::Engine::with_registry(config, Some(std::sync::Arc::new(embedder)), registry);
     let mut total = 0;

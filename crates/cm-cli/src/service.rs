@@ -8,21 +8,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use cm_engine::{Engine, Project};
-use cm_server::{EngineInfo, ServeOptions, Server, Token};
+use cm_server::{EngineInfo, LaunchOptions, Token};
 use serde_json::{Value, json};
 
 use crate::{client, output, paths};
 
 /// Runs the engine in the foreground until Ctrl-C or SIGTERM.
 pub async fn serve(port: Option<u16>, watch: bool) -> Result<()> {
-    let home = paths::home()?;
-    let config = paths::load_config()?;
-    let port = port.unwrap_or(config.service.port);
-    let embedder = paths::load_embedder(&config).await;
-    let engine = Engine::with_registry(config, embedder, paths::registry()?);
-    paths::attach_llm(&engine).await;
-    let ui_dir = ui_dir();
-    let server = Server::start(engine, ServeOptions { home, port, watch, ui_dir: ui_dir.clone() }).await?;
+    let ui_dir = cm_server::launch::ui_dir();
+    let server = cm_server::launch(LaunchOptions { port, watch, ui_dir: ui_dir.clone() }).await?;
     tracing::info!(url = %server.url(), pid = std::process::id(), ui = ?ui_dir, "engine ready");
     eprintln!("claude-memory engine listening on {} (Ctrl-C to stop)", server.url());
     if ui_dir.is_none() {
@@ -32,29 +26,6 @@ pub async fn serve(port: Option<u16>, watch: bool) -> Result<()> {
     tracing::info!("shutting down");
     server.shutdown().await?;
     Ok(())
-}
-
-/// Where the dashboard's built files are, the first that holds an
-/// `index.html` of: `$CLAUDE_MEMORY_UI_DIR`; `<exe dir>/../share/claude-memory/ui`
-/// (an installed layout); `<repo>/ui/dist` for a binary built in
-/// `<repo>/target/<profile>/`.
-fn ui_dir() -> Option<PathBuf> {
-    let has_index = |d: &Path| d.join("index.html").is_file();
-    if let Some(dir) = std::env::var_os("CLAUDE_MEMORY_UI_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        if has_index(&dir) {
-            return Some(dir);
-        }
-        tracing::warn!(dir = %dir.display(), "CLAUDE_MEMORY_UI_DIR has no index.html");
-        return None;
-    }
-    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
-    let exe_dir = exe.parent()?;
-    let candidates = [
-        exe_dir.parent().map(|p| p.join("share/claude-memory/ui")),
-        exe_dir.parent().and_then(Path::parent).map(|repo| repo.join("ui/dist")),
-    ];
-    candidates.into_iter().flatten().find(|d| has_index(d))
 }
 
 async fn shutdown_signal() {

@@ -16,6 +16,7 @@ mod api;
 pub mod discovery;
 mod error;
 mod hooks;
+pub mod launch;
 pub mod mcp;
 mod security;
 mod serve;
@@ -32,6 +33,7 @@ use cm_engine::Engine;
 
 pub use discovery::{EngineInfo, Token};
 pub use error::{Error, Result};
+pub use launch::{LaunchOptions, launch};
 pub use mcp::MemoryTools;
 pub use serve::{ServeOptions, Server};
 

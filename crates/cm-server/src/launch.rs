@@ -1,0 +1,204 @@
+//! Building and starting the per-user engine the way every front end does:
+//! `claude-memory serve` and the tray app both call [`launch`], so they
+//! host exactly the same engine (settings, model, LLM, dashboard files).
+//!
+//! The path and settings helpers are public too: the CLI's other commands
+//! open the same home, registry and model in-process.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cm_engine::Engine;
+
+use crate::discovery::EngineLock;
+use crate::{Error, Result, ServeOptions, Server};
+
+/// What [`launch`] needs from its caller.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchOptions {
+    /// Port on 127.0.0.1; `None` takes the configured one (`service.port`,
+    /// `CLAUDE_MEMORY_PORT`).
+    pub port: Option<u16>,
+    /// Watch the configured roots for projects.
+    pub watch: bool,
+    /// The dashboard's built files ([`ui_dir`] finds the usual places).
+    pub ui_dir: Option<PathBuf>,
+}
+
+/// Loads the settings, model and LLM and starts serving. Fails with the
+/// service's message when another engine already runs, checked before the
+/// (possibly slow) model load.
+pub async fn launch(options: LaunchOptions) -> Result<Server> {
+    let home = home()?;
+    let config = load_config()?;
+    let port = options.port.unwrap_or(config.service.port);
+    // Only a quick look: `Server::start` takes the lock for good.
+    drop(EngineLock::acquire(&home)?);
+    let embedder = load_embedder(&config).await;
+    let engine = Engine::with_registry(config, embedder, registry()?);
+    attach_llm(&engine).await;
+    Server::start(engine, ServeOptions { home, port, watch: options.watch, ui_dir: options.ui_dir }).await
+}
+
+/// The one directory holding all per-user state (config, token, project
+/// registry, queue, logs and model cache). `CLAUDE_MEMORY_HOME` overrides it,
+/// which is what tests do so they never touch the real home.
+pub fn home() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CLAUDE_MEMORY_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    let base = dirs::data_dir().ok_or_else(|| {
+        Error::Service("cannot find the user's data directory; set CLAUDE_MEMORY_HOME".into())
+    })?;
+    Ok(base.join("claude-memory"))
+}
+
+/// The registry of every project claude-memory has opened.
+pub fn registry() -> Result<cm_engine::Registry> {
+    Ok(cm_engine::Registry::new(home()?.join("projects.json")))
+}
+
+/// Loads settings: defaults → `<home>/config.toml` → `CLAUDE_MEMORY_*` variables.
+pub fn load_config() -> Result<cm_core::Config> {
+    let file = home()?.join("config.toml");
+    let mut config = match std::fs::read_to_string(&file) {
+        Ok(text) => cm_core::Config::from_toml(&text)
+            .map_err(|e| Error::Service(format!("in {}: {}", file.display(), chain(&e))))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => cm_core::Config::default(),
+        Err(e) => return Err(Error::Service(format!("reading {}: {}", file.display(), chain(&e)))),
+    };
+    config.apply_env(std::env::vars()).map_err(|e| Error::Service(chain(&e)))?;
+    Ok(config)
+}
+
+/// How to run model `model` (default: the configured one, else
+/// all-MiniLM-L6-v2) from `model_dir` (default: the configured directory, else
+/// `<home>/models/<model>`), with the configured runtime and threads. For
+/// commands that need a model whether or not one is configured (benchmarks).
+pub fn embed_config(
+    config: &cm_core::Config,
+    model: Option<&str>,
+    model_dir: Option<&Path>,
+) -> Result<cm_embed::EmbedConfig> {
+    let e = &config.embedding;
+    let id = model
+        .map(str::to_owned)
+        .or_else(|| e.model.clone())
+        .unwrap_or_else(|| cm_embed::ModelSpec::all_minilm_l6_v2().id.into_owned());
+    let dir = model_dir.map(Path::to_owned).or_else(|| e.model_dir.clone());
+    let mut cfg = match dir {
+        // An explicit directory holds the catalogue model's files as they are.
+        Some(dir) => {
+            let spec = cm_embed::ModelSpec::builtin(&id)
+                .ok_or_else(|| Error::Service(format!("unknown model {id:?}")))?;
+            cm_embed::EmbedConfig::new(dir, spec)
+        }
+        // An installed model: its manifest says which ONNX file to run.
+        None => cm_embed::ModelStore::new(home()?.join("models"))
+            .embed_config(&id)
+            .map_err(|e| Error::Service(chain(&e)))?,
+    };
+    cfg.onnxruntime = e.onnxruntime.clone();
+    if let Some(threads) = e.threads {
+        cfg.model.intra_threads = threads;
+    }
+    Ok(cfg)
+}
+
+/// Loads the active embedding model, if one is configured.
+///
+/// A configured model that cannot be loaded is a warning, not an error: the
+/// engine still works with full-text search, and says so on stderr.
+pub async fn load_embedder(config: &cm_core::Config) -> Option<Arc<dyn cm_core::Embedder>> {
+    let e = &config.embedding;
+    if e.model.is_none() && e.model_dir.is_none() {
+        return None;
+    }
+    let id = e.model.clone().unwrap_or_else(|| cm_embed::ModelSpec::all_minilm_l6_v2().id.into_owned());
+    let cfg = match embed_config(config, None, None) {
+        Ok(cfg) => cfg,
+        Err(err) => {
+            warn(&format!("embedding model {id} unavailable ({err}); searching by full text only"));
+            return None;
+        }
+    };
+    match cm_embed::EmbedService::load_async(cfg).await {
+        Ok(service) => Some(Arc::new(service)),
+        Err(err) => {
+            warn(&format!("embedding model {id} unavailable ({err}); searching by full text only"));
+            None
+        }
+    }
+}
+
+/// Gives `engine` the LLM set up in `<home>/llm.toml` (with its key from the
+/// keychain, the environment or the owner-only key file), if any. A provider
+/// that cannot be used is a warning: saves are then structured offline.
+pub async fn attach_llm(engine: &Engine) {
+    let Ok(home) = home() else { return };
+    match tokio::task::spawn_blocking(move || cm_llm::load(&home)).await {
+        Ok(Ok(Some(llm))) => {
+            tracing::info!(llm = llm.description(), "using an LLM");
+            engine.set_llm(Some(Arc::new(llm)));
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(err)) => warn(&format!("LLM unavailable ({err}); structuring saves offline")),
+        Err(err) => warn(&format!("could not load the LLM settings ({err}); structuring saves offline")),
+    }
+}
+
+/// Where the dashboard's built files are, the first that holds an
+/// `index.html` of: `$CLAUDE_MEMORY_UI_DIR`; `<exe dir>/../share/claude-memory/ui`
+/// (an installed layout); `<repo>/ui/dist` for a binary built in
+/// `<repo>/target/<profile>/`.
+pub fn ui_dir() -> Option<PathBuf> {
+    let has_index = |d: &Path| d.join("index.html").is_file();
+    if let Some(dir) = std::env::var_os("CLAUDE_MEMORY_UI_DIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        if has_index(&dir) {
+            return Some(dir);
+        }
+        tracing::warn!(dir = %dir.display(), "CLAUDE_MEMORY_UI_DIR has no index.html");
+        return None;
+    }
+    let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
+    let exe_dir = exe.parent()?;
+    let candidates = [
+        exe_dir.parent().map(|p| p.join("share/claude-memory/ui")),
+        exe_dir.parent().and_then(Path::parent).map(|repo| repo.join("ui/dist")),
+    ];
+    candidates.into_iter().flatten().find(|d| has_index(d))
+}
+
+/// A degraded start, told to whoever is at the terminal: a plain line, as
+/// the CLI has always printed it (its log filter may hide a `tracing` one).
+fn warn(message: &str) {
+    eprintln!("warning: {message}");
+}
+
+/// An error and its causes, `: `-separated, as `anyhow` prints them with `{:#}`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn chain_prints_every_cause_like_anyhow() {
+        let e = Outer(std::io::Error::other("inner"));
+        assert_eq!(chain(&e), "outer: inner");
+    }
+}
