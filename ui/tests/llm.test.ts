@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultConfig, formFromConfig, formProblem, keyStatus, llmStatus, providerFromForm, requestFromForm } from '../src/lib/llm';
+import { defaultConfig, formFromConfig, formProblem, keyStatus, llmStatus, providerFromForm, requestFromForm, splitTicks } from '../src/lib/llm';
 import type { LlmAnswer, LlmConfig } from '../src/lib/types';
 
 const azure: LlmConfig = {
@@ -98,5 +98,14 @@ describe('the LLM form', () => {
     expect(llmStatus(answer)).toBe('Azure OpenAI deployment `d`');
     expect(llmStatus({ ...answer, active: null })).toMatch(/^offline/);
     expect(llmStatus(null)).toBe('—');
+  });
+
+  it('splits backtick spans for display', () => {
+    expect(splitTicks('model `llama3.1` at http://x')).toEqual([
+      { code: false, text: 'model ' },
+      { code: true, text: 'llama3.1' },
+      { code: false, text: ' at http://x' },
+    ]);
+    expect(splitTicks('offline')).toEqual([{ code: false, text: 'offline' }]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clusterColors, mapDatasets, normalisePoints, pointLabel } from '../src/lib/map';
+import { clusterColors, clusterLabel, mapDatasets, normalisePoints, pointLabel } from '../src/lib/map';
 import type { MapPoint } from '../src/lib/types';
 
 const p = (id: number, x: number, y: number, cluster_id: number | null): MapPoint => ({
@@ -36,6 +36,13 @@ describe('the clusters map', () => {
       ['Unclustered', 'grey', [2]],
     ]);
     expect(mapDatasets([], ['c'], 'grey')).toEqual([]);
+    expect(mapDatasets([p(1, 0, 0, 7)], ['c'], 'grey', { 7: 'sqlx migrations' })[0]?.label).toBe('sqlx migrations');
+  });
+
+  it('names clusters by their theme, cut to fit the legend', () => {
+    expect(clusterLabel(3, undefined)).toBe('Cluster 3');
+    expect(clusterLabel(3, '  ')).toBe('Cluster 3');
+    expect(clusterLabel(3, 'a'.repeat(50), 10)).toBe(`${'a'.repeat(9)}…`);
   });
 
   it('labels a point with its summary, cut, and its type', () => {

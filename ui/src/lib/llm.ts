@@ -153,3 +153,11 @@ export function llmStatus(answer: LlmAnswer | null): string {
   if (!answer) return '—';
   return answer.active ?? 'offline: memories are structured by the built-in offline structurer';
 }
+
+/** Text with `backtick` spans (as the engine describes a provider) split into plain and code parts. */
+export function splitTicks(text: string): { code: boolean; text: string }[] {
+  return text
+    .split('`')
+    .map((part, i) => ({ code: i % 2 === 1, text: part }))
+    .filter((p) => p.text !== '');
+}

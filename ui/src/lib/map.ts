@@ -5,7 +5,7 @@
 import type { MapPoint } from './types';
 
 export interface MapDataset {
-  /** `Cluster 3`, or `Unclustered`. */
+  /** The cluster's theme (or `Cluster 3`), or `Unclustered`. */
   label: string;
   clusterId: number | null;
   color: string;
@@ -33,8 +33,15 @@ export function clusterColors(points: MapPoint[], palette: string[]): Map<number
   return colors;
 }
 
-/** One dataset per cluster (in id order), then the unclustered points, grey. */
-export function mapDatasets(points: MapPoint[], palette: string[], grey: string): MapDataset[] {
+/** A cluster's legend label: its theme when known (cut to `max`), else its id. */
+export function clusterLabel(id: number, theme: string | undefined, max = 32): string {
+  const t = theme?.trim();
+  if (!t) return `Cluster ${id}`;
+  return t.length > max ? `${t.slice(0, max - 1).trimEnd()}…` : t;
+}
+
+/** One dataset per cluster (in id order, named by `themes`), then the unclustered points, grey. */
+export function mapDatasets(points: MapPoint[], palette: string[], grey: string, themes: Record<number, string> = {}): MapDataset[] {
   const normal = normalisePoints(points);
   const colors = clusterColors(normal, palette);
   const byCluster = new Map<number | null, MapPoint[]>();
@@ -44,7 +51,7 @@ export function mapDatasets(points: MapPoint[], palette: string[], grey: string)
     byCluster.set(p.cluster_id, list);
   }
   const out: MapDataset[] = [...colors.entries()].map(([id, color]) => ({
-    label: `Cluster ${id}`,
+    label: clusterLabel(id, themes[id]),
     clusterId: id,
     color,
     points: byCluster.get(id) ?? [],
