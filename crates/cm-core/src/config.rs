@@ -329,11 +329,14 @@ pub struct ClusterConfig {
     pub mature_members: usize,
     /// …whose average confidence is at least this.
     pub mature_confidence: f64,
+    /// Merge mature clusters when a session ends (unclustered memories are
+    /// clustered then too); otherwise only from the dashboard.
+    pub auto_merge: bool,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig { join_similarity: 0.70, mature_members: 5, mature_confidence: 0.65 }
+        ClusterConfig { join_similarity: 0.70, mature_members: 5, mature_confidence: 0.65, auto_merge: true }
     }
 }
 

@@ -9,11 +9,12 @@
 
 pub mod config;
 pub mod embed;
+pub mod extract;
+pub mod llm;
 pub mod memory;
 pub mod redact;
 pub mod search;
 pub mod structure;
-pub mod structurer;
 pub mod text;
 
 pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig, StructureConfig};
@@ -21,7 +22,7 @@ pub use embed::{EmbedError, EmbedFuture, EmbedKind, Embedder};
 pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};
 pub use structure::{LlmVerdict, Structured};
-pub use structurer::{StructureError, StructureFuture, Structurer};
+pub use llm::{Llm, LlmAnswer, LlmCallError, LlmFuture, LlmPurpose};
 
 /// Errors from validating user input into domain types.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

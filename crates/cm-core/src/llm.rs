@@ -1,36 +1,65 @@
-//! The small interface through which the engine asks an LLM to structure a
-//! note into `<what>/<when>/<do>/<warn>`.
+//! The small interface through which the engine talks to an LLM: one system
+//! and one user message in, the answer and its token usage out.
 //!
 //! Like [`crate::Embedder`], it keeps the engine free of any client library:
 //! the LLM crate implements it for Azure OpenAI, OpenAI and compatible
-//! servers; without one, the engine uses [`crate::structure::offline_structure`].
+//! servers. The prompts and the tolerant parsers of the answers live here in
+//! the core ([`crate::structure`], [`crate::extract`]); without an LLM the
+//! engine uses their offline counterparts.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::memory::{Domain, MemoryType};
-use crate::structure::LlmVerdict;
+/// The future returned by [`Llm::complete`].
+pub type LlmFuture<'a> = Pin<Box<dyn Future<Output = Result<LlmAnswer, LlmCallError>> + Send + 'a>>;
 
-/// The future returned by [`Structurer::structure`].
-pub type StructureFuture<'a> = Pin<Box<dyn Future<Output = Result<LlmVerdict, StructureError>> + Send + 'a>>;
+/// One answer of the LLM.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LlmAnswer {
+    /// The assistant's message.
+    pub text: String,
+    /// Tokens sent, as the provider reported them (0 if it did not).
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub completion_tokens: u64,
+}
 
-/// Why structuring failed (the note is then kept as it was, or structured
-/// offline); carried as text so the trait stays free of any client's types.
+/// Why a call failed; carried as text so the trait stays free of any
+/// client's types. The caller falls back to offline processing.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("structuring failed: {0}")]
-pub struct StructureError(pub String);
+#[error("LLM call failed: {0}")]
+pub struct LlmCallError(pub String);
 
-/// Turns a raw note into a structured memory, or rejects it as not worth
-/// keeping (a one-off instruction, temporary debugging, chatter).
-pub trait Structurer: Send + Sync + std::fmt::Debug {
-    /// Who structures, for logs and the dashboard (e.g. `azure:gpt-4.1`).
+/// A chat model: structures notes, extracts memories from transcripts and
+/// writes merged memories.
+pub trait Llm: Send + Sync + std::fmt::Debug {
+    /// Who answers, for logs and the dashboard (e.g. "Azure OpenAI deployment `gpt-4.1`").
     fn name(&self) -> &str;
-    /// Structures `content` (already redacted), taking the caller's type and
-    /// domain as hints.
-    fn structure<'a>(
-        &'a self,
-        content: &'a str,
-        hint_type: Option<MemoryType>,
-        hint_domain: Option<&'a Domain>,
-    ) -> StructureFuture<'a>;
+    /// Sends one system and one user message and returns the answer.
+    fn complete<'a>(&'a self, system: &'a str, user: &'a str) -> LlmFuture<'a>;
+}
+
+/// What an LLM call was for, as counted in a project's token usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LlmPurpose {
+    /// Structuring a save into what/when/do/warn.
+    Structure,
+    /// Extracting memories from a transcript or a compact summary.
+    Extract,
+    /// Writing one consolidated memory from a cluster.
+    Merge,
+}
+
+impl LlmPurpose {
+    /// Every purpose.
+    pub const ALL: [LlmPurpose; 3] = [LlmPurpose::Structure, LlmPurpose::Extract, LlmPurpose::Merge];
+
+    /// The stable name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LlmPurpose::Structure => "structure",
+            LlmPurpose::Extract => "extract",
+            LlmPurpose::Merge => "merge",
+        }
+    }
 }

@@ -705,7 +705,7 @@ fn split_list(units: &[Unit], sep: char) -> Vec<String> {
 // ---------------------------------------------------------------------------
 
 /// What each type means, for the prompt.
-fn describe(memory_type: MemoryType) -> &'static str {
+pub(crate) fn describe(memory_type: MemoryType) -> &'static str {
     match memory_type {
         MemoryType::Fact => "a stable fact about the codebase or project",
         MemoryType::Decision => "an architectural or technical decision and its rationale",
@@ -718,7 +718,7 @@ fn describe(memory_type: MemoryType) -> &'static str {
 }
 
 /// The elements a type carries, as `what, when, do, warn`.
-fn field_names(memory_type: MemoryType) -> String {
+pub(crate) fn field_names(memory_type: MemoryType) -> String {
     let fields = fields_of(Some(memory_type));
     let mut names = vec!["what"];
     names.extend(

@@ -5,12 +5,42 @@
 //! `unmerge` gives them back exactly.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
+use cm_core::extract::{merge_prompt, parse_merge};
 use cm_core::structure::{LlmVerdict, Structured, offline_structure, parse_llm_output};
-use cm_core::{MemoryType, NewMemory, Source};
+use cm_core::{LlmPurpose, MemoryType, NewMemory, Source};
 use cm_store::{Assignment, Maturity, Member, Space};
+use serde::Serialize;
 
 use crate::{Engine, Error, Project, Result};
+
+/// Memories clustered per batch at session end.
+const CLUSTER_BATCH: usize = 500;
+/// Most memories drawn on the dashboard's map.
+pub const MAP_LIMIT: usize = 5_000;
+
+/// What the session-end pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClusterPass {
+    /// Memories that joined or started a cluster.
+    pub clustered: usize,
+    /// Consolidated memories written from mature clusters.
+    pub merged: Vec<i64>,
+}
+
+/// One memory on the dashboard's map.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MapPoint {
+    /// Memory id.
+    pub id: i64,
+    /// Position, both in [-1, 1].
+    pub x: f64,
+    /// See `x`.
+    pub y: f64,
+    /// Its cluster, if any.
+    pub cluster_id: Option<i64>,
+}
 
 impl Engine {
     fn maturity(&self) -> Maturity {
@@ -34,16 +64,57 @@ impl Engine {
         }
     }
 
+    /// Clusters the memories that have a vector from the active model but
+    /// no cluster (saved before a model was active, re-embedded, or whose
+    /// clustering failed), oldest first, so the result is deterministic.
+    pub async fn cluster_unclustered(&self, project: &Project) -> Result<usize> {
+        let Some(embedder) = self.embedder() else { return Ok(0) };
+        let store = self.store(project).await?;
+        let Some(space) = store.space(embedder.model_id()).await? else { return Ok(0) };
+        let threshold = self.config().clusters.join_similarity;
+        let mut clustered = 0;
+        loop {
+            let batch = store.unclustered(&space, CLUSTER_BATCH).await?;
+            if batch.is_empty() {
+                return Ok(clustered);
+            }
+            for (id, vector) in &batch {
+                store.assign_cluster(*id, &space, vector, threshold, self.maturity()).await?;
+                clustered += 1;
+            }
+        }
+    }
+
+    /// What a session's end does to clusters: clusters the unclustered and,
+    /// with `clusters.auto_merge`, merges every mature cluster.
+    pub async fn cluster_pass(&self, project: &Project) -> Result<ClusterPass> {
+        let mut pass =
+            ClusterPass { clustered: self.cluster_unclustered(project).await?, merged: Vec::new() };
+        if self.config().clusters.auto_merge {
+            let store = self.store(project).await?;
+            for cluster in store.clusters().await? {
+                if cluster.status == "mature" {
+                    pass.merged.push(self.merge_cluster(project, cluster.id).await?);
+                }
+            }
+        }
+        Ok(pass)
+    }
+
     /// Merges cluster `cluster_id` into one consolidated memory (type
-    /// `skill`, confidence 0.9) by a deterministic union of its members'
-    /// what / when / do / warn. Returns the new memory's id.
+    /// `skill`, confidence 0.9): written by the LLM when one is set up and
+    /// answers usably, else by a deterministic union of the members' what /
+    /// when / do / warn. Returns the new memory's id.
     pub async fn merge_cluster(&self, project: &Project, cluster_id: i64) -> Result<i64> {
         let store = self.store(project).await?;
         let members = store.cluster_members(cluster_id).await?;
         if members.len() < 2 {
             return Err(Error::Project(format!("cluster {cluster_id} has fewer than two live members")));
         }
-        let merged = consolidate(&members);
+        let merged = match self.llm_merge(project, &members).await {
+            Some(m) => m,
+            None => consolidate(&members),
+        };
         let domain = store.get(members[0].id).await?.domain;
         let mut new = NewMemory::new(&merged.what, Source::Merge)?
             .with_type(MemoryType::Skill)
@@ -58,6 +129,46 @@ impl Engine {
         };
         let vector = embedded.as_ref().map(|(s, v)| (s, v.as_slice()));
         Ok(store.merge_cluster(cluster_id, &new, vector).await?)
+    }
+
+    /// The LLM's consolidation of `members`, or `None` (no LLM, a failure,
+    /// an unusable answer).
+    async fn llm_merge(&self, project: &Project, members: &[Member]) -> Option<Structured> {
+        self.llm()?;
+        let sources: Vec<Structured> = members.iter().map(structure_of).collect();
+        let timeout = Duration::from_millis(self.config().structure.timeout_ms);
+        let answer = self.ask_llm(project, LlmPurpose::Merge, merge_prompt(&sources), timeout).await?;
+        match parse_merge(&answer) {
+            Ok(mut m) => {
+                if m.summary.is_none() {
+                    m.summary = Some(format!("Consolidated from {} memories", members.len()));
+                }
+                Some(m)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "unusable merge from the LLM; merging offline");
+                None
+            }
+        }
+    }
+
+    /// A 2-D map of the project's live memories with a vector from the
+    /// active model: their embeddings projected on the two principal
+    /// components, scaled into [-1, 1]. Empty without a model or vectors.
+    pub async fn memory_map(&self, project: &Project) -> Result<Vec<MapPoint>> {
+        let Some(embedder) = self.embedder() else { return Ok(Vec::new()) };
+        let store = self.store(project).await?;
+        let Some(space) = store.space(embedder.model_id()).await? else { return Ok(Vec::new()) };
+        let rows = store.live_vectors(&space, MAP_LIMIT).await?;
+        let vectors: Vec<Vec<f32>> = rows.iter().map(|(_, _, v)| v.clone()).collect();
+        let coords = tokio::task::spawn_blocking(move || crate::projection::project_2d(&vectors))
+            .await
+            .map_err(|e| Error::Project(format!("projecting the map failed: {e}")))?;
+        Ok(rows
+            .iter()
+            .zip(coords)
+            .map(|((id, cluster_id, _), (x, y))| MapPoint { id: *id, x, y, cluster_id: *cluster_id })
+            .collect())
     }
 
     /// Undoes a merge: the sources come back exactly as they were and the
@@ -80,10 +191,7 @@ pub(crate) fn consolidate(members: &[Member]) -> Structured {
         }
     };
     for m in members {
-        let s = match m.structured.as_deref().map(parse_llm_output) {
-            Some(Ok(LlmVerdict::Memory(s))) => s,
-            _ => offline_structure(&m.content, None),
-        };
+        let s = structure_of(m);
         add(&mut whats, &s.what);
         for w in &s.when {
             add(&mut out.when, w);
@@ -103,4 +211,12 @@ pub(crate) fn consolidate(members: &[Member]) -> Structured {
     out.what = whats.join("\n");
     out.summary = Some(format!("Consolidated from {} memories", members.len()));
     out
+}
+
+/// A member's structure: its stored XML, or the offline structure of its text.
+fn structure_of(m: &Member) -> Structured {
+    match m.structured.as_deref().map(parse_llm_output) {
+        Some(Ok(LlmVerdict::Memory(s))) => s,
+        _ => offline_structure(&m.content, None),
+    }
 }

@@ -26,7 +26,8 @@ pub struct Engine {
 #[derive(Debug)]
 struct Inner {
     config: Config,
-    embedder: Option<Arc<dyn Embedder>>,
+    /// Swapped when the user activates another model (see [`Engine::set_embedder`]).
+    embedder: std::sync::RwLock<Option<Arc<dyn Embedder>>>,
     stores: Mutex<HashMap<Project, Store>>,
     /// Accesses gathered by searches, written in batches (see [`Engine::search`]).
     accesses: crate::access::AccessLog,
@@ -36,8 +37,9 @@ struct Inner {
     events: tokio::sync::broadcast::Sender<crate::EngineEvent>,
     /// While set, hooks inject nothing and saves are refused.
     paused: std::sync::atomic::AtomicBool,
-    /// The LLM that structures saves, if one is set up (see `structuring.rs`).
-    pub(crate) structurer: std::sync::RwLock<Option<Arc<dyn cm_core::Structurer>>>,
+    /// The LLM, if one is set up: it structures saves, extracts memories
+    /// from transcripts and writes merged memories (see `llm.rs`).
+    llm: std::sync::RwLock<Option<Arc<dyn cm_core::Llm>>>,
     /// Memories injected per (project, session) by this engine, known before
     /// their records reach the database (see `hooks.rs`).
     pub(crate) recent_injections: crate::hooks::RecentInjections,
@@ -58,13 +60,13 @@ impl Engine {
         Engine {
             inner: Arc::new(Inner {
                 config,
-                embedder,
+                embedder: std::sync::RwLock::new(embedder),
                 stores: Mutex::new(HashMap::new()),
                 accesses: crate::access::AccessLog::default(),
                 registry,
                 events: tokio::sync::broadcast::channel(1024).0,
                 paused: std::sync::atomic::AtomicBool::new(false),
-                structurer: std::sync::RwLock::new(None),
+                llm: std::sync::RwLock::new(None),
                 recent_injections: crate::hooks::RecentInjections::default(),
             }),
         }
@@ -105,15 +107,16 @@ impl Engine {
         self.inner.paused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Sets (or removes) the LLM structurer, e.g. when the user changes the
-    /// provider in the dashboard. `None`: offline structuring only.
-    pub fn set_structurer(&self, structurer: Option<Arc<dyn cm_core::Structurer>>) {
-        *self.inner.structurer.write().unwrap_or_else(|e| e.into_inner()) = structurer;
+    /// Sets (or removes) the LLM, e.g. when the user changes the provider
+    /// in the dashboard. `None`: offline mode (offline structuring,
+    /// transcript heuristics, deterministic merges).
+    pub fn set_llm(&self, llm: Option<Arc<dyn cm_core::Llm>>) {
+        *self.inner.llm.write().unwrap_or_else(|e| e.into_inner()) = llm;
     }
 
-    /// The LLM structurer in use, if any.
-    pub fn structurer(&self) -> Option<Arc<dyn cm_core::Structurer>> {
-        self.inner.structurer.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The LLM in use, if any.
+    pub fn llm(&self) -> Option<Arc<dyn cm_core::Llm>> {
+        self.inner.llm.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn recent_injections(&self) -> &crate::hooks::RecentInjections {
@@ -126,8 +129,15 @@ impl Engine {
     }
 
     /// The embedder, if any.
-    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
-        self.inner.embedder.as_ref()
+    pub fn embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.inner.embedder.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the embedder (the user activated another model). Searches
+    /// use the new model's vectors at once; memories it has not embedded
+    /// yet are found by full text until [`Engine::reembed`] gives them one.
+    pub fn set_embedder(&self, embedder: Option<Arc<dyn Embedder>>) {
+        *self.inner.embedder.write().unwrap_or_else(|e| e.into_inner()) = embedder;
     }
 
     /// The open store of `project`, opening (and creating) it on first use.
@@ -164,7 +174,7 @@ impl Engine {
         text: &str,
         kind: EmbedKind,
     ) -> Option<(Arc<dyn Embedder>, Vec<f32>)> {
-        let embedder = self.inner.embedder.clone()?;
+        let embedder = self.embedder()?;
         let texts = [text.to_owned()];
         match embedder.embed(&texts, kind).await {
             Ok(mut v) if v.len() == 1 => {
@@ -201,7 +211,7 @@ impl Engine {
     async fn save_unobserved(&self, project: &Project, mut new: NewMemory) -> Result<SaveOutcome> {
         // Secrets go before anything else sees the note, the LLM included.
         let mut redacted = redact_memory(&mut new);
-        if let crate::structuring::Decision::Reject(reason) = self.structure_note(&mut new).await {
+        if let crate::structuring::Decision::Reject(reason) = self.structure_note(project, &mut new).await {
             return Ok(SaveOutcome {
                 id: None,
                 action: SaveAction::Rejected,
@@ -277,7 +287,8 @@ impl Engine {
             redact_memory(&mut new);
             // Structured like any save (`[structure] transcript`); a note the
             // LLM rejects is dropped, its lines still count as analysed.
-            if let crate::structuring::Decision::Reject(reason) = self.structure_note(&mut new).await {
+            if let crate::structuring::Decision::Reject(reason) = self.structure_note(project, &mut new).await
+            {
                 tracing::debug!(%reason, "a mined memory was rejected");
                 continue;
             }
@@ -345,7 +356,7 @@ impl Engine {
             NewMemory::new(&new.content, new.source)?;
         }
         for (chunk, redacted) in memories.chunks(BATCH).zip(redactions.chunks(BATCH)) {
-            let vectors = match &self.inner.embedder {
+            let vectors = match &self.embedder() {
                 Some(embedder) => {
                     let texts: Vec<String> = chunk.iter().map(|(m, _)| embed_text(m)).collect();
                     match embedder.embed(&texts, EmbedKind::Passage).await {
@@ -424,7 +435,7 @@ impl Engine {
     }
 
     async fn query_vector(&self, store: &Store, text: &str) -> Result<Option<(Space, Vec<f32>)>> {
-        let Some(embedder) = &self.inner.embedder else {
+        let Some(embedder) = &self.embedder() else {
             return Ok(None);
         };
         // A project with no vectors from this model cannot use them yet.
@@ -519,7 +530,7 @@ impl Engine {
     /// where it stopped; vectors of other models are kept.
     pub async fn reembed(&self, project: &Project, mut progress: impl FnMut(u64, u64)) -> Result<u64> {
         const BATCH: usize = 32;
-        let Some(embedder) = self.inner.embedder.clone() else {
+        let Some(embedder) = self.embedder() else {
             return Err(Error::Project("no embedding model is active".into()));
         };
         let store = self.store(project).await?;
@@ -551,7 +562,7 @@ impl Engine {
 
     /// Embeds the given memories (used after an import).
     async fn embed_missing(&self, store: &Store, ids: &[i64]) -> Result<()> {
-        let Some(embedder) = self.inner.embedder.clone() else {
+        let Some(embedder) = self.embedder() else {
             return Ok(());
         };
         if ids.is_empty() {

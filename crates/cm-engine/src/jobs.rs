@@ -16,7 +16,7 @@ use cm_store::{Job, JobKind, JobRetry, MinedCommit, TranscriptProgress, now_ms};
 use serde::Serialize;
 
 use crate::transcript::parse;
-use crate::{Engine, EngineEvent, Error, Project, Result, miner};
+use crate::{Engine, EngineEvent, Error, Project, Result};
 
 /// Attempts before a job fails for good.
 pub const MAX_ATTEMPTS: i64 = 5;
@@ -172,11 +172,20 @@ impl Engine {
                     .ok_or_else(|| Error::Project("the job names no transcript".into()))?;
                 let report = self.mine_transcript(project, &job.session_id, Path::new(path), None).await?;
                 self.store(project).await?.finish_job(job.id).await?;
+                if job.trigger == "SessionEnd" {
+                    // A clustering failure is logged, never a reason to mine again.
+                    match self.cluster_pass(project).await {
+                        Ok(pass) => {
+                            tracing::info!(clustered = pass.clustered, merged = ?pass.merged, "session end")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "clustering at session end failed"),
+                    }
+                }
                 Ok(report)
             }
             JobKind::CompactSummary => {
                 let summary = job.payload.get("summary").and_then(serde_json::Value::as_str).unwrap_or("");
-                let memories = miner::mine_summary(summary, &job.session_id);
+                let memories = self.extract_from_summary(project, summary, &job.session_id).await;
                 let mut report = MineReport::default();
                 // Saved and finished in one transaction: a crash never mines it twice.
                 let commit = self.save_mined(project, memories, None, Some(job.id)).await?;
@@ -227,8 +236,11 @@ impl Engine {
                 report.position = (lines_done, bytes_done);
                 break;
             }
-            let memories =
-                if skipped_long > 0 { Vec::new() } else { miner::mine_turns(&parsed.turns, session_id) };
+            let memories = if skipped_long > 0 {
+                Vec::new()
+            } else {
+                self.extract_memories(project, &parsed.turns, session_id).await
+            };
             let (lines, bytes) = if skipped_long > 0 {
                 (lines_done + 1, bytes_done + skipped_long as i64)
             } else {

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use cm_core::structure::{LlmVerdict, Structured, offline_structure};
-use cm_core::{Domain, MemoryType, NewMemory, Source};
+use cm_core::structure::{LlmVerdict, Structured, offline_structure, parse_llm_output, structuring_prompt};
+use cm_core::{Domain, LlmPurpose, MemoryType, NewMemory, Source};
 
-use crate::Engine;
+use crate::{Engine, Project};
 
 /// What structuring decided for a note.
 pub(crate) enum Decision {
@@ -20,7 +20,7 @@ pub(crate) enum Decision {
 
 impl Engine {
     /// Structures `new` in place if its source is configured for it.
-    pub(crate) async fn structure_note(&self, new: &mut NewMemory) -> Decision {
+    pub(crate) async fn structure_note(&self, project: &Project, new: &mut NewMemory) -> Decision {
         let cfg = &self.config().structure;
         if new.structured.is_some() || !cfg.enabled_for(new.source) {
             return Decision::Keep;
@@ -28,26 +28,16 @@ impl Engine {
         // The caller's type and domain are hints unless they are the defaults.
         let hint_type = (new.memory_type != MemoryType::Context).then_some(new.memory_type);
         let hint_domain = (new.domain != Domain::general()).then(|| new.domain.clone());
-        let verdict = match self.structurer() {
-            Some(llm) => {
-                let timeout = Duration::from_millis(cfg.timeout_ms);
-                let asked = llm.structure(&new.content, hint_type, hint_domain.as_ref());
-                match tokio::time::timeout(timeout, asked).await {
-                    Ok(Ok(verdict)) => Some(verdict),
-                    Ok(Err(e)) => {
-                        tracing::warn!(structurer = llm.name(), error = %e, "structuring offline instead");
-                        None
-                    }
-                    Err(_) => {
-                        tracing::warn!(
-                            structurer = llm.name(),
-                            timeout_ms = cfg.timeout_ms,
-                            "LLM too slow; structuring offline instead"
-                        );
-                        None
-                    }
+        let timeout = Duration::from_millis(cfg.timeout_ms);
+        let prompt = structuring_prompt(&new.content, hint_type, hint_domain.as_ref());
+        let verdict = match self.ask_llm(project, LlmPurpose::Structure, prompt, timeout).await {
+            Some(answer) => match parse_llm_output(&answer) {
+                Ok(verdict) => Some(verdict),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unusable structuring answer; structuring offline instead");
+                    None
                 }
-            }
+            },
             None => None,
         };
         let structured = match verdict {

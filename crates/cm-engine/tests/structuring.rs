@@ -4,10 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cm_core::structure::parse_llm_output;
-use cm_core::{
-    Config, Domain, MemoryType, NewMemory, SaveAction, Source, StructureError, StructureFuture, Structurer,
-};
+use cm_core::{Config, Llm, LlmAnswer, LlmCallError, LlmFuture, MemoryType, NewMemory, SaveAction, Source};
 use cm_engine::{Engine, Project};
 
 /// A structurer answering from a script, recording what it was shown.
@@ -18,23 +15,18 @@ struct Scripted {
     seen: Mutex<Vec<String>>,
 }
 
-impl Structurer for Scripted {
+impl Llm for Scripted {
     fn name(&self) -> &str {
         "scripted"
     }
 
-    fn structure<'a>(
-        &'a self,
-        content: &'a str,
-        _hint_type: Option<MemoryType>,
-        _hint_domain: Option<&'a Domain>,
-    ) -> StructureFuture<'a> {
-        self.seen.lock().unwrap().push(content.to_owned());
+    fn complete<'a>(&'a self, _system: &'a str, user: &'a str) -> LlmFuture<'a> {
+        self.seen.lock().unwrap().push(user.to_owned());
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
             match self.answer {
-                Ok(text) => parse_llm_output(text).map_err(|e| StructureError(e.to_string())),
-                Err(e) => Err(StructureError(e.into())),
+                Ok(text) => Ok(LlmAnswer { text: text.to_owned(), prompt_tokens: 10, completion_tokens: 5 }),
+                Err(e) => Err(LlmCallError(e.into())),
             }
         })
     }
@@ -50,7 +42,7 @@ fn engine(
     config.structure.timeout_ms = 300;
     let engine = Engine::new(config, None);
     let llm = Arc::new(Scripted { answer, delay, seen: Mutex::new(Vec::new()) });
-    engine.set_structurer(Some(llm.clone()));
+    engine.set_llm(Some(llm.clone()));
     (engine, llm, project, dir)
 }
 
@@ -76,7 +68,7 @@ async fn the_llm_structure_is_stored_and_its_type_fills_the_default() {
     assert!(xml.contains("<what>Run sqlx migrations before starting the server.</what>"), "{xml}");
     assert!(xml.contains("<warn>never edit a landed migration</warn>"), "{xml}");
     assert_eq!(m.summary.as_deref(), Some("Migrate before serving"));
-    assert_eq!(m.content, llm.seen.lock().unwrap()[0], "the note itself is kept");
+    assert!(llm.seen.lock().unwrap()[0].contains(&m.content), "the note itself is kept");
     assert!(
         !llm.seen.lock().unwrap()[0].contains("ghp_"),
         "secrets are redacted before the LLM sees the note"

@@ -61,6 +61,8 @@ pub struct LlmClient {
 
 struct Inner {
     config: LlmConfig,
+    /// The provider, worded for people (see [`Provider::describe`]).
+    description: String,
     model: String,
     client: async_openai::Client<ProviderConfig>,
     /// Kept only to mask it out of server messages.
@@ -148,6 +150,7 @@ impl LlmClient {
         Ok(LlmClient {
             inner: Arc::new(Inner {
                 permits: Semaphore::new(config.concurrency),
+                description: config.provider.describe(),
                 config,
                 model,
                 client,
@@ -162,6 +165,11 @@ impl LlmClient {
     /// The configuration this client was built from.
     pub fn config(&self) -> &LlmConfig {
         &self.inner.config
+    }
+
+    /// The provider, worded for people, e.g. "OpenAI model `gpt-4o-mini`".
+    pub fn description(&self) -> &str {
+        &self.inner.description
     }
 
     /// Tokens used by every call of this client (and its clones) so far.

@@ -18,13 +18,13 @@
 mod client;
 mod config;
 mod credentials;
-mod structurer;
+mod settings;
 mod transport;
 
 pub use client::{Completion, ConnectionTest, LlmClient, Usage};
 pub use config::{LlmConfig, Provider};
 pub use credentials::{Credentials, ENV_VAR, KEY_FILE, KEYCHAIN_SERVICE, KEYCHAIN_USER, KeySource, Secret};
-pub use structurer::{CONFIG_FILE, LlmStructurer};
+pub use settings::{CONFIG_FILE, load, read_config, write_config};
 
 /// Errors of LLM calls and of finding their credentials.
 ///

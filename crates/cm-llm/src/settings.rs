@@ -1,71 +1,68 @@
-//! The engine's [`Structurer`] over an LLM: the structuring prompt in, the
-//! tolerant parser over the answer.
+//! The user's LLM settings (`<home>/llm.toml`, no secret in it) and the
+//! engine's [`Llm`] over the configured client.
 
 use std::path::Path;
 
-use cm_core::structure::{parse_llm_output, structuring_prompt};
-use cm_core::{Domain, MemoryType, StructureError, StructureFuture, Structurer};
+use cm_core::{Llm, LlmAnswer, LlmCallError, LlmFuture};
 
 use crate::{Credentials, LlmClient, LlmConfig, LlmError, Provider, Result};
 
 /// The settings file in the per-user directory: which provider, no secret.
 pub const CONFIG_FILE: &str = "llm.toml";
 
-/// Structures notes with an LLM.
-#[derive(Debug, Clone)]
-pub struct LlmStructurer {
-    client: LlmClient,
-    name: String,
+/// Reads `<home>/llm.toml`; the defaults (no provider) when it is absent.
+pub fn read_config(home: &Path) -> Result<LlmConfig> {
+    let path = home.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LlmConfig::default()),
+        Err(e) => return Err(LlmError::NotConfigured(format!("{}: {e}", path.display()))),
+    };
+    toml::from_str(&text).map_err(|e| LlmError::NotConfigured(format!("{}: {}", path.display(), e.message())))
 }
 
-impl LlmStructurer {
-    /// A structurer over `client`, called `name` in logs and the dashboard.
-    pub fn new(client: LlmClient, name: impl Into<String>) -> LlmStructurer {
-        LlmStructurer { client, name: name.into() }
+/// Writes `config` to `<home>/llm.toml` atomically (a temporary file renamed
+/// over the old one), after checking it: a provider must be complete.
+pub fn write_config(home: &Path, config: &LlmConfig) -> Result<()> {
+    if !matches!(config.provider, Provider::None) {
+        config.validate()?;
     }
-
-    /// The client, for its usage counters and the connection test.
-    pub fn client(&self) -> &LlmClient {
-        &self.client
-    }
-
-    /// The structurer the user set up in `<home>/llm.toml`, with its key
-    /// from the keychain, `CLAUDE_MEMORY_LLM_API_KEY` or the owner-only key
-    /// file. `None` when no provider is set up (offline mode). Blocking
-    /// (the keychain may be asked): call from a blocking context.
-    pub fn load(home: &Path) -> Result<Option<LlmStructurer>> {
-        let path = home.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(LlmError::NotConfigured(format!("{}: {e}", path.display()))),
-        };
-        let config: LlmConfig = toml::from_str(&text)
-            .map_err(|e| LlmError::NotConfigured(format!("{}: {}", path.display(), e.message())))?;
-        if matches!(config.provider, Provider::None) {
-            return Ok(None);
-        }
-        let key = Credentials::new(home).load()?.map(|(key, _source)| key);
-        let name = config.provider.describe();
-        Ok(Some(LlmStructurer::new(LlmClient::new(config, key)?, name)))
-    }
+    let text = toml::to_string(config).map_err(|e| LlmError::NotConfigured(e.to_string()))?;
+    let io = |e: std::io::Error| {
+        LlmError::NotConfigured(format!("writing {}: {e}", home.join(CONFIG_FILE).display()))
+    };
+    std::fs::create_dir_all(home).map_err(io)?;
+    let tmp = home.join(format!("{CONFIG_FILE}.tmp"));
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, home.join(CONFIG_FILE)).map_err(io)
 }
 
-impl Structurer for LlmStructurer {
+/// The client the user set up in `<home>/llm.toml`, with its key from the
+/// keychain, `CLAUDE_MEMORY_LLM_API_KEY` or the owner-only key file. `None`
+/// when no provider is set up (offline mode). Blocking (the keychain may be
+/// asked): call from a blocking context.
+pub fn load(home: &Path) -> Result<Option<LlmClient>> {
+    let config = read_config(home)?;
+    if matches!(config.provider, Provider::None) {
+        return Ok(None);
+    }
+    let key = Credentials::new(home).load()?.map(|(key, _source)| key);
+    Ok(Some(LlmClient::new(config, key)?))
+}
+
+impl Llm for LlmClient {
     fn name(&self) -> &str {
-        &self.name
+        self.description()
     }
 
-    fn structure<'a>(
-        &'a self,
-        content: &'a str,
-        hint_type: Option<MemoryType>,
-        hint_domain: Option<&'a Domain>,
-    ) -> StructureFuture<'a> {
+    fn complete<'a>(&'a self, system: &'a str, user: &'a str) -> LlmFuture<'a> {
         Box::pin(async move {
-            let (system, user) = structuring_prompt(content, hint_type, hint_domain);
-            let answer = self.client.chat(&system, &user).await.map_err(|e| StructureError(e.to_string()))?;
-            parse_llm_output(&answer.text).map_err(|e| StructureError(format!("unusable answer: {e}")))
+            let answer = self.chat(system, user).await.map_err(|e| LlmCallError(e.to_string()))?;
+            Ok(LlmAnswer {
+                text: answer.text,
+                prompt_tokens: answer.usage.prompt_tokens,
+                completion_tokens: answer.usage.completion_tokens,
+            })
         })
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cm_core::{Config, MemoryType, NewMemory, SaveAction, Source};
 use cm_engine::{Engine, Project};
-use cm_llm::{LlmClient, LlmConfig, LlmStructurer, Provider, Secret};
+use cm_llm::{LlmClient, LlmConfig, Provider, Secret};
 use common::{FakeServer, Reply};
 
 const GOOD: &str = "<memory type=\"bug\" domain=\"testing\"><what>The login test is flaky because the fixture \
@@ -34,7 +34,7 @@ async fn setup(script: Vec<Reply>, azure: bool) -> (FakeServer, Engine, Project,
     let mut engine_config = Config::default();
     engine_config.structure.timeout_ms = 3_000;
     let engine = Engine::new(engine_config, None);
-    engine.set_structurer(Some(Arc::new(LlmStructurer::new(client, "test"))));
+    engine.set_llm(Some(Arc::new(client)));
     (server, engine, project, dir)
 }
 
@@ -60,6 +60,12 @@ async fn good_xml_over_azure_is_stored_and_the_request_has_azures_shape() {
     assert_eq!(req.header("authorization"), None);
     let body = req.body.to_string();
     assert!(body.contains("REJECT") && body.contains("clock not frozen"), "the prompt and the note: {body}");
+    let usage = engine.stats(&project).await.unwrap().llm;
+    assert_eq!(
+        (usage.total.requests, usage.total.prompt_tokens, usage.total.completion_tokens),
+        (1, 120, 40)
+    );
+    assert_eq!(usage.by_purpose["structure"].requests, 1, "counted per project and purpose");
 }
 
 #[tokio::test]

@@ -137,6 +137,39 @@ impl Store {
         Ok(Assignment { cluster_id, created, similarity, mature })
     }
 
+    /// Live memories with a vector in `space` that belong to no cluster
+    /// (consolidated memories excepted), oldest first, with their vectors.
+    pub async fn unclustered(&self, space: &Space, limit: usize) -> Result<Vec<(i64, Vec<f32>)>> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT m.id, f.embedding FROM memories m JOIN {}_full f ON f.memory_id = m.id
+             WHERE m.archived = 0 AND m.cluster_id IS NULL AND m.source != 'merge'
+             ORDER BY m.id LIMIT ?1",
+            space.table
+        )))
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(id, blob)| (id, blob_vector(&blob))).collect())
+    }
+
+    /// Every live memory's vector in `space` with its cluster, oldest first
+    /// (for the dashboard's map), at most `limit`.
+    pub async fn live_vectors(
+        &self,
+        space: &Space,
+        limit: usize,
+    ) -> Result<Vec<(i64, Option<i64>, Vec<f32>)>> {
+        let rows: Vec<(i64, Option<i64>, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT m.id, m.cluster_id, f.embedding FROM memories m JOIN {}_full f ON f.memory_id = m.id
+             WHERE m.archived = 0 ORDER BY m.id LIMIT ?1",
+            space.table
+        )))
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(id, cluster, blob)| (id, cluster, blob_vector(&blob))).collect())
+    }
+
     /// The live members of a cluster, oldest first.
     pub async fn cluster_members(&self, cluster_id: i64) -> Result<Vec<Member>> {
         let rows = sqlx::query(

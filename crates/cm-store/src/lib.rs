@@ -13,6 +13,7 @@ mod memories;
 mod search;
 mod stats;
 mod transcripts;
+mod usage;
 mod vectors;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use error::{Error, Result};
 pub use memories::{Access, ImportReport, ListFilter, MemoryPatch};
 pub use stats::Stats;
 pub use transcripts::{MinedCommit, MinedMemory, TranscriptProgress};
+pub use usage::{LlmCall, LlmTotals, LlmUsage};
 pub use vectors::Space;
 
 /// How long a connection waits for another writer before giving up. Long

@@ -28,6 +28,9 @@ pub struct Stats {
     pub vectors: BTreeMap<String, i64>,
     /// Size of the database file and its WAL, in bytes.
     pub db_bytes: u64,
+    /// Tokens the LLM used for this project.
+    #[serde(default)]
+    pub llm: crate::LlmUsage,
 }
 
 impl Store {
@@ -68,6 +71,7 @@ impl Store {
             avg_confidence: avg.unwrap_or(0.0),
             vectors: vectors.into_iter().collect(),
             db_bytes: file_len("") + file_len("-wal"),
+            llm: self.llm_usage().await?,
         })
     }
 }
