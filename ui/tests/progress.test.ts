@@ -42,10 +42,12 @@ describe('model task progress', () => {
     let a = applyProgress(undefined, 'activate', { type: 'progress', task: 'activate:m', done: 0, total: 30, message: 're-embedding' }, 0);
     a = applyProgress(a, 'activate', { type: 'progress', task: 'activate:m', done: 15, total: 30, message: 're-embedding' }, 1000);
     expect(a).toMatchObject({ done: 15, total: 30, finished: false, eta: 1 });
-    a = applyProgress(a, 'activate', { type: 'progress', task: 'activate:m', done: 30, total: 30, message: 'done' }, 2000);
-    expect(a.finished).toBe(true);
-    const failed = applyProgress(a, 'activate', { type: 'progress', task: 'activate:m', done: 3, total: 30, message: 'failed: no ONNX Runtime' }, 3000);
-    expect(failed.failed).toBe(true);
+    // The engine's closing event carries only the outcome: done 0, no total.
+    a = applyProgress(a, 'activate', { type: 'progress', task: 'activate:m', done: 0, total: null, message: 'done', detail: null }, 2000);
+    expect(a).toMatchObject({ finished: true, done: 30, total: 30 });
+    const running = applyProgress(undefined, 'activate', { type: 'progress', task: 'activate:m', done: 12, total: 30, message: 're-embedding' }, 0);
+    const failed = applyProgress(running, 'activate', { type: 'progress', task: 'activate:m', done: 0, total: null, message: 'failed: disk full' }, 3000);
+    expect(failed).toMatchObject({ failed: true, done: 12, total: 30 });
   });
 
   it('starts afresh after a task ended', () => {

@@ -81,16 +81,16 @@ describe('the setup wizard', () => {
     expect(STEPS.map((x) => x.id)).toEqual(['model', 'llm', 'projects', 'review', 'apply', 'done']);
   });
 
-  it('makes one setup call per project, or one for the user files alone', () => {
+  it('makes one setup call per project, whatever the scope', () => {
     expect(setupRequests(['/a', ' /a ', '/b', ''], 'shared', true)).toEqual([
       { project: '/a', scope: 'shared', dry_run: true },
       { project: '/b', scope: 'shared', dry_run: true },
     ]);
     expect(setupRequests([], 'local', true)).toEqual([]);
-    expect(setupRequests([], 'user', false)).toEqual([{ scope: 'user', dry_run: false }]);
-    expect(requestKey({ scope: 'user', dry_run: false })).toBe('~');
+    expect(setupRequests([], 'user', false)).toEqual([]);
+    expect(requestKey({ project: '/a', scope: 'user', dry_run: false })).toBe('/a');
     const s: WizardState = { ...initialState(), step: 'projects', scope: 'user' };
-    expect(blocker(s)).toBeNull();
+    expect(blocker(s)).toMatch(/Choose at least one project/);
   });
 
   it('says when the model step skips', () => {

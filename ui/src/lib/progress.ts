@@ -53,11 +53,14 @@ function num(v: unknown): number | null {
 export function applyProgress(prev: TaskProgress | undefined, kind: TaskKind, e: EngineEvent, now: number): TaskProgress {
   const base = prev && prev.kind === kind && isRunning(prev) ? prev : startTask(kind, now, '');
   const detail = e.detail && typeof e.detail === 'object' ? (e.detail as Record<string, unknown>) : {};
-  const done = num(e.done) ?? base.done;
   const total = num(e.total) ?? base.total;
   const message = typeof e.message === 'string' ? e.message : kind === 'install' ? (detailMessage(detail) ?? base.message) : base.message;
   const finished = kind === 'install' ? message === 'installed' : message === 'done';
   const failed = message.startsWith('failed') || message === 'cancelled';
+  // Progress only grows within a task; the engine's closing event says
+  // `done: 0` (it only carries the outcome), and a finished task did it all.
+  let done = Math.max(base.done, num(e.done) ?? 0);
+  if (finished && total !== null) done = total;
 
   let speed = num(detail.bytes_per_sec) ?? null;
   let eta = num(detail.eta_secs) ?? null;

@@ -203,7 +203,7 @@ export interface SetupReport {
 }
 
 export interface SetupRequest {
-  project?: string;
+  project: string;
   scope: SetupScope;
   dry_run: boolean;
 }

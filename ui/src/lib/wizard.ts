@@ -70,23 +70,26 @@ export function stepIndex(step: StepId): number {
   return STEPS.findIndex((s) => s.id === step);
 }
 
-/** The setup calls for the chosen projects and scope. With `user` and no project, one call for the user's files alone. */
+/**
+ * The setup calls for the chosen projects and scope, one per project (the
+ * engine's setup always names a project; with `user` scope the first call
+ * changes the user's files and the others find them done).
+ */
 export function setupRequests(selected: string[], scope: SetupScope, dryRun: boolean): SetupRequest[] {
   const projects = [...new Set(selected.map((p) => p.trim()).filter(Boolean))];
-  if (projects.length === 0) return scope === 'user' ? [{ scope, dry_run: dryRun }] : [];
   return projects.map((project) => ({ project, scope, dry_run: dryRun }));
 }
 
-/** A request's key in `plans`/`applied`: its project, or `~` for the user's files. */
+/** A request's key in `plans`/`applied`: its project. */
 export function requestKey(r: SetupRequest): string {
-  return r.project ?? '~';
+  return r.project;
 }
 
 /** Why the wizard cannot move on from its step; null when it can. */
 export function blocker(s: WizardState): string | null {
   switch (s.step) {
     case 'projects':
-      if (setupRequests(s.selected, s.scope, true).length === 0) return 'Choose at least one project (or the "every project" scope).';
+      if (setupRequests(s.selected, s.scope, true).length === 0) return 'Choose at least one project.';
       return null;
     case 'review': {
       const wanted = setupRequests(s.selected, s.scope, true).map(requestKey);
