@@ -97,6 +97,11 @@ impl Server {
         self.addr
     }
 
+    /// The engine it serves (for a host that also shows it, like the tray app).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Its base URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.addr.port())
