@@ -8,42 +8,22 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../..');
-const bin = process.env.CLAUDE_MEMORY_BIN ?? join(repo, 'target/debug/claude-memory');
-const uiDir = process.env.CLAUDE_MEMORY_UI_DIR ?? join(repo, 'ui/dist');
-const shots = join(here, 'screenshots');
-const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launchBrowser, newPage as openPage, shoot, startEngine } from './harness.mjs';
 
 const SEEDED = 'Run sqlx migrations before starting the server';
 const WORDS = ['parser', 'cache', 'router', 'ledger', 'kafka', 'widget', 'tokenizer', 'scheduler', 'mailer', 'billing', 'search', 'upload', 'thumbnail', 'session', 'locale'];
 
-let tmp, home, project, env, server, base, token, browser;
+let engine, tmp, home, project, base, token, browser;
 const pageErrors = [];
 
-function cli(args) {
-  return execFileSync(bin, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-async function api(method, path, body) {
-  const r = await fetch(`${base}/api${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await r.json();
-  assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(data)}`);
-  return data;
-}
+const api = (method, path, body) => engine.api(method, path, body);
+const newPage = (colorScheme = 'light') => openPage(browser, pageErrors, colorScheme);
 
 const q = (p) => `project=${encodeURIComponent(p)}`;
+// A page's link in the navigation bar (pages link to each other too).
+const navLink = (page, name) => page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name, exact: true });
 
 async function findSeeded() {
   const { memories } = await api('GET', `/memories?${q(project)}&limit=200`);
@@ -52,75 +32,29 @@ async function findSeeded() {
   return m;
 }
 
-async function newPage(colorScheme = 'light') {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, colorScheme });
-  const page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`console: ${m.text()}`);
-  });
-  return page;
-}
-
-async function shoot(page, name) {
-  await page.waitForTimeout(150);
-  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-}
-
 before(async () => {
-  assert.ok(existsSync(bin), `no claude-memory binary at ${bin} (cargo build -p claude-memory)`);
-  assert.ok(existsSync(join(uiDir, 'index.html')), `no built dashboard in ${uiDir} (npm run build in ui/)`);
-  mkdirSync(shots, { recursive: true });
-  tmp = mkdtempSync(join(tmpdir(), 'cm-browser-'));
-  home = join(tmp, 'cm-home');
-  project = join(tmp, 'alpha-service');
-  mkdirSync(project, { recursive: true });
-  mkdirSync(join(tmp, 'home'), { recursive: true });
-  env = {
-    PATH: process.env.PATH,
-    HOME: join(tmp, 'home'),
-    CLAUDE_MEMORY_HOME: home,
-    CLAUDE_MEMORY_UI_DIR: uiDir,
-    RUST_LOG: 'warn',
-  };
-  // 30 memories: more than one page of 25.
-  cli(['--project', project, 'save', SEEDED, '--type', 'decision', '--domain', 'database', '--tags', 'sqlx,migrations']);
-  for (let i = 0; i < 29; i++) {
-    const a = WORDS[i % WORDS.length];
-    const b = WORDS[(i * 7 + 3) % WORDS.length];
-    const type = ['fact', 'pattern', 'bug', 'context', 'preference'][i % 5];
-    const domain = ['backend', 'frontend', 'testing', 'devops'][i % 4];
-    cli(['--project', project, 'save', `Note ${i}: the ${a} module talks to the ${b} service through queue number ${i * 13}`, '--type', type, '--domain', domain]);
-  }
-
-  server = spawn(bin, ['serve', '--port', '0', '--no-watch'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  base = await new Promise((resolveUrl, reject) => {
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${err}`)), 30_000);
-    server.stderr.on('data', (d) => {
-      err += d;
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolveUrl(m[1]);
+  engine = await startEngine({
+    seed: (e) => {
+      project = join(e.tmp, 'alpha-service');
+      mkdirSync(project, { recursive: true });
+      // 30 memories: more than one page of 25.
+      e.cli(['--project', project, 'save', SEEDED, '--type', 'decision', '--domain', 'database', '--tags', 'sqlx,migrations']);
+      for (let i = 0; i < 29; i++) {
+        const a = WORDS[i % WORDS.length];
+        const b = WORDS[(i * 7 + 3) % WORDS.length];
+        const type = ['fact', 'pattern', 'bug', 'context', 'preference'][i % 5];
+        const domain = ['backend', 'frontend', 'testing', 'devops'][i % 4];
+        e.cli(['--project', project, 'save', `Note ${i}: the ${a} module talks to the ${b} service through queue number ${i * 13}`, '--type', type, '--domain', domain]);
       }
-    });
-    server.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+    },
   });
-  token = readFileSync(join(home, 'token'), 'utf8').trim();
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  ({ tmp, home, base, token } = engine);
+  browser = await launchBrowser();
 });
 
 after(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await engine?.stop();
 });
 
 describe('dashboard', () => {
@@ -171,7 +105,7 @@ describe('dashboard', () => {
       await shoot(page, `overview-${scheme}`);
 
       // Memories: a page of 25, then the rest.
-      await page.getByRole('link', { name: 'Memories' }).click();
+      await navLink(page, 'Memories').click();
       await page.getByRole('heading', { name: 'Memories' }).waitFor();
       await page.locator('tr.mem').nth(24).waitFor();
       assert.equal(await page.locator('tr.mem').count(), 25);
@@ -199,7 +133,7 @@ describe('dashboard', () => {
         ['Settings', 'Settings', 'Injection token budget'],
         ['Activity', 'Activity', 'Live events from the engine'],
       ]) {
-        await page.getByRole('link', { name, exact: true }).click();
+        await navLink(page, name).click();
         await page.getByRole('heading', { name: heading, exact: true }).waitFor();
         await page.getByText(check).first().waitFor();
         await shoot(page, `${name.toLowerCase()}-${scheme}`);
@@ -212,7 +146,7 @@ describe('dashboard', () => {
     const page = await newPage('light');
     await page.goto(`${base}/#token=${token}`);
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
-    await page.getByRole('link', { name: 'Models' }).focus();
+    await navLink(page, 'Models').focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Models', exact: true }).waitFor();
     assert.ok(page.url().endsWith('#/models'));
