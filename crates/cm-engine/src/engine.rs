@@ -560,6 +560,17 @@ impl Engine {
         }
     }
 
+    /// How many memories of `project` have no vector from the active model
+    /// (what [`Engine::reembed`] would embed); 0 without a model.
+    pub async fn missing_vectors(&self, project: &Project) -> Result<u64> {
+        let Some(embedder) = self.embedder() else { return Ok(0) };
+        let store = self.store(project).await?;
+        match store.space(embedder.model_id()).await? {
+            Some(space) => Ok(store.count_missing_vectors(&space).await?),
+            None => Ok(store.stats().await.map(|s| (s.total + s.archived) as u64)?),
+        }
+    }
+
     /// Embeds the given memories (used after an import).
     async fn embed_missing(&self, store: &Store, ids: &[i64]) -> Result<()> {
         let Some(embedder) = self.embedder() else {

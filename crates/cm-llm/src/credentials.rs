@@ -19,7 +19,9 @@ pub const ENV_VAR: &str = "CLAUDE_MEMORY_LLM_API_KEY";
 pub const KEY_FILE: &str = "llm-key";
 /// The keychain service name.
 pub const KEYCHAIN_SERVICE: &str = "claude-memory";
-/// The keychain account name.
+/// The keychain account name; the entry's account is this, `:`, and the
+/// per-user directory, so every `$CLAUDE_MEMORY_HOME` (a test's included)
+/// has its own key and never overwrites another's.
 pub const KEYCHAIN_USER: &str = "llm-api-key";
 
 /// An API key. Its `Debug` is redacted, it cannot be serialised, and its
@@ -136,10 +138,15 @@ impl Credentials {
         self.home.join(KEY_FILE)
     }
 
+    /// The keychain account of this home's key.
+    fn account(&self) -> String {
+        format!("{KEYCHAIN_USER}:{}", self.home.display())
+    }
+
     /// The key and where it came from: keychain, then environment, then file.
     pub fn load(&self) -> Result<Option<(Secret, KeySource)>> {
         if self.keychain {
-            match keychain::get() {
+            match keychain::get(&self.account()) {
                 Ok(Some(key)) if !key.is_empty() => return Ok(Some((key, KeySource::Keychain))),
                 Ok(_) => {}
                 Err(e) => {
@@ -176,7 +183,7 @@ impl Credentials {
             return Err(LlmError::Credentials("the API key is empty".to_owned()));
         }
         if self.keychain {
-            match keychain::set(key) {
+            match keychain::set(&self.account(), key) {
                 Ok(()) => {
                     // An older plaintext copy must not outlive the move to the keychain.
                     self.remove_file()?;
@@ -198,7 +205,7 @@ impl Credentials {
     /// Removes the key from the keychain and the file (not the environment).
     pub fn delete(&self) -> Result<()> {
         if self.keychain
-            && let Err(e) = keychain::delete()
+            && let Err(e) = keychain::delete(&self.account())
         {
             tracing::debug!(error = %e, "could not delete the key from the OS keychain");
         }
@@ -265,26 +272,26 @@ fn check_owner_only(path: &Path) -> Result<()> {
 
 #[cfg(feature = "keychain")]
 mod keychain {
-    use super::{KEYCHAIN_SERVICE, KEYCHAIN_USER, Secret};
+    use super::{KEYCHAIN_SERVICE, Secret};
 
-    fn entry() -> keyring::Result<keyring::Entry> {
-        keyring::Entry::new(KEYCHAIN_SERVICE, KEYCHAIN_USER)
+    fn entry(account: &str) -> keyring::Result<keyring::Entry> {
+        keyring::Entry::new(KEYCHAIN_SERVICE, account)
     }
 
-    pub(super) fn get() -> Result<Option<Secret>, String> {
-        match entry().and_then(|e| e.get_password()) {
+    pub(super) fn get(account: &str) -> Result<Option<Secret>, String> {
+        match entry(account).and_then(|e| e.get_password()) {
             Ok(key) => Ok(Some(Secret::new(key))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(describe(&e)),
         }
     }
 
-    pub(super) fn set(key: &Secret) -> Result<(), String> {
-        entry().and_then(|e| e.set_password(key.expose())).map_err(|e| describe(&e))
+    pub(super) fn set(account: &str, key: &Secret) -> Result<(), String> {
+        entry(account).and_then(|e| e.set_password(key.expose())).map_err(|e| describe(&e))
     }
 
-    pub(super) fn delete() -> Result<(), String> {
-        match entry().and_then(|e| e.delete_credential()) {
+    pub(super) fn delete(account: &str) -> Result<(), String> {
+        match entry(account).and_then(|e| e.delete_credential()) {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(describe(&e)),
         }
@@ -303,15 +310,15 @@ mod keychain {
 
     const OFF: &str = "built without the `keychain` feature";
 
-    pub(super) fn get() -> Result<Option<Secret>, String> {
+    pub(super) fn get(_: &str) -> Result<Option<Secret>, String> {
         Err(OFF.to_owned())
     }
 
-    pub(super) fn set(_: &Secret) -> Result<(), String> {
+    pub(super) fn set(_: &str, _: &Secret) -> Result<(), String> {
         Err(OFF.to_owned())
     }
 
-    pub(super) fn delete() -> Result<(), String> {
+    pub(super) fn delete(_: &str) -> Result<(), String> {
         Ok(())
     }
 }

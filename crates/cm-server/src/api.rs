@@ -24,13 +24,22 @@ use serde_json::{Value, json};
 
 use crate::{AppState, Error, Result};
 
+mod llm;
+mod setup;
+
+pub(crate) use setup::setup_done;
+
 type Params = Query<HashMap<String, String>>;
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/status", get(status))
         .route("/pause", post(pause))
-        .route("/projects", get(projects))
+        .route("/projects", get(projects).post(setup::add_project))
+        .route("/setup", post(setup::run_setup))
+        .route("/setup/done", post(setup::setup_finished))
+        .route("/llm", get(llm::get_llm).put(llm::put_llm))
+        .route("/llm/test", post(llm::test_llm))
         .route("/memories", get(memories).post(save))
         .route("/memories/{id}", get(memory).patch(update).delete(delete))
         .route("/memories/{id}/validate", post(validate))
@@ -39,17 +48,20 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/injections", get(injections))
         .route("/jobs", get(jobs))
         .route("/clusters", get(clusters))
+        .route("/clusters/map", get(cluster_map))
         .route("/clusters/{id}/merge", post(merge_cluster))
         .route("/clusters/{id}/unmerge", post(unmerge_cluster))
         .route("/models", get(models))
         .route("/models/{id}/install", post(install_model))
+        .route("/models/{id}/cancel", post(cancel_model_task))
+        .route("/models/{id}/activate", post(activate_model))
         .route("/settings", get(settings).put(put_settings))
         .route("/events", get(events))
         .with_state(state)
 }
 
 /// Parses a JSON body, or answers 400 with the parser's message.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T> {
+pub(super) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("invalid JSON body: {e}")))
 }
 
@@ -78,6 +90,8 @@ async fn status(State(state): State<AppState>) -> Result<axum::Json<Value>> {
         "paused": engine.is_paused(),
         "projects": projects,
         "model": engine.embedder().map(|e| json!({ "id": e.model_id(), "dimension": e.dimension() })),
+        "llm": engine.llm().map(|l| l.name().to_owned()),
+        "setup_done": setup_done(state.home()),
     })))
 }
 
@@ -362,8 +376,9 @@ async fn models(State(state): State<AppState>) -> Result<axum::Json<Value>> {
             })
         })
         .collect();
-    let active = state.engine().config().embedding.model.clone();
     let loaded = state.engine().embedder().map(|e| e.model_id().to_owned());
+    // An activated model is the active one even before the next start.
+    let active = loaded.clone().or_else(|| state.engine().config().embedding.model.clone());
     Ok(axum::Json(json!({ "catalogue": catalogue, "active": active, "loaded": loaded })))
 }
 
@@ -387,8 +402,11 @@ async fn install_model(
     store.entry(&id).map_err(|e| Error::NotFound(e.to_string()))?;
     let engine = state.engine().clone();
     let task = format!("install:{id}");
+    let cancel =
+        state.start_task(&task).ok_or_else(|| Error::Conflict(format!("{id} is already being installed")))?;
     tokio::spawn({
         let task = task.clone();
+        let state = state.clone();
         async move {
             let progress = |message: &str, detail: Option<Value>| EngineEvent::Progress {
                 task: task.clone(),
@@ -424,12 +442,10 @@ async fn install_model(
                             });
                         }
                     };
-                    store
-                        .download(&id, &options, &sink, &cm_embed::CancellationToken::new())
-                        .await
-                        .map_err(|e| e.to_string())
+                    store.download(&id, &options, &sink, &cancel).await.map_err(|e| e.to_string())
                 }
             };
+            state.end_task(&task);
             match result {
                 Ok(m) => engine.emit(progress("installed", Some(json!({ "state": m.state.to_string() })))),
                 Err(message) => {
@@ -439,6 +455,143 @@ async fn install_model(
         }
     });
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "task": task }))).into_response())
+}
+
+/// `POST /api/models/{id}/cancel`: stops a running download of `id`
+/// (its partial files are removed by the downloader).
+async fn cancel_model_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(json!({ "cancelled": state.cancel_task(&format!("install:{id}")) })))
+}
+
+/// `POST /api/models/{id}/activate`: loads installed model `id`, makes it
+/// the engine's embedder at once and the configured one for the next start,
+/// then re-embeds every known project's memories in the background,
+/// reporting `progress` events (task `activate:<id>`, memories done / total)
+/// and clustering them in the new model's space.
+async fn activate_model(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let store = model_store(&state);
+    let mut cfg = store.embed_config(&id).map_err(|e| Error::BadRequest(e.to_string()))?;
+    let engine = state.engine().clone();
+    let e = &engine.config().embedding;
+    cfg.onnxruntime = e.onnxruntime.clone();
+    if let Some(threads) = e.threads {
+        cfg.model.intra_threads = threads;
+    }
+    let task = format!("activate:{id}");
+    let _ =
+        state.start_task(&task).ok_or_else(|| Error::Conflict(format!("{id} is already being activated")))?;
+    let embedder = match cm_embed::EmbedService::load_async(cfg).await {
+        Ok(service) => service,
+        Err(err) => {
+            state.end_task(&task);
+            return Err(Error::BadRequest(format!("cannot load {id}: {err}")));
+        }
+    };
+    if let Err(err) = remember_model(&state, &id) {
+        state.end_task(&task);
+        return Err(err);
+    }
+    engine.set_embedder(Some(std::sync::Arc::new(embedder)));
+    tracing::info!(model = %id, "embedding model activated");
+    tokio::spawn({
+        let task = task.clone();
+        async move {
+            let outcome = reembed_everything(&engine, &task).await;
+            let message = match &outcome {
+                Ok(()) => "done".to_owned(),
+                Err(e) => format!("failed: {e}"),
+            };
+            engine.emit(EngineEvent::Progress {
+                task: task.clone(),
+                done: 0,
+                total: None,
+                message: Some(message),
+                detail: None,
+            });
+            state.end_task(&task);
+        }
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "task": task }))).into_response())
+}
+
+/// Re-embeds every known project with the engine's (new) model.
+async fn reembed_everything(
+    engine: &cm_engine::Engine,
+    task: &str,
+) -> std::result::Result<(), cm_engine::Error> {
+    let mut projects = Vec::new();
+    for root in engine.registry().map(|r| r.projects()).unwrap_or_default() {
+        if root.join(cm_engine::DATA_DIR).is_dir()
+            && let Ok(p) = Project::at(&root)
+        {
+            projects.push(p);
+        }
+    }
+    let mut totals = Vec::with_capacity(projects.len());
+    for p in &projects {
+        totals.push(engine.missing_vectors(p).await?);
+    }
+    let total: u64 = totals.iter().sum();
+    let mut before = 0u64;
+    let report = |done: u64| EngineEvent::Progress {
+        task: task.to_owned(),
+        done,
+        total: Some(total),
+        message: Some("re-embedding".to_owned()),
+        detail: None,
+    };
+    engine.emit(report(0));
+    for (p, n) in projects.iter().zip(totals) {
+        engine.reembed(p, |done, _| engine.emit(report(before + done.min(n)))).await?;
+        before += n;
+        engine.cluster_unclustered(p).await?;
+    }
+    Ok(())
+}
+
+/// Writes `embedding.model = id` into the settings file (the rest kept).
+fn remember_model(state: &AppState, id: &str) -> Result<()> {
+    let path = config_path(state);
+    let mut config = match std::fs::read_to_string(&path) {
+        Ok(text) => Config::from_toml(&text).map_err(|e| Error::Service(e.to_string()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+        Err(e) => return Err(Error::Service(e.to_string())),
+    };
+    config.embedding.model = Some(id.to_owned());
+    config.embedding.model_dir = None;
+    write_config(state, &config)
+}
+
+fn write_config(state: &AppState, config: &Config) -> Result<()> {
+    let text = toml::to_string_pretty(config).map_err(|e| Error::Service(e.to_string()))?;
+    let path = config_path(state);
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::create_dir_all(state.home()).map_err(|e| Error::Service(e.to_string()))?;
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| Error::Service(e.to_string()))
+}
+
+/// `GET /api/clusters/map`: the project's memories on a 2-D projection of
+/// their embeddings, with their clusters.
+async fn cluster_map(State(state): State<AppState>, Query(q): Params) -> Result<axum::Json<Value>> {
+    let project = project(&state, &q)?;
+    let engine = state.engine();
+    let points = engine.memory_map(&project).await?;
+    let mut out = Vec::with_capacity(points.len());
+    for p in points {
+        let m = engine.get(&project, p.id).await?;
+        out.push(json!({
+            "id": p.id, "x": p.x, "y": p.y, "cluster_id": p.cluster_id,
+            "memory_type": m.memory_type, "domain": m.domain,
+            "summary": m.summary.unwrap_or_else(|| m.content.chars().take(120).collect()),
+        }));
+    }
+    let model = if out.is_empty() { None } else { engine.embedder().map(|e| e.model_id().to_owned()) };
+    Ok(axum::Json(json!({ "model": model, "points": out })))
 }
 
 fn config_path(state: &AppState) -> std::path::PathBuf {
@@ -461,13 +614,7 @@ async fn settings(State(state): State<AppState>) -> Result<axum::Json<Value>> {
 async fn put_settings(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
     let config: Config = body(&bytes)?;
     config.validate().map_err(|e| Error::BadRequest(e.to_string()))?;
-    let text = toml::to_string_pretty(&config).map_err(|e| Error::Service(e.to_string()))?;
-    let path = config_path(&state);
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::create_dir_all(state.home()).map_err(|e| Error::Service(e.to_string()))?;
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| Error::Service(e.to_string()))?;
+    write_config(&state, &config)?;
     Ok(axum::Json(json!({ "saved": true, "restart_required": &config != state.engine().config() })))
 }
 

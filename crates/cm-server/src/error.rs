@@ -19,6 +19,9 @@ pub enum Error {
     /// Unknown endpoint, project or memory.
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with work in progress.
+    #[error("{0}")]
+    Conflict(String),
     /// The request took too long.
     #[error("the request took longer than {0} ms")]
     Timeout(u64),
@@ -41,6 +44,7 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Engine(e) if e.is_not_found() => StatusCode::NOT_FOUND,
             Error::Engine(cm_engine::Error::Invalid(_)) => StatusCode::BAD_REQUEST,

@@ -58,6 +58,8 @@ struct StateInner {
     home: PathBuf,
     ui_dir: Option<PathBuf>,
     started: Instant,
+    /// Background tasks that can be cancelled (model downloads), by name.
+    tasks: std::sync::Mutex<std::collections::HashMap<String, cm_embed::CancellationToken>>,
 }
 
 impl AppState {
@@ -65,7 +67,15 @@ impl AppState {
     /// `ui_dir`, when given, holds the dashboard's files, served at `/`.
     pub fn new(engine: Engine, token: Token, port: u16, home: PathBuf, ui_dir: Option<PathBuf>) -> AppState {
         AppState {
-            inner: Arc::new(StateInner { engine, token, port, home, ui_dir, started: Instant::now() }),
+            inner: Arc::new(StateInner {
+                engine,
+                token,
+                port,
+                home,
+                ui_dir,
+                started: Instant::now(),
+                tasks: std::sync::Mutex::default(),
+            }),
         }
     }
 
@@ -77,6 +87,33 @@ impl AppState {
     /// The port the service listens on (for the Origin check).
     pub fn port(&self) -> u16 {
         self.inner.port
+    }
+
+    /// Registers a cancellable task; `None` when one of that name runs.
+    pub(crate) fn start_task(&self, name: &str) -> Option<cm_embed::CancellationToken> {
+        let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        if tasks.contains_key(name) {
+            return None;
+        }
+        let token = cm_embed::CancellationToken::new();
+        tasks.insert(name.to_owned(), token.clone());
+        Some(token)
+    }
+
+    /// Forgets a finished task.
+    pub(crate) fn end_task(&self, name: &str) {
+        self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+    }
+
+    /// Cancels a running task; whether one was running.
+    pub(crate) fn cancel_task(&self, name: &str) -> bool {
+        match self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The per-user state directory.

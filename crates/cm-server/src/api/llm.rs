@@ -1,0 +1,147 @@
+//! `/api/llm`: the LLM provider the engine uses. The API key goes one way —
+//! into the OS keychain (or the owner-only file where there is none) — and
+//! never comes back: answers only say whether one is stored, and where.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use cm_llm::{Credentials, KeySource, LlmClient, LlmConfig, Provider, Secret};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body;
+use crate::{AppState, Error, Result};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LlmBody {
+    config: LlmConfig,
+    /// A new key; absent keeps the stored one.
+    #[serde(default)]
+    api_key: Option<String>,
+    /// Removes the stored key.
+    #[serde(default)]
+    clear_key: bool,
+}
+
+/// Runs blocking credential and file work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Service(e.to_string()))?
+}
+
+fn key_source(home: &std::path::Path) -> Result<Option<KeySource>> {
+    let found = Credentials::new(home).load().map_err(|e| Error::Service(e.to_string()))?;
+    Ok(found.map(|(_, source)| source))
+}
+
+async fn describe(state: &AppState) -> Result<Value> {
+    let home = state.home().to_owned();
+    let (config, source) = blocking(move || {
+        let config = cm_llm::read_config(&home).map_err(|e| Error::Service(e.to_string()))?;
+        Ok((config, key_source(&home)?))
+    })
+    .await?;
+    let usage = usage_everywhere(state).await;
+    Ok(json!({
+        "config": config,
+        "key": { "present": source.is_some(), "source": source },
+        "active": state.engine().llm().map(|l| l.name().to_owned()),
+        "usage": usage,
+    }))
+}
+
+/// Tokens used in every known project (each counts its own).
+async fn usage_everywhere(state: &AppState) -> cm_store::LlmTotals {
+    let engine = state.engine();
+    let mut total = cm_store::LlmTotals::default();
+    for root in engine.registry().map(|r| r.projects()).unwrap_or_default() {
+        if !root.join(cm_engine::DATA_DIR).is_dir() {
+            continue;
+        }
+        let Ok(project) = cm_engine::Project::at(&root) else { continue };
+        let Ok(store) = engine.store(&project).await else { continue };
+        if let Ok(u) = store.llm_usage().await {
+            total.requests += u.total.requests;
+            total.failures += u.total.failures;
+            total.prompt_tokens += u.total.prompt_tokens;
+            total.completion_tokens += u.total.completion_tokens;
+        }
+    }
+    total
+}
+
+/// `GET /api/llm`: settings, whether a key is stored, the LLM in use.
+pub(super) async fn get_llm(State(state): State<AppState>) -> Result<axum::Json<Value>> {
+    Ok(axum::Json(describe(&state).await?))
+}
+
+/// `PUT /api/llm`: checks and saves the settings (and the key), then swaps
+/// the engine's LLM at once. Invalid settings change nothing.
+pub(super) async fn put_llm(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
+    let b: LlmBody = body(&bytes)?;
+    let key = b.api_key.filter(|k| !k.trim().is_empty()).map(|k| Secret::new(k.trim()));
+    if !matches!(b.config.provider, Provider::None) {
+        b.config.validate().map_err(|e| Error::BadRequest(e.to_string()))?;
+    }
+    let home = state.home().to_owned();
+    let config = b.config.clone();
+    let clear = b.clear_key;
+    let client = blocking(move || {
+        let credentials = Credentials::new(&home);
+        // The client is built before anything is written, so a provider that
+        // needs a key it will not have is refused with nothing changed.
+        let effective_key = match (&key, clear) {
+            (Some(k), _) => Some(k.clone()),
+            (None, true) => None,
+            (None, false) => credentials.load().map_err(|e| Error::Service(e.to_string()))?.map(|(k, _)| k),
+        };
+        let client = match config.provider {
+            Provider::None => None,
+            _ => Some(
+                LlmClient::new(config.clone(), effective_key)
+                    .map_err(|e| Error::BadRequest(e.to_string()))?,
+            ),
+        };
+        if clear {
+            credentials.delete().map_err(|e| Error::Service(e.to_string()))?;
+        }
+        if let Some(k) = &key {
+            credentials.store(k).map_err(|e| Error::Service(e.to_string()))?;
+        }
+        cm_llm::write_config(&home, &config).map_err(|e| Error::BadRequest(e.to_string()))?;
+        Ok(client)
+    })
+    .await?;
+    tracing::info!(llm = client.as_ref().map(|c| c.description()), "LLM settings changed");
+    state.engine().set_llm(client.map(|c| Arc::new(c) as Arc<dyn cm_core::Llm>));
+    Ok(axum::Json(describe(&state).await?))
+}
+
+/// `POST /api/llm/test`: one short chat with the given settings (the stored
+/// ones without a body; the stored key unless one is given).
+pub(super) async fn test_llm(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
+    let given: Option<LlmBody> = if bytes.is_empty() { None } else { Some(body(&bytes)?) };
+    let home = state.home().to_owned();
+    let client = blocking(move || {
+        let (config, key) = match given {
+            Some(b) => (b.config, b.api_key.filter(|k| !k.trim().is_empty()).map(|k| Secret::new(k.trim()))),
+            None => (cm_llm::read_config(&home).map_err(|e| Error::Service(e.to_string()))?, None),
+        };
+        let key = match key {
+            Some(k) => Some(k),
+            None => {
+                Credentials::new(&home).load().map_err(|e| Error::Service(e.to_string()))?.map(|(k, _)| k)
+            }
+        };
+        Ok(LlmClient::new(config, key))
+    })
+    .await?;
+    let result = match client {
+        Ok(client) => {
+            serde_json::to_value(client.test_connection().await).map_err(|e| Error::Service(e.to_string()))?
+        }
+        Err(e) => json!({ "ok": false, "message": e.to_string(), "latency_ms": 0 }),
+    };
+    Ok(axum::Json(result))
+}

@@ -1,0 +1,105 @@
+//! `/api/setup` and `POST /api/projects`: what the first-run wizard does —
+//! add project folders, show the exact changes to Claude Code's
+//! configuration, make them, and remember that setup was completed.
+
+use std::path::PathBuf;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use cm_engine::setup::{Scope, SetupOptions};
+use cm_engine::{DATA_DIR, Project};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::body;
+use crate::{AppState, Error, Result};
+
+/// Marks the first run as done (the tray app opens the wizard until then).
+pub const SETUP_DONE_FILE: &str = ".setup-done";
+
+/// Whether the wizard was completed in `home`.
+pub(crate) fn setup_done(home: &std::path::Path) -> bool {
+    home.join(SETUP_DONE_FILE).is_file()
+}
+
+fn absolute_dir(raw: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(raw.trim());
+    if !path.is_absolute() {
+        return Err(Error::BadRequest(format!("{raw:?} is not an absolute path")));
+    }
+    if !path.is_dir() {
+        return Err(Error::BadRequest(format!("{} is not an existing folder", path.display())));
+    }
+    Ok(path)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AddProject {
+    path: String,
+}
+
+/// `POST /api/projects`: makes a folder a project (its `.claude-memory/`
+/// is created) and records it.
+pub(super) async fn add_project(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
+    let b: AddProject = body(&bytes)?;
+    let root = absolute_dir(&b.path)?;
+    let project = Project::at(&root)?;
+    let engine = state.engine();
+    // Opening its store creates the data folder and records the project.
+    let stats = engine.stats(&project).await?;
+    if let Some(registry) = engine.registry() {
+        registry.add(project.root()).map_err(|e| Error::Service(e.to_string()))?;
+    }
+    Ok(axum::Json(json!({ "project": {
+        "path": project.root(),
+        "name": project.root().file_name().map(|n| n.to_string_lossy().into_owned()),
+        "present": project.root().join(DATA_DIR).is_dir(),
+        "memories": { "total": stats.total, "archived": stats.archived },
+    }})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SetupBody {
+    project: String,
+    scope: String,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/setup`: the same setup as `claude-memory setup`, for one
+/// project and scope; with `dry_run`, only the report of what would change
+/// (every file's unified diff).
+pub(super) async fn run_setup(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
+    let b: SetupBody = body(&bytes)?;
+    let scope = match b.scope.as_str() {
+        "local" => Scope::Local,
+        "shared" => Scope::Shared,
+        "user" => Scope::User,
+        other => {
+            return Err(Error::BadRequest(format!("unknown scope {other:?}: use local, shared or user")));
+        }
+    };
+    let root = absolute_dir(&b.project)?;
+    let options = SetupOptions { project: Some(root.clone()), scope, user_files: None, dry_run: b.dry_run };
+    let report = tokio::task::spawn_blocking(move || cm_engine::setup::setup(&options))
+        .await
+        .map_err(|e| Error::Service(e.to_string()))?
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    if !b.dry_run
+        && let Some(registry) = state.engine().registry()
+    {
+        registry.add(&root).map_err(|e| Error::Service(e.to_string()))?;
+    }
+    Ok(axum::Json(serde_json::to_value(&report).map_err(|e| Error::Service(e.to_string()))?))
+}
+
+/// `POST /api/setup/done`: the wizard was completed.
+pub(super) async fn setup_finished(State(state): State<AppState>) -> Result<axum::Json<Value>> {
+    let path = state.home().join(SETUP_DONE_FILE);
+    std::fs::create_dir_all(state.home())
+        .and_then(|()| std::fs::write(&path, b"done\n"))
+        .map_err(|e| Error::Service(format!("writing {}: {e}", path.display())))?;
+    Ok(axum::Json(json!({ "ok": true })))
+}
