@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defaultConfig, formFromConfig, formProblem, keyStatus, llmStatus, providerFromForm, requestFromForm, splitTicks } from '../src/lib/llm';
-import type { LlmAnswer, LlmConfig } from '../src/lib/types';
+import type { LlmConfig } from '../src/lib/types';
 
 const azure: LlmConfig = {
   ...defaultConfig(),
@@ -94,10 +94,9 @@ describe('the LLM form', () => {
     expect(keyStatus({ present: true, source: 'keychain' })).toMatch(/keychain/);
     expect(keyStatus({ present: true, source: 'file' })).toMatch(/owner-only file/);
     expect(keyStatus({ present: true, source: 'env' })).toMatch(/CLAUDE_MEMORY_LLM_API_KEY/);
-    const answer: LlmAnswer = { config: azure, key: { present: true, source: 'keychain' }, active: 'Azure OpenAI deployment `d`', usage: { requests: 0, prompt_tokens: 0, completion_tokens: 0 } };
-    expect(llmStatus(answer)).toBe('Azure OpenAI deployment `d`');
-    expect(llmStatus({ ...answer, active: null })).toMatch(/^offline/);
-    expect(llmStatus(null)).toBe('—');
+    expect(llmStatus('Azure OpenAI deployment `d`')).toBe('Azure OpenAI deployment `d`');
+    expect(llmStatus(null)).toMatch(/^offline/);
+    expect(llmStatus(undefined)).toBe('—');
   });
 
   it('splits backtick spans for display', () => {

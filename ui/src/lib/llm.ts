@@ -148,10 +148,10 @@ export function keyStatus(key: LlmAnswer['key']): string {
   }
 }
 
-/** One line for the Overview: what structures memories now. */
-export function llmStatus(answer: LlmAnswer | null): string {
-  if (!answer) return '—';
-  return answer.active ?? 'offline: memories are structured by the built-in offline structurer';
+/** One line for the Overview: what structures memories now (`undefined`: not known yet). */
+export function llmStatus(active: string | null | undefined): string {
+  if (active === undefined) return '—';
+  return active ?? 'offline: memories are structured by the built-in offline structurer';
 }
 
 /** Text with `backtick` spans (as the engine describes a provider) split into plain and code parts. */

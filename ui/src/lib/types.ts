@@ -63,6 +63,8 @@ export interface Status {
   paused: boolean;
   projects: number;
   model: { id: string; dimension: number } | null;
+  /** The LLM that structures memories, e.g. "Azure OpenAI deployment `gpt-4o-mini`"; null: offline. */
+  llm?: string | null;
   /** Whether the setup wizard has been completed (absent from older engines). */
   setup_done?: boolean;
 }
