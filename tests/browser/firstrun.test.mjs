@@ -253,6 +253,10 @@ describe('first run', () => {
   test('a model installs from a local folder, then activates with re-embedding progress', { skip: noModel }, async () => {
     const before = await api('GET', '/models');
     assert.equal(before.active, null);
+    // Settings open in another tab while the model is activated.
+    const settings = await newPage();
+    await open(settings, '/settings');
+    await settings.locator('input[name="prompt_budget_ms"]').waitFor();
     const page = await newPage();
     await open(page, '/models');
     const card = page.locator(`section[aria-labelledby="model-${MODEL}"]`);
@@ -279,6 +283,12 @@ describe('first run', () => {
     assert.equal(after.loaded, MODEL);
     assert.ok(!(await card.getByRole('button', { name: 'Activate' }).count()), 'the active model has no Activate button');
     await page.context().close();
+
+    // Saving that older form keeps the activated model in config.toml.
+    await settings.getByRole('button', { name: 'Save settings' }).click();
+    await settings.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    assert.equal((await api('GET', '/settings')).file.embedding.model, MODEL);
+    await settings.context().close();
 
     const dark = await newPage('dark');
     await open(dark, '/models');
