@@ -15,8 +15,9 @@ use std::time::Duration;
 use cm_store::{Job, JobKind, JobRetry, MinedCommit, TranscriptProgress, now_ms};
 use serde::Serialize;
 
+use crate::transcript::Turn;
 use crate::transcript::parse;
-use crate::{Engine, EngineEvent, Error, Project, Result};
+use crate::{Engine, EngineEvent, Error, Project, Result, miner};
 
 /// Attempts before a job fails for good.
 pub const MAX_ATTEMPTS: i64 = 5;
@@ -236,11 +237,26 @@ impl Engine {
                 report.position = (lines_done, bytes_done);
                 break;
             }
+            // Failures left without a fix by the last read come first, so a
+            // fix written since still pairs with its error.
+            let carried: Vec<Turn> = match &saved {
+                Some(p) if p.transcript_path == path_text && lines_done > 0 => {
+                    p.pending.as_deref().and_then(|j| serde_json::from_str(j).ok()).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let mut turns = carried;
+            for t in &mut turns {
+                t.segment = parsed.turns.first().map_or(0, |f| f.segment);
+            }
+            turns.extend(parsed.turns);
             let memories = if skipped_long > 0 {
                 Vec::new()
             } else {
-                self.extract_memories(project, &parsed.turns, session_id).await
+                self.extract_memories(project, &turns, session_id).await
             };
+            let pending = miner::unresolved_failures(&turns);
+            let pending = (!pending.is_empty()).then(|| serde_json::to_string(&pending).unwrap_or_default());
             let (lines, bytes) = if skipped_long > 0 {
                 (lines_done + 1, bytes_done + skipped_long as i64)
             } else {
@@ -252,6 +268,7 @@ impl Engine {
                 lines_done: lines,
                 bytes_done: bytes,
                 updated_at: 0,
+                pending,
             };
             match self.save_mined(project, memories, Some((&progress, from)), None).await? {
                 MinedCommit::Stale => {

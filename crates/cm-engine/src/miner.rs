@@ -84,6 +84,25 @@ pub fn mine_summary(summary: &str, session_id: &str) -> Vec<NewMemory> {
     out
 }
 
+/// Failed tool calls of the main conversation near the end of `turns`
+/// whose fix has not been described yet: the miner carries them into the
+/// next read of the transcript, where the fix may follow.
+pub fn unresolved_failures(turns: &[Turn]) -> Vec<Turn> {
+    let main: Vec<&Turn> = turns.iter().filter(|t| !t.sidechain).collect();
+    let mut out = Vec::new();
+    for (i, turn) in main.iter().enumerate() {
+        let failed = turn.role == Role::ToolResult && turn.errors.iter().any(|e| !is_refusal(e));
+        let after = &main[i + 1..];
+        if failed
+            && after.len() < FIX_WITHIN
+            && !after.iter().any(|t| t.role == Role::Assistant && fix_sentence(&t.text).is_some())
+        {
+            out.push((*turn).clone());
+        }
+    }
+    out
+}
+
 /// Splits turns into windows: main conversation and sidechains apart, a new
 /// window at every compaction boundary and every [`WINDOW_TURNS`] turns.
 pub fn windows(turns: &[Turn]) -> Vec<Vec<&Turn>> {

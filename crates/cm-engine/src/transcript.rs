@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 /// Who speaks in a [`Turn`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// A person (or, when [`Turn::meta`], the harness speaking as the user).
     User,
@@ -44,7 +44,7 @@ pub enum Role {
 }
 
 /// One condensed conversation turn, spanning one or more transcript lines.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Turn {
     /// First line (1-based, counted from the start of the file).
     pub line_start: u64,

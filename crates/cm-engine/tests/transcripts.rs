@@ -725,3 +725,53 @@ mod fuzz {
         }
     }
 }
+
+#[tokio::test]
+async fn an_error_in_one_read_pairs_with_its_fix_in_the_next() {
+    let f = fx();
+    append(
+        &f.transcript,
+        &jsonl(&[
+            call("m1", "t1", "sqlx migrate run"),
+            result("t1", "error: relation \"users\" already exists", true),
+            say("m2", "The migration is not idempotent. Let me look."),
+        ]),
+    );
+    stop_hook(&f.engine, &f.project, "s1", &f.transcript).await;
+    let r = f.engine.run_jobs_once(&f.project).await.unwrap();
+    assert_eq!((r.done, r.created), (1, 0), "no fix yet");
+
+    // A restart between the reads: the carried failure is in the database.
+    let engine = Engine::new(Config::default(), None);
+    append(
+        &f.transcript,
+        &jsonl(&[say("m3", "The problem was a missing IF NOT EXISTS; I fixed it by adding IF NOT EXISTS.")]),
+    );
+    stop_hook(&engine, &f.project, "s1", &f.transcript).await;
+    let r = engine.run_jobs_once(&f.project).await.unwrap();
+    assert_eq!((r.done, r.created), (1, 1));
+    let mined = transcript_memories(&engine, &f.project).await;
+    assert_eq!(mined[0].memory_type, MemoryType::Bug);
+    assert!(
+        mined[0].content.starts_with("Bash `sqlx migrate run` failed with: error: relation"),
+        "{}",
+        mined[0].content
+    );
+    assert!(
+        mined[0]
+            .content
+            .ends_with("Fix: The problem was a missing IF NOT EXISTS; I fixed it by adding IF NOT EXISTS.")
+    );
+    assert_eq!(
+        (mined[0].provenance.transcript_start, mined[0].provenance.transcript_end),
+        (Some(2), Some(4))
+    );
+
+    // Once paired, it is not carried again.
+    append(&f.transcript, &jsonl(&[say("m4", "I fixed it by adding IF NOT EXISTS, as said.")]));
+    stop_hook(&engine, &f.project, "s1", &f.transcript).await;
+    let r = engine.run_jobs_once(&f.project).await.unwrap();
+    assert_eq!(r.created, 0);
+    let progress = engine.store(&f.project).await.unwrap().transcript_progress("s1").await.unwrap().unwrap();
+    assert_eq!(progress.pending, None);
+}

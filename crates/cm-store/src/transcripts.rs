@@ -22,6 +22,8 @@ pub struct TranscriptProgress {
     pub bytes_done: i64,
     /// Unix ms of the last advance.
     pub updated_at: i64,
+    /// What the miner carries to the next read (JSON), if anything.
+    pub pending: Option<String>,
 }
 
 /// A mined memory ready to write: redacted, validated, and with its vector
@@ -49,7 +51,7 @@ impl Store {
     /// The mining position of `session_id`, if it was ever mined.
     pub async fn transcript_progress(&self, session_id: &str) -> Result<Option<TranscriptProgress>> {
         let row = sqlx::query(
-            "SELECT session_id, transcript_path, lines_done, bytes_done, updated_at
+            "SELECT session_id, transcript_path, lines_done, bytes_done, updated_at, pending
              FROM transcript_progress WHERE session_id = ?1",
         )
         .bind(session_id)
@@ -62,6 +64,7 @@ impl Store {
                 lines_done: r.try_get(2)?,
                 bytes_done: r.try_get(3)?,
                 updated_at: r.try_get(4)?,
+                pending: r.try_get(5)?,
             })
         })
         .transpose()
@@ -70,7 +73,7 @@ impl Store {
     /// Every session's mining position, most recently advanced first.
     pub async fn transcript_progresses(&self, limit: usize) -> Result<Vec<TranscriptProgress>> {
         let rows = sqlx::query(
-            "SELECT session_id, transcript_path, lines_done, bytes_done, updated_at
+            "SELECT session_id, transcript_path, lines_done, bytes_done, updated_at, pending
              FROM transcript_progress ORDER BY updated_at DESC, session_id LIMIT ?1",
         )
         .bind(limit as i64)
@@ -84,6 +87,7 @@ impl Store {
                     lines_done: r.try_get(2)?,
                     bytes_done: r.try_get(3)?,
                     updated_at: r.try_get(4)?,
+                    pending: r.try_get(5)?,
                 })
             })
             .collect()
@@ -138,17 +142,19 @@ impl Store {
         }
         if let Some((progress, _)) = progress {
             sqlx::query(
-                "INSERT INTO transcript_progress (session_id, transcript_path, lines_done, bytes_done, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO transcript_progress
+                     (session_id, transcript_path, lines_done, bytes_done, updated_at, pending)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (session_id) DO UPDATE SET transcript_path = excluded.transcript_path,
                      lines_done = excluded.lines_done, bytes_done = excluded.bytes_done,
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at, pending = excluded.pending",
             )
             .bind(&progress.session_id)
             .bind(&progress.transcript_path)
             .bind(progress.lines_done)
             .bind(progress.bytes_done)
             .bind(now)
+            .bind(&progress.pending)
             .execute(&mut *tx)
             .await?;
         }
