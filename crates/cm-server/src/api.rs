@@ -500,14 +500,14 @@ async fn activate_model(State(state): State<AppState>, Path(id): Path<String>) -
         let task = task.clone();
         async move {
             let outcome = reembed_everything(&engine, &task).await;
-            let message = match &outcome {
-                Ok(()) => "done".to_owned(),
-                Err(e) => format!("failed: {e}"),
+            let (done, total, message) = match outcome {
+                Ok(total) => (total, Some(total), "done".to_owned()),
+                Err(e) => (0, None, format!("failed: {e}")),
             };
             engine.emit(EngineEvent::Progress {
                 task: task.clone(),
-                done: 0,
-                total: None,
+                done,
+                total,
                 message: Some(message),
                 detail: None,
             });
@@ -517,11 +517,12 @@ async fn activate_model(State(state): State<AppState>, Path(id): Path<String>) -
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "task": task }))).into_response())
 }
 
-/// Re-embeds every known project with the engine's (new) model.
+/// Re-embeds every known project with the engine's (new) model; returns
+/// how many memories it embedded.
 async fn reembed_everything(
     engine: &cm_engine::Engine,
     task: &str,
-) -> std::result::Result<(), cm_engine::Error> {
+) -> std::result::Result<u64, cm_engine::Error> {
     let mut projects = Vec::new();
     for root in engine.registry().map(|r| r.projects()).unwrap_or_default() {
         if root.join(cm_engine::DATA_DIR).is_dir()
@@ -549,7 +550,7 @@ async fn reembed_everything(
         before += n;
         engine.cluster_unclustered(p).await?;
     }
-    Ok(())
+    Ok(total)
 }
 
 /// Writes `embedding.model = id` into the settings file (the rest kept).

@@ -26,8 +26,8 @@ async fn the_wizard_adds_a_folder_previews_and_applies_setup() {
         );
     }
     let added = c.post("/api/projects", &json!({ "path": dir })).await.expect(200).json();
-    assert_eq!(added["project"]["present"], true);
-    assert!(dir.join(".claude-memory").is_dir());
+    assert_eq!(added["project"]["present"], false, "nothing is written before setup is applied");
+    assert!(!dir.join(".claude-memory").exists());
     let listed = c.get("/api/projects").await.expect(200).json();
     assert!(listed["projects"].as_array().unwrap().iter().any(|p| p["path"] == json!(dir)));
 
@@ -38,12 +38,15 @@ async fn the_wizard_adds_a_folder_previews_and_applies_setup() {
     let files = preview["files"].as_array().unwrap();
     assert!(files.iter().any(|f| f["diff"].as_str().unwrap().contains("claude-memory hook")), "{preview}");
     assert!(!dir.join(".claude/settings.local.json").exists(), "a dry run writes nothing");
+    assert_eq!(preview["data_dir"]["action"], "created", "the review shows the data folder");
+    assert!(!dir.join(".claude-memory").exists());
 
     c.post("/api/setup", &json!({ "project": dir, "scope": "team" })).await.expect(400);
     let applied = c.post("/api/setup", &json!({ "project": dir, "scope": "local" })).await.expect(200).json();
     assert_eq!(applied["dry_run"], false);
     let settings = std::fs::read_to_string(dir.join(".claude/settings.local.json")).unwrap();
     assert!(settings.contains("UserPromptSubmit") && settings.contains("claude-memory hook"), "{settings}");
+    assert!(dir.join(".claude-memory").is_dir());
 
     c.post("/api/setup/done", &json!({})).await.expect(200);
     assert_eq!(c.get("/api/status").await.expect(200).json()["setup_done"], true);

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use cm_engine::Project;
 use cm_engine::setup::{Scope, SetupOptions};
-use cm_engine::{DATA_DIR, Project};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -39,23 +39,31 @@ pub(super) struct AddProject {
     path: String,
 }
 
-/// `POST /api/projects`: makes a folder a project (its `.claude-memory/`
-/// is created) and records it.
+/// `POST /api/projects`: records a folder as a project. Nothing is written
+/// in the folder: its `.claude-memory/` is created when setup is applied
+/// (or the first memory is saved), so the wizard's review shows it.
 pub(super) async fn add_project(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
     let b: AddProject = body(&bytes)?;
     let root = absolute_dir(&b.path)?;
     let project = Project::at(&root)?;
-    let engine = state.engine();
-    // Opening its store creates the data folder and records the project.
-    let stats = engine.stats(&project).await?;
-    if let Some(registry) = engine.registry() {
-        registry.add(project.root()).map_err(|e| Error::Service(e.to_string()))?;
-    }
+    let registry = state
+        .engine()
+        .registry()
+        .ok_or_else(|| Error::Service("this engine keeps no list of projects".into()))?;
+    registry.add(project.root()).map_err(|e| Error::Service(e.to_string()))?;
+    let present = project.data_dir().is_dir();
+    let memories = match present {
+        true => {
+            let stats = state.engine().stats(&project).await?;
+            json!({ "total": stats.total, "archived": stats.archived })
+        }
+        false => Value::Null,
+    };
     Ok(axum::Json(json!({ "project": {
         "path": project.root(),
         "name": project.root().file_name().map(|n| n.to_string_lossy().into_owned()),
-        "present": project.root().join(DATA_DIR).is_dir(),
-        "memories": { "total": stats.total, "archived": stats.archived },
+        "present": present,
+        "memories": memories,
     }})))
 }
 
