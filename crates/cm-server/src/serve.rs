@@ -41,6 +41,29 @@ pub struct Server {
 /// compact summaries to mine). Hooks only enqueue; this does the work.
 const JOB_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Ends a server-sent-events body when the service stops. The dashboard's
+/// event stream never ends by itself, and a graceful stop waits for every
+/// response to finish: without this, stopping with a dashboard open (Ctrl-C,
+/// the tray's Quit) would hang.
+async fn end_streams_on_shutdown(
+    axum::extract::State(cancel): axum::extract::State<CancellationToken>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use futures_util::StreamExt as _;
+    let response = next.run(request).await;
+    let is_stream = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if !is_stream {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = body.into_data_stream().take_until(cancel.cancelled_owned());
+    axum::response::Response::from_parts(parts, axum::body::Body::from_stream(body))
+}
+
 impl Server {
     /// Takes the engine lock, binds 127.0.0.1, writes the discovery file and
     /// starts serving. Fails with a clear message if another engine runs or
@@ -64,7 +87,8 @@ impl Server {
         let state =
             AppState::new(engine.clone(), token, addr.port(), options.home.clone(), options.ui_dir.clone());
         let cancel = CancellationToken::new();
-        let app = crate::router(state);
+        let app = crate::router(state)
+            .layer(axum::middleware::from_fn_with_state(cancel.clone(), end_streams_on_shutdown));
         let task = tokio::spawn({
             let cancel = cancel.clone();
             async move { axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await }

@@ -127,3 +127,33 @@ async fn the_event_stream_reports_saves() {
     let r = env.anonymous().get("/api/events").await;
     assert_eq!(r.status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_with_a_dashboard_open_does_not_wait_for_its_event_stream() {
+    let env = start(test_config(), false).await;
+    let mut stream = tokio::net::TcpStream::connect(env.server.addr()).await.unwrap();
+    let token = env.client.token.clone().unwrap();
+    let port = env.server.addr().port();
+    let head = format!(
+        "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\
+         Accept: text/event-stream\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while find_head_end(&raw).is_none() {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the stream closed before answering");
+        raw.extend_from_slice(&buf[..n]);
+    }
+
+    let home = env.home.clone();
+    tokio::time::timeout(Duration::from_secs(10), env.server.shutdown())
+        .await
+        .expect("shutdown waited for the event stream")
+        .unwrap();
+    assert!(EngineInfo::read(&home).is_none(), "engine.json outlived the engine");
+    // The stream ended too.
+    let rest = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw)).await;
+    assert!(rest.is_ok(), "the event stream is still open");
+}
