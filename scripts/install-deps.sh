@@ -9,6 +9,15 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v python3 >/dev/null || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v cargo >/dev/null || { echo "error: Rust is not installed: see https://rustup.rs" >&2; exit 1; }
+# The tray app (src-tauri): GTK, WebKitGTK and the tray libraries it links,
+# and what its smoke test drives it with (Xvfb, a D-Bus session, a system
+# tray host, xdotool). Debian/Ubuntu package names; checked with dpkg.
+if command -v dpkg >/dev/null; then
+    for pkg in libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev \
+        xvfb trayer xdotool dbus dbus-x11; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+fi
 
 if ((${#need[@]})); then
     if command -v apt-get >/dev/null; then

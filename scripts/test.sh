@@ -33,6 +33,9 @@ step "dashboard: type check and unit tests"
 step "dashboard in Chromium against target/debug/claude-memory"
 CLAUDE_MEMORY_BIN="$PWD/target/debug/claude-memory" bash tests/browser/run.sh
 
+step "tray app: build and smoke test under Xvfb (through the real tray menu)"
+bash tests/tray/smoke.sh
+
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 

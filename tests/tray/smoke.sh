@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The tray app driven as a user would, under Xvfb with a D-Bus session and a
+# system tray (trayer): builds it, launches it with a temporary HOME and
+# CLAUDE_MEMORY_HOME on a free port, then through the real tray menu
+# (xdotool clicks the icon, the menu's mnemonics pick items):
+#   engine ready (/healthz) → a second launch hands over and exits →
+#   Pause / Resume (checked over /api/status) → Install command-line tool
+#   (the ~/.local/bin link) → Open dashboard → close the window (it hides) →
+#   Quit: exit status 0, engine.json removed.
+# Prints launch-to-ready time and resident memory (the app plus its WebKit
+# processes) before the window exists, with it open, and once it is closed.
+# Screenshots land in tests/tray/screenshots/ (git-ignored).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+if [ -z "${CM_TRAY_SESSION:-}" ]; then
+  (cd "$repo" && cargo build --locked -p claude-memory -p claude-memory-app)
+  tmp="$(mktemp -d)"
+  n=90
+  while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
+  Xvfb ":$n" -screen 0 1280x800x24 -nolisten tcp >"$tmp/xvfb.log" 2>&1 &
+  xvfb=$!
+  trap 'kill "$xvfb" 2>/dev/null || true; wait "$xvfb" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+  for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$n" ] && break; sleep 0.1; done
+  DISPLAY=":$n" CM_TRAY_SESSION=1 CM_TRAY_TMP="$tmp" dbus-run-session -- bash "${BASH_SOURCE[0]}"
+  exit
+fi
+
+# ---- inside the X and D-Bus session ----
+tmp="$CM_TRAY_TMP"
+app_bin="$repo/target/debug/claude-memory-app"
+shots="$here/screenshots"
+mkdir -p "$shots" "$tmp/home" "$tmp/state"
+export HOME="$tmp/home" CLAUDE_MEMORY_HOME="$tmp/state"
+unset XDG_CONFIG_HOME XDG_DATA_HOME CLAUDE_MEMORY_UI_DIR
+CLAUDE_MEMORY_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export CLAUDE_MEMORY_PORT
+export CLAUDE_MEMORY_LOG="${CLAUDE_MEMORY_LOG:-info}"
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+fail() {
+  echo "tray smoke test FAILED: $*" >&2
+  python3 "$here/x11.py" screenshot "$shots/failure.png" 2>/dev/null || true
+  echo "--- app log ---" >&2
+  grep -v 'Gdk-CRITICAL' "$tmp/app.log" | tail -40 >&2 || true
+  exit 1
+}
+now_ms() { date +%s%3N; }
+# Waits up to $1 tenths of a second for the command that follows to succeed.
+wait_for() {
+  local tries=$1
+  shift
+  for _ in $(seq "$tries"); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+# GET $1 on the engine; prints the status line's code, then the body.
+http_get() {
+  local auth=""
+  [ -f "$CLAUDE_MEMORY_HOME/token" ] && auth="Authorization: Bearer $(cat "$CLAUDE_MEMORY_HOME/token")"
+  exec 3<>"/dev/tcp/127.0.0.1/$CLAUDE_MEMORY_PORT" || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n%s\r\n\r\n' "$1" "$auth" >&3
+  local reply
+  reply="$(cat <&3)"
+  exec 3>&-
+  printf '%s\n' "$reply" | head -1 | cut -d' ' -f2
+  printf '%s\n' "${reply#*$'\r\n\r\n'}"
+}
+healthy() { [ -f "$CLAUDE_MEMORY_HOME/engine.json" ] && [ "$(http_get /healthz 2>/dev/null | head -1)" = 200 ]; }
+paused() { http_get /api/status | tail -n +2 | grep -q "\"paused\":$1"; }
+# Resident memory in KiB of $1 and all its descendants (WebKit's processes).
+rss_kib() {
+  local total=0 p
+  for p in $(descendants "$1"); do
+    total=$((total + $(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+descendants() {
+  echo "$1"
+  local child
+  for child in $(ps -o pid= --ppid "$1"); do descendants "$child"; done
+}
+mib() { echo "$(($1 / 1024)) MiB"; }
+visible_window() { xdotool search --onlyvisible --name '^claude-memory$' 2>/dev/null | head -1; }
+window_shown() { [ -n "$(visible_window)" ]; }
+window_hidden() { [ -z "$(visible_window)" ]; }
+# Opens the tray menu (a click on the icon) and picks an item by its mnemonic.
+menu() {
+  xdotool mousemove --window "$icon" 8 8 click 1
+  sleep 1
+  [ -n "${2:-}" ] && python3 "$here/x11.py" screenshot "$shots/$2"
+  xdotool key "$1"
+  sleep 0.5
+}
+
+trayer --edge top --align right --widthtype request --height 24 --SetDockType true --transparent false \
+  >"$tmp/trayer.log" 2>&1 &
+pids+=($!)
+wait_for 50 xdotool search --name '^panel$' >/dev/null || fail "trayer did not start"
+
+# Launch, hidden (as at login): the engine must answer /healthz.
+start=$(now_ms)
+"$app_bin" --hidden >"$tmp/app.log" 2>&1 &
+app=$!
+pids+=("$app")
+wait_for 300 healthy || fail "the in-process engine did not answer /healthz within 30 s"
+ready_ms=$(($(now_ms) - start))
+icon=""
+find_icon() { icon="$(xdotool search --class 'tray-icon tray app' 2>/dev/null | head -1)"; [ -n "$icon" ]; }
+wait_for 100 find_icon || fail "no tray icon appeared"
+echo "tray: engine ready ${ready_ms} ms after launch; tray icon is window $icon"
+
+# A second launch hands over to the first (single instance) and exits 0.
+timeout 20 "$app_bin" --hidden >"$tmp/second.log" 2>&1 || fail "a second launch did not exit cleanly"
+kill -0 "$app" 2>/dev/null || fail "the first instance died when a second one started"
+healthy || fail "the engine stopped answering after a second launch"
+
+sleep 3
+rss_closed=$(rss_kib "$app")
+
+# Pause and resume through the menu; the engine's status says so.
+menu p menu.png
+wait_for 30 paused true || fail "Pause memory did not pause the engine"
+menu r
+wait_for 30 paused false || fail "Resume memory did not resume the engine"
+
+# Install command-line tool… links the CLI built beside the app.
+menu i
+link="$HOME/.local/bin/claude-memory"
+[ "$(readlink "$link")" = "$repo/target/debug/claude-memory" ] || fail "no link $link to the CLI"
+
+# Open dashboard: one window, showing the engine's own page.
+menu o
+wait_for 150 window_shown || fail "Open dashboard showed no window"
+window="$(visible_window)"
+sleep 5
+rss_open=$(rss_kib "$app")
+python3 "$here/x11.py" screenshot "$shots/dashboard.png"
+
+# Closing the window hides it; the app stays in the tray.
+python3 "$here/x11.py" close "$window"
+wait_for 50 window_hidden || fail "closing the window did not hide it"
+kill -0 "$app" 2>/dev/null || fail "closing the window ended the app"
+sleep 2
+rss_hidden=$(rss_kib "$app")
+
+# Quit: the engine stops cleanly and the app exits 0.
+menu q
+for _ in $(seq 100); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$app" 2>/dev/null && fail "Quit did not end the app within 10 s"
+status=0
+wait "$app" || status=$?
+[ "$status" = 0 ] || fail "the app exited with status $status"
+[ ! -e "$CLAUDE_MEMORY_HOME/engine.json" ] || fail "engine.json was left behind"
+
+echo "tray: launch to engine ready: ${ready_ms} ms"
+echo "tray: resident memory (app + WebKit processes): before any window $(mib "$rss_closed"), window open $(mib "$rss_open"), window closed (hidden) $(mib "$rss_hidden")"
+echo "tray: screenshots in $shots (menu.png, dashboard.png)"
+echo "tray smoke test passed"
