@@ -19,10 +19,10 @@ pub mod text;
 
 pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig, StructureConfig};
 pub use embed::{EmbedError, EmbedFuture, EmbedKind, Embedder};
+pub use llm::{Llm, LlmAnswer, LlmCallError, LlmFuture, LlmPurpose};
 pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};
 pub use structure::{LlmVerdict, Structured};
-pub use llm::{Llm, LlmAnswer, LlmCallError, LlmFuture, LlmPurpose};
 
 /// Errors from validating user input into domain types.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
