@@ -5,7 +5,7 @@
 # (xdotool clicks the icon, the menu's mnemonics pick items):
 #   engine ready (/healthz) → a second launch hands over and exits →
 #   Pause / Resume (checked over /api/status) → Install command-line tool
-#   (the ~/.local/bin link) → Open dashboard → close the window (it hides) →
+#   (the ~/.local/bin link) → Launch at login (on, off) → Open dashboard → close the window (it hides) →
 #   Quit: exit status 0, engine.json removed.
 # Prints launch-to-ready time and resident memory (the app plus its WebKit
 # processes) before the window exists, with it open, and once it is closed.
@@ -101,6 +101,10 @@ trayer --edge top --align right --widthtype request --height 24 --SetDockType tr
 pids+=($!)
 wait_for 50 xdotool search --name '^panel$' >/dev/null || fail "trayer did not start"
 
+# One project with one memory, so the status line and Projects menu have something to show.
+mkdir -p "$tmp/project"
+"$repo/target/debug/claude-memory" save --project "$tmp/project" "Deploys go through staging first" >/dev/null
+
 # Launch, hidden (as at login): the engine must answer /healthz.
 start=$(now_ms)
 "$app_bin" --hidden >"$tmp/app.log" 2>&1 &
@@ -131,6 +135,14 @@ wait_for 30 paused false || fail "Resume memory did not resume the engine"
 menu i
 link="$HOME/.local/bin/claude-memory"
 [ "$(readlink "$link")" = "$repo/target/debug/claude-memory" ] || fail "no link $link to the CLI"
+
+# Launch at login writes an autostart entry that starts the app hidden; again removes it.
+entry="$HOME/.config/autostart/claude-memory.desktop"
+menu l
+wait_for 30 test -f "$entry" || fail "Launch at login wrote no $entry"
+grep -q -- "--hidden" "$entry" || fail "the autostart entry does not start the app hidden"
+menu l
+wait_for 30 test ! -e "$entry" || fail "unticking Launch at login left $entry"
 
 # Open dashboard: one window, showing the engine's own page.
 menu o
