@@ -236,7 +236,8 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
             if let Err(error) = result {
                 tracing::error!(error = %error, "cannot change launching at login");
             }
-            // Rebuild even if nothing changed: the check mark toggled itself.
+            // The check mark has toggled itself: record that, so the refresh
+            // rebuilds the menu only if the real state differs (the change failed).
             app.state::<TrayState>().view.lock().unwrap_or_else(|e| e.into_inner()).autostart ^= true;
             tauri::async_runtime::spawn(async move { refresh(&app, None).await });
         }
