@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ago, baseName, bytes, describeEvent, duration, percent, score, sortedCounts, splitList } from '../src/lib/format';
-import { memoryLink, routeOf, routeParams } from '../src/lib/router';
+import { memoryLink, projectOf, routeOf, routeParams } from '../src/lib/router';
 
 describe('format', () => {
   it('scores and percents', () => {
@@ -61,6 +61,14 @@ describe('format', () => {
     expect(routeOf('#/setup')).toBe('/setup');
     expect(routeParams('#/memories?id=12').get('id')).toBe('12');
     expect(routeParams('#/memories').get('id')).toBeNull();
+  });
+
+  it('reads the project a link selects, absolute paths only', () => {
+    expect(projectOf('#/memories?project=%2Fhome%2Fme%2Fa%20b%26c')).toBe('/home/me/a b&c');
+    expect(projectOf('#/memories?project=/srv/shop')).toBe('/srv/shop');
+    expect(projectOf('#/memories?project=C%3A%5Cwork%5Cshop')).toBe('C:\\work\\shop');
+    expect(projectOf('#/memories?project=relative/dir')).toBeNull();
+    expect(projectOf('#/memories')).toBeNull();
     expect(memoryLink(7)).toBe('#/memories?id=7');
     expect(routeOf(memoryLink(7))).toBe('/memories');
   });

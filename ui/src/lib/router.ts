@@ -26,6 +26,16 @@ export function routeParams(hash: string): URLSearchParams {
   return new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
 }
 
+/**
+ * The project a link selects (`#/memories?project=/home/me/shop`, as the
+ * tray app's Projects menu opens it), or null.
+ */
+export function projectOf(hash: string): string | null {
+  const project = routeParams(hash).get('project')?.trim() ?? '';
+  const absolute = project.startsWith('/') || /^[A-Za-z]:[\\/]/.test(project);
+  return absolute ? project : null;
+}
+
 /** The fragment that opens one memory on the Memories page. */
 export function memoryLink(id: number): string {
   return `#/memories?id=${id}`;
