@@ -269,6 +269,13 @@ describe('first run', () => {
     await card.getByRole('button', { name: 'Activate' }).waitFor();
     assert.ok((await api('GET', '/models')).catalogue.find((m) => m.id === MODEL).installed, 'installed');
     await shoot(page, 'models-install-local-light');
+    // Verify re-hashes the installed files and says what it found.
+    await card.getByRole('button', { name: 'Verify' }).click();
+    const verdict = card.locator(`[data-verify="${MODEL}"]`);
+    await verdict.filter({ hasText: /^(Verified|Problem):/ }).waitFor({ timeout: 60_000 });
+    const answer = await api('POST', `/models/${MODEL}/verify`);
+    assert.equal((await verdict.textContent()).startsWith('Verified'), answer.ok, 'the page shows the engine\'s verdict');
+    assert.ok(answer.ok, `the installed test model checks out: ${answer.state}`);
     // Installed, not active: it can be activated.
     await card.getByRole('button', { name: 'Activate' }).click();
     const status = card.locator('[data-task="activate"]');

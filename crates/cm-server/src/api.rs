@@ -54,6 +54,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/models", get(models))
         .route("/models/{id}/install", post(install_model))
         .route("/models/{id}/cancel", post(cancel_model_task))
+        .route("/models/{id}/verify", post(verify_model))
         .route("/models/{id}/activate", post(activate_model))
         .route("/settings", get(settings).put(put_settings))
         .route("/events", get(events))
@@ -455,6 +456,18 @@ async fn install_model(
         }
     });
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "task": task }))).into_response())
+}
+
+/// `POST /api/models/{id}/verify`: re-hashes installed model `id`'s files
+/// against what was recorded at install and what the catalogue pins.
+async fn verify_model(State(state): State<AppState>, Path(id): Path<String>) -> Result<axum::Json<Value>> {
+    let store = model_store(&state);
+    let report = tokio::task::spawn_blocking(move || store.verify(&id))
+        .await
+        .map_err(|e| Error::Service(e.to_string()))?
+        .map_err(|e| Error::NotFound(e.to_string()))?;
+    let ok = !matches!(report.state, cm_embed::ModelState::Damaged { .. });
+    Ok(axum::Json(json!({ "ok": ok, "state": report.state.to_string(), "report": report })))
 }
 
 /// `POST /api/models/{id}/cancel`: stops a running download of `id`

@@ -167,6 +167,10 @@ export class Api {
   activateModel(id: string): Promise<{ task: string }> {
     return this.request('POST', `/models/${encodeURIComponent(id)}/activate`);
   }
+  /** Re-hashes an installed model's files; `ok` is false when one is missing or changed. */
+  verifyModel(id: string): Promise<{ ok: boolean; state: string }> {
+    return this.request('POST', `/models/${encodeURIComponent(id)}/verify`);
+  }
   cancelModel(id: string): Promise<{ cancelled: boolean }> {
     return this.request('POST', `/models/${encodeURIComponent(id)}/cancel`);
   }
