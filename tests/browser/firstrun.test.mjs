@@ -202,6 +202,11 @@ describe('first run', () => {
     assert.equal(llm.config.provider.base_url, 'http://127.0.0.1:9');
     assert.equal(llm.key.present, true);
     assert.ok(['keychain', 'file'].includes(llm.key.source), JSON.stringify(llm.key));
+    if (process.env.CLAUDE_MEMORY_TEST_KEYCHAIN === '1') {
+      // run.sh provides a throwaway Secret Service: the key must be in it, not in a file.
+      assert.equal(llm.key.source, 'keychain', JSON.stringify(llm.key));
+      assert.ok(!existsSync(join(engine.home, 'llm-key')), 'no plaintext key file next to a keychain');
+    }
     if (llm.key.source === 'file') {
       const mode = statSync(join(engine.home, 'llm-key')).mode & 0o777;
       assert.equal(mode, 0o600, `llm-key mode ${mode.toString(8)}`);

@@ -47,6 +47,8 @@ export async function startEngine({ prefix = 'cm-browser-', env: extra = {}, see
     CLAUDE_MEMORY_HOME: home,
     CLAUDE_MEMORY_UI_DIR: uiDir,
     RUST_LOG: 'warn',
+    // The throwaway keychain of run.sh (with-keyring.sh), when there is one.
+    ...(process.env.DBUS_SESSION_BUS_ADDRESS ? { DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS } : {}),
     ...extra,
   };
   const engine = {

@@ -25,4 +25,5 @@ if [ -z "${ORT_DYLIB_PATH:-}" ] && [ -f "$deps/env.sh" ]; then
   source "$deps/env.sh"
 fi
 cd "$here"
-node --test --test-concurrency=1 dashboard.test.mjs firstrun.test.mjs
+# A private D-Bus session with a throwaway keychain (with-keyring.sh).
+dbus-run-session -- bash "$here/with-keyring.sh" node --test --test-concurrency=1 dashboard.test.mjs firstrun.test.mjs
