@@ -9,8 +9,8 @@
 
 use std::fmt::Write as _;
 
-use crate::memory::{Domain, MemoryType};
-use crate::structure::{LlmVerdict, ParseError, Structured, describe, field_names, parse_llm_output};
+use crate::memory::MemoryType;
+use crate::structure::{LlmVerdict, ParseError, Structured, format_rules, parse_llm_output};
 
 /// Most memories asked for from one stretch of conversation.
 pub const MAX_EXTRACTED: usize = 3;
@@ -19,31 +19,6 @@ pub const MAX_EXTRACTED: usize = 3;
 /// session's own context.
 pub const EXTRACTED_TYPES: [MemoryType; 4] =
     [MemoryType::Bug, MemoryType::Decision, MemoryType::Pattern, MemoryType::Preference];
-
-/// The shared description of the `<memory>` element and its fields.
-fn format_rules(out: &mut String, types: &[MemoryType]) {
-    out.push_str(
-        "<memory type=\"TYPE\" domain=\"DOMAIN\">\n  <what>…</what>\n  <when>situation | situation</when>\n  \
-         <do>step; step</do>\n  <warn>pitfall; pitfall</warn>\n  <summary>…</summary>\n  \
-         <keywords>keyword, keyword, keyword</keywords>\n</memory>\n\nTYPE is one of:\n",
-    );
-    for &t in types {
-        let _ = writeln!(out, "- {t}: {}; elements: {}", describe(t), field_names(t));
-    }
-    let _ = write!(
-        out,
-        "\nDOMAIN is one of {}, or another short lower-case word when none fits.\n\n\
-         Write only the elements of the chosen type (plus summary and keywords):\n\
-         - what: the knowledge itself in 1–2 self-contained sentences (name the files, commands and versions involved);\n\
-         - when: the situations where it applies, separated by |;\n\
-         - do: concrete steps, separated by ;;\n\
-         - warn: pitfalls and what not to do, separated by ;;\n\
-         - summary: at most 15 words;\n\
-         - keywords: 3 to 8 search keywords, comma separated.\n\
-         Escape & < > in text as &amp; &lt; &gt;. Use only what the text says; never invent details.",
-        Domain::DEFAULTS.join(", ")
-    );
-}
 
 /// The system and user messages asking for at most `max` memories worth
 /// keeping from `conversation` (a condensed transcript or a compact summary),
@@ -59,7 +34,7 @@ pub fn extraction_prompt(conversation: &str, max: usize) -> (String, String) {
          hold nothing worth keeping: then answer exactly NONE.\n\n\
          Otherwise answer with only one XML element per memory, without any other text:\n"
     );
-    format_rules(&mut system, &EXTRACTED_TYPES);
+    format_rules(&mut system, &EXTRACTED_TYPES, "text");
     let user = format!("Conversation:\n<conversation>\n{}\n</conversation>", conversation.trim());
     (system, user)
 }
@@ -117,7 +92,7 @@ pub fn merge_prompt(members: &[Structured]) -> (String, String) {
          once; where they disagree, keep the more specific or more recent one and say so in warn. \
          Answer with only this XML, without any other text:\n",
     );
-    format_rules(&mut system, &[MemoryType::Skill]);
+    format_rules(&mut system, &[MemoryType::Skill], "text");
     let mut user = String::from("Memories:\n");
     for (i, m) in members.iter().enumerate() {
         let _ = writeln!(user, "<source n=\"{}\">\n{}\n</source>", i + 1, m.to_xml());

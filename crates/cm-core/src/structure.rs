@@ -705,7 +705,7 @@ fn split_list(units: &[Unit], sep: char) -> Vec<String> {
 // ---------------------------------------------------------------------------
 
 /// What each type means, for the prompt.
-pub(crate) fn describe(memory_type: MemoryType) -> &'static str {
+fn describe(memory_type: MemoryType) -> &'static str {
     match memory_type {
         MemoryType::Fact => "a stable fact about the codebase or project",
         MemoryType::Decision => "an architectural or technical decision and its rationale",
@@ -718,7 +718,7 @@ pub(crate) fn describe(memory_type: MemoryType) -> &'static str {
 }
 
 /// The elements a type carries, as `what, when, do, warn`.
-pub(crate) fn field_names(memory_type: MemoryType) -> String {
+fn field_names(memory_type: MemoryType) -> String {
     let fields = fields_of(Some(memory_type));
     let mut names = vec!["what"];
     names.extend(
@@ -727,6 +727,33 @@ pub(crate) fn field_names(memory_type: MemoryType) -> String {
             .filter_map(|&(wanted, name)| wanted.then_some(name)),
     );
     names.join(", ")
+}
+
+/// Appends the `<memory>` element's template, what each of `types` carries,
+/// and the rules for its fields; `source` names what the LLM reads ("note",
+/// "text"). Shared by every prompt whose answer [`parse_llm_output`] reads.
+pub(crate) fn format_rules(out: &mut String, types: &[MemoryType], source: &str) {
+    out.push_str(
+        "<memory type=\"TYPE\" domain=\"DOMAIN\">\n  <what>…</what>\n  <when>situation | situation</when>\n  \
+         <do>step; step</do>\n  <warn>pitfall; pitfall</warn>\n  <summary>…</summary>\n  \
+         <keywords>keyword, keyword, keyword</keywords>\n</memory>\n\nTYPE is one of:\n",
+    );
+    for &t in types {
+        let _ = writeln!(out, "- {t}: {}; elements: {}", describe(t), field_names(t));
+    }
+    let _ = write!(
+        out,
+        "\nDOMAIN is one of {}, or another short lower-case word when none fits.\n\n\
+         Write only the elements of the chosen type (plus summary and keywords):\n\
+         - what: the knowledge itself in 1–2 self-contained sentences (name the files, commands and versions involved);\n\
+         - when: the situations where it applies, separated by |;\n\
+         - do: concrete steps, separated by ;;\n\
+         - warn: pitfalls and what not to do, separated by ;;\n\
+         - summary: at most 15 words;\n\
+         - keywords: 3 to 8 search keywords, comma separated.\n\
+         Escape & < > in text as &amp; &lt; &gt;. Use only what the {source} says; never invent details.",
+        Domain::DEFAULTS.join(", ")
+    );
 }
 
 /// The system and user messages asking an LLM to structure `content`.
@@ -749,28 +776,9 @@ pub fn structuring_prompt(
          - a one-off instruction for the task at hand (\"rename this variable\", \"run the tests now\");\n\
          - temporary debugging (a failure still being chased, print statements, guesses not yet confirmed);\n\
          - session-only chatter (greetings, thanks, status updates, plans for the next few minutes).\n\n\
-         Otherwise answer with only this XML, without any other text:\n\
-         <memory type=\"TYPE\" domain=\"DOMAIN\">\n  <what>…</what>\n  <when>situation | situation</when>\n  \
-         <do>step; step</do>\n  <warn>pitfall; pitfall</warn>\n  <summary>…</summary>\n  \
-         <keywords>keyword, keyword, keyword</keywords>\n</memory>\n\n\
-         TYPE is one of:\n",
+         Otherwise answer with only this XML, without any other text:\n",
     );
-    for t in MemoryType::ALL {
-        let _ = writeln!(system, "- {t}: {}; elements: {}", describe(t), field_names(t));
-    }
-    let _ = write!(
-        system,
-        "\nDOMAIN is one of {}, or another short lower-case word when none fits.\n\n\
-         Write only the elements of the chosen type (plus summary and keywords):\n\
-         - what: the knowledge itself in 1–2 self-contained sentences (name the files, commands and versions involved);\n\
-         - when: the situations where it applies, separated by |;\n\
-         - do: concrete steps, separated by ;;\n\
-         - warn: pitfalls and what not to do, separated by ;;\n\
-         - summary: at most 15 words;\n\
-         - keywords: 3 to 8 search keywords, comma separated.\n\
-         Escape & < > in text as &amp; &lt; &gt;. Use only what the note says; never invent details.",
-        Domain::DEFAULTS.join(", ")
-    );
+    format_rules(&mut system, &MemoryType::ALL, "note");
     let mut user = String::new();
     if let Some(t) = hint_type {
         let _ = writeln!(user, "Suggested type: {t} (keep it unless the note clearly is another type)");
