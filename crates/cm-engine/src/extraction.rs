@@ -107,17 +107,7 @@ fn to_memory(s: Structured, session_id: &str, lines: Option<(u64, u64)>) -> Opti
         .ok()?
         .with_confidence(EXTRACTED_CONFIDENCE)
         .ok()?;
-    if let Some(t) = s.memory_type {
-        m = m.with_type(t);
-    }
-    if let Some(d) = s.domain.clone() {
-        m = m.with_domain(d);
-    }
-    if let Ok(keywords) = cm_core::memory::normalize_labels("keywords", &s.keywords) {
-        m.keywords = keywords;
-    }
-    m.summary = s.summary.clone().filter(|x| !x.trim().is_empty());
-    m.structured = Some(s.to_xml());
+    crate::structuring::apply(&mut m, s, false, false);
     m.provenance = Provenance {
         session_id: Some(session_id.to_owned()),
         transcript_start: lines.map(|l| l.0 as i64),

@@ -58,7 +58,7 @@ impl Engine {
 
 /// Writes the structure into the note; the structurer's type and domain
 /// replace only the defaults, never what the caller chose.
-fn apply(new: &mut NewMemory, s: Structured, type_given: bool, domain_given: bool) {
+pub(crate) fn apply(new: &mut NewMemory, s: Structured, type_given: bool, domain_given: bool) {
     if !type_given && let Some(t) = s.memory_type {
         new.memory_type = t;
     }
