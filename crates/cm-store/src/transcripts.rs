@@ -47,6 +47,18 @@ pub enum MinedCommit {
     Stale,
 }
 
+/// A `transcript_progress` row, selected in column order.
+fn progress_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TranscriptProgress> {
+    Ok(TranscriptProgress {
+        session_id: r.try_get(0)?,
+        transcript_path: r.try_get(1)?,
+        lines_done: r.try_get(2)?,
+        bytes_done: r.try_get(3)?,
+        updated_at: r.try_get(4)?,
+        pending: r.try_get(5)?,
+    })
+}
+
 impl Store {
     /// The mining position of `session_id`, if it was ever mined.
     pub async fn transcript_progress(&self, session_id: &str) -> Result<Option<TranscriptProgress>> {
@@ -57,17 +69,7 @@ impl Store {
         .bind(session_id)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(TranscriptProgress {
-                session_id: r.try_get(0)?,
-                transcript_path: r.try_get(1)?,
-                lines_done: r.try_get(2)?,
-                bytes_done: r.try_get(3)?,
-                updated_at: r.try_get(4)?,
-                pending: r.try_get(5)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(progress_from_row).transpose()
     }
 
     /// Every session's mining position, most recently advanced first.
@@ -79,18 +81,7 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TranscriptProgress {
-                    session_id: r.try_get(0)?,
-                    transcript_path: r.try_get(1)?,
-                    lines_done: r.try_get(2)?,
-                    bytes_done: r.try_get(3)?,
-                    updated_at: r.try_get(4)?,
-                    pending: r.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(progress_from_row).collect()
     }
 
     /// Saves `memories` mined from a transcript and, in the same transaction,
