@@ -299,7 +299,7 @@ impl Engine {
         let engine = self.clone();
         let task = tokio::spawn(async move {
             loop {
-                for project in engine.job_projects().await {
+                for project in engine.known_projects().await {
                     if *stopped.borrow() {
                         return;
                     }
@@ -321,8 +321,9 @@ impl Engine {
         JobWorker { stop, task }
     }
 
-    /// Projects that exist and may have jobs: never creates one.
-    async fn job_projects(&self) -> Vec<Project> {
+    /// Every project this engine knows of that exists (has its data
+    /// folder): the registry's and those open here, sorted. Never creates one.
+    pub async fn known_projects(&self) -> Vec<Project> {
         let mut projects = self.open_projects().await;
         if let Some(registry) = self.registry() {
             for root in registry.projects() {

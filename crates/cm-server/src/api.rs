@@ -536,14 +536,7 @@ async fn reembed_everything(
     engine: &cm_engine::Engine,
     task: &str,
 ) -> std::result::Result<u64, cm_engine::Error> {
-    let mut projects = Vec::new();
-    for root in engine.registry().map(|r| r.projects()).unwrap_or_default() {
-        if root.join(cm_engine::DATA_DIR).is_dir()
-            && let Ok(p) = Project::at(&root)
-        {
-            projects.push(p);
-        }
-    }
+    let projects = engine.known_projects().await;
     let mut totals = Vec::with_capacity(projects.len());
     for p in &projects {
         totals.push(engine.missing_vectors(p).await?);
@@ -568,15 +561,19 @@ async fn reembed_everything(
 
 /// Writes `embedding.model = id` into the settings file (the rest kept).
 fn remember_model(state: &AppState, id: &str) -> Result<()> {
-    let path = config_path(state);
-    let mut config = match std::fs::read_to_string(&path) {
-        Ok(text) => Config::from_toml(&text).map_err(|e| Error::Service(e.to_string()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
-        Err(e) => return Err(Error::Service(e.to_string())),
-    };
+    let mut config = read_config_file(state)?;
     config.embedding.model = Some(id.to_owned());
     config.embedding.model_dir = None;
     write_config(state, &config)
+}
+
+/// The settings file as it is: the defaults where there is none.
+fn read_config_file(state: &AppState) -> Result<Config> {
+    match std::fs::read_to_string(config_path(state)) {
+        Ok(text) => Config::from_toml(&text).map_err(|e| Error::Service(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(Error::Service(e.to_string())),
+    }
 }
 
 fn write_config(state: &AppState, config: &Config) -> Result<()> {
@@ -615,11 +612,7 @@ fn config_path(state: &AppState) -> std::path::PathBuf {
 /// The settings file as it is (defaults where it says nothing), and what
 /// the running engine uses.
 async fn settings(State(state): State<AppState>) -> Result<axum::Json<Value>> {
-    let file = match std::fs::read_to_string(config_path(&state)) {
-        Ok(text) => Config::from_toml(&text).map_err(|e| Error::Service(e.to_string()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
-        Err(e) => return Err(Error::Service(e.to_string())),
-    };
+    let file = read_config_file(&state)?;
     Ok(axum::Json(json!({ "file": file, "running": state.engine().config() })))
 }
 

@@ -19,6 +19,15 @@ pub struct LlmTotals {
     pub completion_tokens: i64,
 }
 
+impl std::ops::AddAssign for LlmTotals {
+    fn add_assign(&mut self, other: LlmTotals) {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+    }
+}
+
 /// A project's LLM usage: in all, by purpose, and per day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmUsage {
@@ -77,16 +86,9 @@ impl Store {
         let mut usage = LlmUsage::default();
         for (day, purpose, requests, failures, prompt_tokens, completion_tokens) in rows {
             let t = LlmTotals { requests, failures, prompt_tokens, completion_tokens };
-            for into in [
-                &mut usage.total,
-                usage.by_purpose.entry(purpose).or_default(),
-                usage.by_day.entry(day).or_default(),
-            ] {
-                into.requests += t.requests;
-                into.failures += t.failures;
-                into.prompt_tokens += t.prompt_tokens;
-                into.completion_tokens += t.completion_tokens;
-            }
+            usage.total += t;
+            *usage.by_purpose.entry(purpose).or_default() += t;
+            *usage.by_day.entry(day).or_default() += t;
         }
         Ok(usage)
     }

@@ -30,16 +30,23 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     tokio::task::spawn_blocking(f).await.map_err(|e| Error::Service(e.to_string()))?
 }
 
-fn key_source(home: &std::path::Path) -> Result<Option<KeySource>> {
-    let found = Credentials::new(home).load().map_err(|e| Error::Service(e.to_string()))?;
-    Ok(found.map(|(_, source)| source))
+/// The stored key and where it is, if any.
+fn stored_key(home: &std::path::Path) -> Result<Option<(Secret, KeySource)>> {
+    Credentials::new(home).load().map_err(|e| Error::Service(e.to_string()))
+}
+
+impl LlmBody {
+    /// The key typed into the form, if one was (blank is none).
+    fn typed_key(&self) -> Option<Secret> {
+        self.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()).map(Secret::new)
+    }
 }
 
 async fn describe(state: &AppState) -> Result<Value> {
     let home = state.home().to_owned();
     let (config, source) = blocking(move || {
         let config = cm_llm::read_config(&home).map_err(|e| Error::Service(e.to_string()))?;
-        Ok((config, key_source(&home)?))
+        Ok((config, stored_key(&home)?.map(|(_, source)| source)))
     })
     .await?;
     let usage = usage_everywhere(state).await;
@@ -55,17 +62,10 @@ async fn describe(state: &AppState) -> Result<Value> {
 async fn usage_everywhere(state: &AppState) -> cm_store::LlmTotals {
     let engine = state.engine();
     let mut total = cm_store::LlmTotals::default();
-    for root in engine.registry().map(|r| r.projects()).unwrap_or_default() {
-        if !root.join(cm_engine::DATA_DIR).is_dir() {
-            continue;
-        }
-        let Ok(project) = cm_engine::Project::at(&root) else { continue };
+    for project in engine.known_projects().await {
         let Ok(store) = engine.store(&project).await else { continue };
         if let Ok(u) = store.llm_usage().await {
-            total.requests += u.total.requests;
-            total.failures += u.total.failures;
-            total.prompt_tokens += u.total.prompt_tokens;
-            total.completion_tokens += u.total.completion_tokens;
+            total += u.total;
         }
     }
     total
@@ -80,7 +80,7 @@ pub(super) async fn get_llm(State(state): State<AppState>) -> Result<axum::Json<
 /// the engine's LLM at once. Invalid settings change nothing.
 pub(super) async fn put_llm(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
     let b: LlmBody = body(&bytes)?;
-    let key = b.api_key.filter(|k| !k.trim().is_empty()).map(|k| Secret::new(k.trim()));
+    let key = b.typed_key();
     if !matches!(b.config.provider, Provider::None) {
         b.config.validate().map_err(|e| Error::BadRequest(e.to_string()))?;
     }
@@ -94,7 +94,7 @@ pub(super) async fn put_llm(State(state): State<AppState>, bytes: Bytes) -> Resu
         let effective_key = match (&key, clear) {
             (Some(k), _) => Some(k.clone()),
             (None, true) => None,
-            (None, false) => credentials.load().map_err(|e| Error::Service(e.to_string()))?.map(|(k, _)| k),
+            (None, false) => stored_key(&home)?.map(|(k, _)| k),
         };
         let client = match config.provider {
             Provider::None => None,
@@ -125,14 +125,15 @@ pub(super) async fn test_llm(State(state): State<AppState>, bytes: Bytes) -> Res
     let home = state.home().to_owned();
     let client = blocking(move || {
         let (config, key) = match given {
-            Some(b) => (b.config, b.api_key.filter(|k| !k.trim().is_empty()).map(|k| Secret::new(k.trim()))),
+            Some(b) => {
+                let key = b.typed_key();
+                (b.config, key)
+            }
             None => (cm_llm::read_config(&home).map_err(|e| Error::Service(e.to_string()))?, None),
         };
         let key = match key {
             Some(k) => Some(k),
-            None => {
-                Credentials::new(&home).load().map_err(|e| Error::Service(e.to_string()))?.map(|(k, _)| k)
-            }
+            None => stored_key(&home)?.map(|(k, _)| k),
         };
         Ok(LlmClient::new(config, key))
     })
