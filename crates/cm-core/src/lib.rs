@@ -46,5 +46,31 @@ impl Error {
     }
 }
 
+/// `error` and its sources, `: `-separated, as `anyhow` prints them with
+/// `{:#}` (a wrapper's own message often hides the reason, which is its source).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Result alias for this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_prints_every_cause_like_anyhow() {
+        let e = Outer(std::io::Error::other("inner"));
+        assert_eq!(super::error_chain(&e), "outer: inner");
+    }
+}

@@ -142,7 +142,7 @@ fn ort_log_level() -> ort::logging::LogLevel {
 fn load_error(e: ort::LoadDynamicError, path: &Path) -> Error {
     use ort::LoadDynamicError as E;
     match e {
-        E::Dlopen { error, path } => Error::RuntimeLoad { path, reason: with_sources(&error) },
+        E::Dlopen { error, path } => Error::RuntimeLoad { path, reason: cm_core::error_chain(&error) },
         E::MissingApi { path } => Error::RuntimeLoad {
             path,
             reason: "the file does not export `OrtGetApiBase`, so it is not ONNX Runtime".into(),
@@ -155,19 +155,6 @@ fn load_error(e: ort::LoadDynamicError, path: &Path) -> Error {
             Error::RuntimeVersion { path, found: version_str, required: required_version() }
         }
     }
-}
-
-/// `error` and its sources, `: `-separated; libloading's own message is
-/// just "dlopen failed", the reason (say, "invalid ELF header") is its source.
-fn with_sources(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Asks the library at `path`, which `ort` has just loaded, for its version

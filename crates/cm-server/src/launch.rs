@@ -63,11 +63,13 @@ pub fn load_config() -> Result<cm_core::Config> {
     let file = home()?.join("config.toml");
     let mut config = match std::fs::read_to_string(&file) {
         Ok(text) => cm_core::Config::from_toml(&text)
-            .map_err(|e| Error::Service(format!("in {}: {}", file.display(), chain(&e))))?,
+            .map_err(|e| Error::Service(format!("in {}: {}", file.display(), cm_core::error_chain(&e))))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => cm_core::Config::default(),
-        Err(e) => return Err(Error::Service(format!("reading {}: {}", file.display(), chain(&e)))),
+        Err(e) => {
+            return Err(Error::Service(format!("reading {}: {}", file.display(), cm_core::error_chain(&e))));
+        }
     };
-    config.apply_env(std::env::vars()).map_err(|e| Error::Service(chain(&e)))?;
+    config.apply_env(std::env::vars()).map_err(|e| Error::Service(cm_core::error_chain(&e)))?;
     Ok(config)
 }
 
@@ -96,7 +98,7 @@ pub fn embed_config(
         // An installed model: its manifest says which ONNX file to run.
         None => cm_embed::ModelStore::new(home()?.join("models"))
             .embed_config(&id)
-            .map_err(|e| Error::Service(chain(&e)))?,
+            .map_err(|e| Error::Service(cm_core::error_chain(&e)))?,
     };
     cfg.onnxruntime = e.onnxruntime.clone();
     if let Some(threads) = e.threads {
@@ -174,31 +176,4 @@ pub fn ui_dir() -> Option<PathBuf> {
 /// the CLI has always printed it (its log filter may hide a `tracing` one).
 fn warn(message: &str) {
     eprintln!("warning: {message}");
-}
-
-/// An error and its causes, `: `-separated, as `anyhow` prints them with `{:#}`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] std::io::Error);
-
-    #[test]
-    fn chain_prints_every_cause_like_anyhow() {
-        let e = Outer(std::io::Error::other("inner"));
-        assert_eq!(chain(&e), "outer: inner");
-    }
 }
