@@ -352,12 +352,13 @@ pub fn clamp_confidence(confidence: f64) -> Result<f64> {
     Ok(confidence.clamp(MIN_CONFIDENCE, MAX_CONFIDENCE))
 }
 
-/// Lower-cases, trims, drops empties and duplicates (keeping first order), and
-/// rejects labels that are too long or too many.
+/// Redacts, lower-cases, trims, drops empties and duplicates (keeping first
+/// order), and rejects labels that are too long or too many. Secrets are
+/// replaced before lower-casing, which would hide some of them (`AKIA…`).
 pub fn normalize_labels<S: AsRef<str>>(field: &'static str, raw: &[S]) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for label in raw {
-        let label = label.as_ref().trim().to_lowercase();
+        let label = crate::redact::redact(label.as_ref().trim()).text.to_lowercase();
         if label.is_empty() || out.contains(&label) {
             continue;
         }

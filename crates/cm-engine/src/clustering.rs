@@ -123,10 +123,10 @@ impl Engine {
             .with_keywords(&merged.keywords)?;
         new.structured = Some(merged.to_xml());
         new.summary = merged.summary.clone();
-        let embedded = match self.embed_one(&new.content, cm_core::EmbedKind::Passage).await {
-            Some((embedder, v)) => Some((store.ensure_space(embedder.model_id(), v.len()).await?, v)),
-            None => None,
-        };
+        // The LLM wrote it: redacted like any other save.
+        crate::redaction::Redact::redact(&mut new);
+        let text = crate::engine::embed_text(&new.content, new.summary.as_deref());
+        let embedded = self.embed_passage(&store, text).await?;
         let vector = embedded.as_ref().map(|(s, v)| (s, v.as_slice()));
         Ok(store.merge_cluster(cluster_id, &new, vector).await?)
     }

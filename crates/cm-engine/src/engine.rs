@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cm_core::redact::redact;
 use cm_core::{
     Config, EmbedKind, Embedder, Memory, NewMemory, SaveAction, SaveOutcome, SearchMode, SearchRequest,
     SearchResults,
@@ -11,10 +10,11 @@ use cm_core::{
 use cm_store::{
     ImportReport, ListFilter, MemoryPatch, MinedCommit, MinedMemory, Space, Stats, Store, TranscriptProgress,
 };
-use tokio::sync::Mutex;
+use tokio::sync::OnceCell;
 
 use crate::export::{ExportFormat, parse_jsonl, render};
 use crate::project::Project;
+use crate::redaction::Redact;
 use crate::{Error, Result};
 
 /// A cheap-to-clone handle on everything the engine holds.
@@ -28,7 +28,10 @@ struct Inner {
     config: Config,
     /// Swapped when the user activates another model (see [`Engine::set_embedder`]).
     embedder: std::sync::RwLock<Option<Arc<dyn Embedder>>>,
-    stores: Mutex<HashMap<Project, Store>>,
+    /// Each project's store, opened once. The map's lock is held only to
+    /// find a project's cell, never while a database opens: a project whose
+    /// database is slow or locked delays only its own callers.
+    stores: std::sync::Mutex<HashMap<Project, Arc<OnceCell<Store>>>>,
     /// Accesses gathered by searches, written in batches (see [`Engine::search`]).
     accesses: crate::access::AccessLog,
     /// Where opened projects are recorded, if anywhere.
@@ -61,7 +64,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 config,
                 embedder: std::sync::RwLock::new(embedder),
-                stores: Mutex::new(HashMap::new()),
+                stores: std::sync::Mutex::new(HashMap::new()),
                 accesses: crate::access::AccessLog::default(),
                 registry,
                 events: tokio::sync::broadcast::channel(1024).0,
@@ -140,56 +143,128 @@ impl Engine {
         *self.inner.embedder.write().unwrap_or_else(|e| e.into_inner()) = embedder;
     }
 
-    /// The open store of `project`, opening (and creating) it on first use.
-    /// A project whose database cannot be opened is not cached, so it is
-    /// retried next time and never affects other projects.
+    /// The store of an existing project (a folder holding `.claude-memory/`),
+    /// opened on first use. Reads never create a project: for any other
+    /// folder this is [`Error::NotAProject`].
     pub async fn store(&self, project: &Project) -> Result<Store> {
-        let mut stores = self.inner.stores.lock().await;
-        if let Some(store) = stores.get(project) {
+        self.open_store(project, false).await
+    }
+
+    /// The store of `project`, creating its data folder and database when
+    /// needed: only explicit writes (a save, an import, recorded or mined
+    /// memories) and setup make a project.
+    pub async fn store_or_create(&self, project: &Project) -> Result<Store> {
+        self.open_store(project, true).await
+    }
+
+    async fn open_store(&self, project: &Project, create: bool) -> Result<Store> {
+        let known = self.lock_stores().get(project).cloned();
+        if let Some(store) = known.as_ref().and_then(|cell| cell.get()) {
             return Ok(store.clone());
         }
-        project.ensure_data_dir()?;
-        let store = Store::open(&project.db_path()).await?;
-        if let Some(registry) = &self.inner.registry
-            && let Err(e) = registry.add(project.root())
-        {
-            tracing::warn!(error = %e, "could not record the project in the registry");
+        if !create && !project.data_dir().is_dir() {
+            return Err(Error::NotAProject(project.root().to_owned()));
         }
-        stores.insert(project.clone(), store.clone());
-        Ok(store)
+        let cell = match known {
+            Some(cell) => cell,
+            None => self.lock_stores().entry(project.clone()).or_default().clone(),
+        };
+        // A project whose database cannot be opened leaves its cell empty,
+        // so it is retried next time and never affects other projects.
+        let store = cell
+            .get_or_try_init(|| async {
+                project.ensure_data_dir()?;
+                let store = Store::open(&project.db_path()).await?;
+                if let Some(registry) = &self.inner.registry
+                    && let Err(e) = registry.add(project.root())
+                {
+                    tracing::warn!(error = %e, "could not record the project in the registry");
+                }
+                Ok::<_, Error>(store)
+            })
+            .await?;
+        Ok(store.clone())
+    }
+
+    /// The store of `project` if it is a project: a read of any other
+    /// folder finds nothing there, and creates nothing.
+    async fn existing_store(&self, project: &Project) -> Result<Option<Store>> {
+        match self.store(project).await {
+            Ok(store) => Ok(Some(store)),
+            Err(Error::NotAProject(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn lock_stores(&self) -> std::sync::MutexGuard<'_, HashMap<Project, Arc<OnceCell<Store>>>> {
+        self.inner.stores.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Closes every open database (checkpointing their WAL files).
     pub async fn close(&self) {
         self.inner.accesses.flush().await;
-        let stores = std::mem::take(&mut *self.inner.stores.lock().await);
-        for store in stores.values() {
+        let stores = std::mem::take(&mut *self.lock_stores());
+        for store in stores.values().filter_map(|cell| cell.get()) {
             store.close().await;
         }
     }
 
-    /// Embeds one text, or explains why not. `None` means no embedder is configured.
-    pub(crate) async fn embed_one(
+    /// The one embedding loop: `texts` embedded as `kind` by the active
+    /// model, in batches, with the vector space of that model in `store`.
+    /// `Ok(None)`: no model is active. An error is the model's; write paths
+    /// store their memories without a vector then ([`Engine::embed_or_skip`]),
+    /// which [`Engine::reembed`] fills in later.
+    pub(crate) async fn embed_batch(
         &self,
-        text: &str,
+        store: &Store,
+        texts: &[String],
         kind: EmbedKind,
-    ) -> Option<(Arc<dyn Embedder>, Vec<f32>)> {
-        let embedder = self.embedder()?;
-        let texts = [text.to_owned()];
-        match embedder.embed(&texts, kind).await {
-            Ok(mut v) if v.len() == 1 => {
-                let vector = v.pop()?;
-                Some((embedder, vector))
+    ) -> Result<Option<(Space, Vec<Vec<f32>>)>> {
+        /// Texts per model call: large enough to amortise a run, small
+        /// enough that a caller's transaction stays short.
+        const BATCH: usize = 32;
+        let Some(embedder) = self.embedder() else { return Ok(None) };
+        let space = store.ensure_space(embedder.model_id(), embedder.dimension()).await?;
+        let mut vectors = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(BATCH) {
+            let got = embedder.embed(chunk, kind).await?;
+            if got.len() != chunk.len() {
+                return Err(Error::Embed(cm_core::EmbedError(format!(
+                    "asked for {} vectors, got {}",
+                    chunk.len(),
+                    got.len()
+                ))));
             }
-            Ok(v) => {
-                tracing::warn!(got = v.len(), "embedder returned the wrong number of vectors");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "embedding failed; continuing without a vector");
-                None
-            }
+            vectors.extend(got);
         }
+        Ok(Some((space, vectors)))
+    }
+
+    /// [`Engine::embed_batch`] for a write path: a model that fails is
+    /// logged and the memories are stored without vectors (found by full
+    /// text until [`Engine::reembed`] gives them one); a save never fails
+    /// because of its embedding.
+    pub(crate) async fn embed_or_skip(
+        &self,
+        store: &Store,
+        texts: &[String],
+    ) -> Result<Option<(Space, Vec<Vec<f32>>)>> {
+        match self.embed_batch(store, texts, EmbedKind::Passage).await {
+            Err(Error::Embed(e)) => {
+                tracing::warn!(error = %e, "embedding failed; storing without a vector");
+                Ok(None)
+            }
+            other => other,
+        }
+    }
+
+    /// One passage for a write path (see [`Engine::embed_or_skip`]).
+    pub(crate) async fn embed_passage(
+        &self,
+        store: &Store,
+        text: String,
+    ) -> Result<Option<(Space, Vec<f32>)>> {
+        Ok(self.embed_or_skip(store, &[text]).await?.and_then(|(space, mut v)| Some((space, v.pop()?))))
     }
 
     /// Saves a memory: redact secrets → dedupe → embed → insert row, FTS
@@ -210,7 +285,9 @@ impl Engine {
 
     async fn save_unobserved(&self, project: &Project, mut new: NewMemory) -> Result<SaveOutcome> {
         // Secrets go before anything else sees the note, the LLM included.
-        let mut redacted = redact_memory(&mut new);
+        let mut redacted = new.redact();
+        // An explicit save makes the project (its LLM usage is counted there too).
+        let store = self.store_or_create(project).await?;
         if let crate::structuring::Decision::Reject(reason) = self.structure_note(project, &mut new).await {
             return Ok(SaveOutcome {
                 id: None,
@@ -221,12 +298,11 @@ impl Engine {
             });
         }
         // And again over what the structurer wrote.
-        redacted.extend(redact_memory(&mut new));
+        redacted.extend(new.redact());
         redacted.sort();
         redacted.dedup();
         // Redaction may have emptied a note that was only a secret.
         NewMemory::new(&new.content, new.source)?;
-        let store = self.store(project).await?;
         let cfg = &self.inner.config.save;
         if let Some(id) =
             store.find_duplicate(&new.content, cfg.dedupe_threshold, cfg.dedupe_candidates).await?
@@ -240,12 +316,8 @@ impl Engine {
                 embedded: store.get(id).await?.embedding_model.is_some(),
             });
         }
-        let embedded = self.embed_one(&embed_text(&new), EmbedKind::Passage).await;
-        let space = match &embedded {
-            Some((e, v)) => Some(store.ensure_space(e.model_id(), v.len()).await?),
-            None => None,
-        };
-        let vector = space.as_ref().zip(embedded.as_ref()).map(|(s, (_, v))| (s, v.as_slice()));
+        let embedded = self.embed_passage(&store, embed_text(&new.content, new.summary.as_deref())).await?;
+        let vector = embedded.as_ref().map(|(s, v)| (s, v.as_slice()));
         let (id, created) = store.insert(&new, vector, cfg.dedupe_threshold, cfg.dedupe_candidates).await?;
         // Consolidated memories are not clustered again.
         if created
@@ -280,11 +352,11 @@ impl Engine {
         if self.is_paused() {
             return Err(Error::Paused);
         }
-        let store = self.store(project).await?;
+        let store = self.store_or_create(project).await?;
         let cfg = &self.inner.config.save;
         let mut ready = Vec::with_capacity(memories.len());
         for mut new in memories {
-            redact_memory(&mut new);
+            new.redact();
             // Structured like any save (`[structure] transcript`); a note the
             // LLM rejects is dropped, its lines still count as analysed.
             if let crate::structuring::Decision::Reject(reason) = self.structure_note(project, &mut new).await
@@ -292,7 +364,7 @@ impl Engine {
                 tracing::debug!(%reason, "a mined memory was rejected");
                 continue;
             }
-            redact_memory(&mut new);
+            new.redact();
             if NewMemory::new(&new.content, new.source).is_err() {
                 continue;
             }
@@ -304,10 +376,7 @@ impl Engine {
             {
                 None
             } else {
-                match self.embed_one(&embed_text(&new), EmbedKind::Passage).await {
-                    Some((e, v)) => Some((store.ensure_space(e.model_id(), v.len()).await?, v)),
-                    None => None,
-                }
+                self.embed_passage(&store, embed_text(&new.content, new.summary.as_deref())).await?
             };
             ready.push(MinedMemory { memory: new, vector });
         }
@@ -330,7 +399,7 @@ impl Engine {
 
     /// Projects whose store is open in this engine.
     pub(crate) async fn open_projects(&self) -> Vec<Project> {
-        self.inner.stores.lock().await.keys().cloned().collect()
+        self.lock_stores().iter().filter(|(_, cell)| cell.initialized()).map(|(p, _)| p.clone()).collect()
     }
 
     /// Records memories as they were made, for bulk ingestion of an existing
@@ -345,37 +414,20 @@ impl Engine {
         project: &Project,
         mut memories: Vec<(NewMemory, i64)>,
     ) -> Result<Vec<SaveOutcome>> {
-        /// Texts per embedding call: large enough to amortise a model run,
+        /// Memories per transaction: large enough to amortise a model run,
         /// small enough that one transaction stays short.
         const BATCH: usize = 64;
-        let store = self.store(project).await?;
-        let mut outcomes = Vec::with_capacity(memories.len());
         let mut redactions = Vec::with_capacity(memories.len());
         for (new, _) in &mut memories {
-            redactions.push(redact_memory(new));
+            redactions.push(new.redact());
             NewMemory::new(&new.content, new.source)?;
         }
+        let store = self.store_or_create(project).await?;
+        let mut outcomes = Vec::with_capacity(memories.len());
         for (chunk, redacted) in memories.chunks(BATCH).zip(redactions.chunks(BATCH)) {
-            let vectors = match &self.embedder() {
-                Some(embedder) => {
-                    let texts: Vec<String> = chunk.iter().map(|(m, _)| embed_text(m)).collect();
-                    match embedder.embed(&texts, EmbedKind::Passage).await {
-                        Ok(v) if v.len() == texts.len() && !v.is_empty() => {
-                            let space = store.ensure_space(embedder.model_id(), v[0].len()).await?;
-                            Some((space, v))
-                        }
-                        Ok(v) => {
-                            tracing::warn!(got = v.len(), want = texts.len(), "wrong number of vectors");
-                            None
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "embedding failed; recording without vectors");
-                            None
-                        }
-                    }
-                }
-                None => None,
-            };
+            let texts: Vec<String> =
+                chunk.iter().map(|(m, _)| embed_text(&m.content, m.summary.as_deref())).collect();
+            let vectors = self.embed_or_skip(&store, &texts).await?;
             let vector_ref = vectors.as_ref().map(|(s, v)| (s, v.as_slice()));
             let ids = store.insert_record(chunk, vector_ref).await?;
             for (id, redacted) in ids.into_iter().zip(redacted) {
@@ -395,7 +447,14 @@ impl Engine {
     /// fails, the search is BM25-only and [`SearchResults::mode`] says so.
     #[tracing::instrument(skip_all, fields(project = %project.root().display()))]
     pub async fn search(&self, project: &Project, req: &SearchRequest) -> Result<SearchResults> {
-        let store = self.store(project).await?;
+        let Some(store) = self.existing_store(project).await? else {
+            let mode = if req.mode == SearchMode::Bm25 || self.embedder().is_none() {
+                SearchMode::Bm25
+            } else {
+                req.mode
+            };
+            return Ok(SearchResults { hits: Vec::new(), mode });
+        };
         let started = std::time::Instant::now();
         let config = &self.inner.config.search;
         // The query is embedded on the model's thread while SQLite finds the
@@ -442,7 +501,17 @@ impl Engine {
         let Some(space) = store.space(embedder.model_id()).await? else {
             return Ok(None);
         };
-        Ok(self.embed_one(text, EmbedKind::Query).await.map(|(_, v)| (space, v)))
+        let texts = [text.to_owned()];
+        match self.embed_batch(store, &texts, EmbedKind::Query).await {
+            Ok(Some((_, mut v))) => Ok(v.pop().map(|v| (space, v))),
+            Ok(None) => Ok(None),
+            // A query the model cannot embed is still searched by full text.
+            Err(Error::Embed(e)) => {
+                tracing::warn!(error = %e, "embedding the query failed; searching by full text only");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One memory.
@@ -458,7 +527,10 @@ impl Engine {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Memory>> {
-        Ok(self.store(project).await?.list(filter, limit, offset).await?)
+        match self.existing_store(project).await? {
+            Some(store) => Ok(store.list(filter, limit, offset).await?),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Feedback on a memory's usefulness.
@@ -466,20 +538,16 @@ impl Engine {
         Ok(self.store(project).await?.validate(id, helpful).await?)
     }
 
-    /// Edits a memory; new content is redacted and re-embedded.
+    /// Edits a memory; every field is redacted, and a memory whose content
+    /// or summary changed is embedded again.
     pub async fn update(&self, project: &Project, id: i64, mut patch: MemoryPatch) -> Result<Memory> {
-        if let Some(content) = &patch.content {
-            patch.content = Some(redact(content).text);
-        }
-        for field in [&mut patch.structured, &mut patch.summary].into_iter().flatten() {
-            *field = redact(field).text;
-        }
+        patch.redact();
         let store = self.store(project).await?;
         let memory = store.update(id, &patch).await?;
-        if patch.content.is_some()
-            && let Some((embedder, v)) = self.embed_one(&memory.content, EmbedKind::Passage).await
+        if (patch.content.is_some() || patch.summary.is_some())
+            && let Some((space, v)) =
+                self.embed_passage(&store, embed_text(&memory.content, memory.summary.as_deref())).await?
         {
-            let space = store.ensure_space(embedder.model_id(), v.len()).await?;
             store.set_vector(id, &space, &v).await?;
             return Ok(store.get(id).await?);
         }
@@ -498,7 +566,10 @@ impl Engine {
 
     /// Project statistics.
     pub async fn stats(&self, project: &Project) -> Result<Stats> {
-        Ok(self.store(project).await?.stats().await?)
+        match self.existing_store(project).await? {
+            Some(store) => Ok(store.stats().await?),
+            None => Ok(Stats::default()),
+        }
     }
 
     /// Every memory of the project, rendered in `format`.
@@ -513,12 +584,9 @@ impl Engine {
     pub async fn import_jsonl(&self, project: &Project, text: &str) -> Result<ImportReport> {
         let mut memories = parse_jsonl(text)?;
         for m in &mut memories {
-            m.content = redact(&m.content).text;
-            for field in [&mut m.structured, &mut m.summary].into_iter().flatten() {
-                *field = redact(field).text;
-            }
+            m.redact();
         }
-        let store = self.store(project).await?;
+        let store = self.store_or_create(project).await?;
         let report = store.import(&memories).await?;
         self.embed_missing(&store, &report.imported).await?;
         Ok(report)
@@ -543,17 +611,14 @@ impl Engine {
             if batch.is_empty() {
                 return Ok(done);
             }
-            let texts: Vec<String> = batch.iter().map(|(_, content)| content.clone()).collect();
-            let vectors = embedder.embed(&texts, EmbedKind::Passage).await?;
-            if vectors.len() != batch.len() {
-                return Err(Error::Embed(cm_core::EmbedError(format!(
-                    "asked for {} vectors, got {}",
-                    batch.len(),
-                    vectors.len()
-                ))));
-            }
-            for ((id, _), vector) in batch.iter().zip(&vectors) {
-                store.set_vector(*id, &space, vector).await?;
+            let texts: Vec<String> =
+                batch.iter().map(|m| embed_text(&m.content, m.summary.as_deref())).collect();
+            // Unlike a save, re-embedding is asked for: a failing model is an error.
+            let Some((space, vectors)) = self.embed_batch(&store, &texts, EmbedKind::Passage).await? else {
+                return Err(Error::Project("no embedding model is active".into()));
+            };
+            for (m, vector) in batch.iter().zip(&vectors) {
+                store.set_vector(m.id, &space, vector).await?;
             }
             done += batch.len() as u64;
             progress(done.min(total), total);
@@ -573,55 +638,29 @@ impl Engine {
 
     /// Embeds the given memories (used after an import).
     async fn embed_missing(&self, store: &Store, ids: &[i64]) -> Result<()> {
-        let Some(embedder) = self.embedder() else {
-            return Ok(());
-        };
-        if ids.is_empty() {
+        if ids.is_empty() || self.embedder().is_none() {
             return Ok(());
         }
-        let space = store.ensure_space(embedder.model_id(), embedder.dimension()).await?;
-        for chunk in ids.chunks(32) {
-            let mut texts = Vec::with_capacity(chunk.len());
-            for id in chunk {
-                texts.push(store.get(*id).await?.content);
-            }
-            let vectors = match embedder.embed(&texts, EmbedKind::Passage).await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!(error = %e, "embedding imported memories failed; they stay BM25-only");
-                    return Ok(());
-                }
-            };
-            for (id, v) in chunk.iter().zip(vectors) {
-                store.set_vector(*id, &space, &v).await?;
+        let mut texts = Vec::with_capacity(ids.len());
+        for id in ids {
+            let m = store.get(*id).await?;
+            texts.push(embed_text(&m.content, m.summary.as_deref()));
+        }
+        if let Some((space, vectors)) = self.embed_or_skip(store, &texts).await? {
+            for (id, v) in ids.iter().zip(&vectors) {
+                store.set_vector(*id, &space, v).await?;
             }
         }
         Ok(())
     }
 }
 
-/// Redacts every free-text field of a save; returns the kinds found.
-fn redact_memory(new: &mut NewMemory) -> Vec<String> {
-    let mut kinds = Vec::new();
-    let r = redact(&new.content);
-    kinds.extend(r.kinds.iter().map(|k| (*k).to_owned()));
-    new.content = r.text;
-    for field in [&mut new.structured, &mut new.summary].into_iter().flatten() {
-        let r = redact(field);
-        kinds.extend(r.kinds.iter().map(|k| (*k).to_owned()));
-        *field = r.text;
-    }
-    new.tags = new.tags.iter().map(|t| redact(t).text).collect();
-    kinds.sort();
-    kinds.dedup();
-    kinds
-}
-
-/// What gets embedded for a memory: its content, plus its summary when the
-/// structurer wrote one.
-fn embed_text(new: &NewMemory) -> String {
-    match &new.summary {
-        Some(s) if !s.is_empty() && !new.content.contains(s.as_str()) => format!("{}\n{}", new.content, s),
-        _ => new.content.clone(),
+/// The one rule for what gets embedded for a memory, whichever path writes
+/// it: its content, plus its summary when one was written and the content
+/// does not already hold it.
+pub(crate) fn embed_text(content: &str, summary: Option<&str>) -> String {
+    match summary {
+        Some(s) if !s.is_empty() && !content.contains(s) => format!("{content}\n{s}"),
+        _ => content.to_owned(),
     }
 }

@@ -41,6 +41,12 @@ pub enum Error {
     /// names the file).
     #[error("{0}")]
     Setup(String),
+    /// A read named a folder that is not a project: reads never create one.
+    #[error(
+        "{} is not a claude-memory project (no .claude-memory/ folder): run `claude-memory setup` there, or save a memory to start one",
+        .0.display()
+    )]
+    NotAProject(std::path::PathBuf),
     /// Memory is paused (from the tray menu or the dashboard): nothing is saved.
     #[error("memory is paused; resume it to save")]
     Paused,
@@ -50,6 +56,11 @@ impl Error {
     /// Whether the error means the memory id does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Store(cm_store::Error::NotFound(_)))
+    }
+
+    /// Whether a file the work needs does not exist (a retry cannot help).
+    pub fn is_missing_file(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
     }
 }
 

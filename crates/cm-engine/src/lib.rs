@@ -20,6 +20,7 @@ mod llm;
 pub mod miner;
 mod project;
 mod projection;
+mod redaction;
 mod registry;
 pub mod setup;
 mod structuring;

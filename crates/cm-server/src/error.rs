@@ -47,6 +47,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Engine(e) if e.is_not_found() => StatusCode::NOT_FOUND,
+            Error::Engine(cm_engine::Error::NotAProject(_)) => StatusCode::NOT_FOUND,
             Error::Engine(cm_engine::Error::Invalid(_)) => StatusCode::BAD_REQUEST,
             Error::Engine(cm_engine::Error::Paused) => StatusCode::CONFLICT,
             Error::Engine(_) | Error::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,

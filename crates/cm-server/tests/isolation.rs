@@ -325,3 +325,37 @@ async fn mcp_tools_answer_for_the_named_project_only() {
         assert_eq!(found, [want], "{v}");
     }
 }
+
+#[tokio::test]
+async fn reads_of_a_folder_that_is_not_a_project_create_nothing() {
+    let env = start(test_config(), false).await;
+    let plain = env.root().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    for path in [
+        format!("/api/memories?project={}", enc(&plain)),
+        format!("/api/memories?project={}&q=anything", enc(&plain)),
+    ] {
+        // Nothing to find there.
+        let r = env.client.get(&path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+    for path in
+        [format!("/api/memories/1?project={}", enc(&plain)), format!("/api/stats?project={}", enc(&plain))]
+    {
+        let r = env.client.get(&path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+        assert!(r.json()["error"].as_str().unwrap().contains("not a claude-memory project"), "{}", r.text());
+    }
+    let path = format!("/mcp?project={}", enc(&plain));
+    for (tool, args) in
+        [("memory_search", json!({ "query": "x" })), ("memory_stats", json!({})), ("memory_list", json!({}))]
+    {
+        let answer = env.client.mcp_call(&path, &[], tool, args).await;
+        assert_ne!(answer["result"]["isError"], true, "{tool}: {answer}");
+    }
+    assert!(!plain.join(cm_engine::DATA_DIR).exists(), "a read created the project");
+    assert!(!env.client.projects().await.contains(&plain), "a read registered the folder");
+    // An explicit save does make it a project.
+    env.client.save(&plain, "The first memory of this folder").await;
+    assert!(plain.join(cm_engine::DATA_DIR).is_dir());
+}

@@ -328,3 +328,28 @@ async fn malformed_bodies_are_400_with_a_message_and_write_nothing() {
     assert_eq!(r.status, 404, "{}", r.text());
     assert_nothing_written(&env, &p, &n).await;
 }
+
+#[tokio::test]
+async fn a_secret_in_tags_sent_through_mcp_update_is_never_stored() {
+    let (env, p, _) = setup().await;
+    let secret = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    let id = env.memories(&p).await[0].id;
+    let path = format!("/mcp?project={}", enc(&p));
+    let answer = env
+        .client
+        .mcp_call(&path, &[], "memory_update", json!({ "id": id, "tags": [secret, "billing"] }))
+        .await;
+    assert_ne!(answer["result"]["isError"], true, "{answer}");
+    let m = env.memories(&p).await.into_iter().find(|m| m.id == id).unwrap();
+    assert!(m.tags.contains(&"billing".to_owned()), "{:?}", m.tags);
+    env.engine.close().await;
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(p.join(cm_engine::DATA_DIR)).unwrap() {
+        let file = entry.unwrap().path();
+        if file.file_name().unwrap().to_string_lossy().starts_with("memory.db") {
+            bytes.extend(std::fs::read(file).unwrap());
+        }
+    }
+    let raw = String::from_utf8_lossy(&bytes).to_lowercase();
+    assert!(!raw.contains("abcdefghijklmnopqrstuvwxyz0123456789"), "the token reached the database");
+}

@@ -28,7 +28,7 @@ use sqlx::sqlite::{
 pub use activity::{Cluster, Injection, Job, JobKind, JobRetry, NewJob};
 pub use clusters::{Assignment, Maturity, Member};
 pub use error::{Error, Result};
-pub use memories::{Access, ImportReport, ListFilter, MemoryPatch};
+pub use memories::{Access, ImportReport, ListFilter, MemoryPatch, Unembedded};
 pub use stats::Stats;
 pub use transcripts::{MinedCommit, MinedMemory, TranscriptProgress};
 pub use usage::{LlmCall, LlmTotals, LlmUsage};

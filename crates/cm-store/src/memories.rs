@@ -70,6 +70,17 @@ pub struct ListFilter {
     pub archived: Option<bool>,
 }
 
+/// A memory without a vector from some model: what embedding it needs.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Unembedded {
+    /// Row id.
+    pub id: i64,
+    /// The note.
+    pub content: String,
+    /// Its summary, embedded with it.
+    pub summary: Option<String>,
+}
+
 /// Fields of a memory that an edit may change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemoryPatch {
@@ -417,9 +428,9 @@ impl Store {
     }
 
     /// Ids of live memories with no vector in `space`, oldest first (for (re-)embedding).
-    pub async fn missing_vectors(&self, space: &Space, limit: usize) -> Result<Vec<(i64, String)>> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, content FROM memories WHERE embedding_model IS NOT ?1 OR embedding_model IS NULL
+    pub async fn missing_vectors(&self, space: &Space, limit: usize) -> Result<Vec<Unembedded>> {
+        let rows: Vec<Unembedded> = sqlx::query_as(
+            "SELECT id, content, summary FROM memories WHERE embedding_model IS NOT ?1 OR embedding_model IS NULL
              ORDER BY id LIMIT ?2",
         )
         .bind(&space.model_id)
