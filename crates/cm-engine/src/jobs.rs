@@ -136,7 +136,10 @@ impl Engine {
                 Err(e) => {
                     let reason = e.to_string();
                     tracing::warn!(job = job.id, attempts = job.attempts, error = %reason, "job failed");
-                    match store.fail_job(job.id, &reason, now, backoff_ms(job.attempts), MAX_ATTEMPTS).await?
+                    // Trying again cannot bring back a transcript that is not there
+                    // (`claude mcp list` ends a session that never wrote one).
+                    let max_attempts = if e.is_missing_file() { job.attempts } else { MAX_ATTEMPTS };
+                    match store.fail_job(job.id, &reason, now, backoff_ms(job.attempts), max_attempts).await?
                     {
                         JobRetry::Failed => {
                             report.failed += 1;

@@ -160,3 +160,19 @@ async fn session_end_queues_the_transcript_once_and_compact_summaries_apart() {
     assert_eq!(transcript.trigger, "PostCompact");
     assert_eq!(jobs[0].payload["summary"], "We fixed the login test.");
 }
+
+#[tokio::test]
+async fn a_job_whose_transcript_is_missing_fails_at_once_with_that_reason() {
+    let f = fixture().await;
+    // What `claude mcp list` sends: a session that never wrote its transcript.
+    let end = json!({ "transcript_path": "/nonexistent/session.jsonl", "hook_event_name": "SessionEnd" });
+    f.engine.hook(HookEvent::SessionEnd, &input(&f, "gone", end)).await.unwrap();
+    let report = f.engine.run_jobs_once(&f.project).await.unwrap();
+    assert_eq!((report.claimed, report.failed, report.retried), (1, 1, 0), "{report:?}");
+    let store = f.engine.store(&f.project).await.unwrap();
+    let failed = store.jobs(Some("failed"), 10).await.unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let reason = failed[0].last_error.as_deref().unwrap_or("");
+    assert!(reason.contains("/nonexistent/session.jsonl"), "{reason}");
+    assert!(store.jobs(Some("queued"), 10).await.unwrap().is_empty());
+}

@@ -506,10 +506,13 @@ async fn a_restart_mid_job_neither_loses_nor_repeats_work() {
 }
 
 #[tokio::test]
-async fn a_missing_transcript_is_retried_with_backoff_then_failed() {
+async fn an_unreadable_transcript_is_retried_with_backoff_then_failed() {
     let f = fx();
     let mut events = f.engine.subscribe();
+    // A transcript that cannot be read (here: a folder); a missing one fails
+    // at once instead (hooks.rs: a_job_whose_transcript_is_missing_fails_at_once…).
     let missing = f.dir.path().join("gone.jsonl");
+    std::fs::create_dir(&missing).unwrap();
     stop_hook(&f.engine, &f.project, "s1", &missing).await;
     let store = f.engine.store(&f.project).await.unwrap();
     let mut now = now_ms();
