@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use cm_engine::setup::{FileAction, Operation, Part, Scope, SetupOptions, SetupReport};
+use cm_engine::setup::{FileAction, Operation, Part, Program, Scope, SetupOptions, SetupReport};
 
 use crate::cli::{Cli, Command};
 use crate::output;
@@ -48,7 +48,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Some(cm_engine::find_project(&cwd).unwrap_or(cwd))
         }
     };
-    let options = SetupOptions { project, scope, user_files: None, dry_run: args.dry_run };
+    let options =
+        SetupOptions { project, scope, user_files: None, dry_run: args.dry_run, program: Program::resolve() };
     let report =
         if uninstall { cm_engine::setup::uninstall(&options)? } else { cm_engine::setup::setup(&options)? };
     output::print(json, &report, render)

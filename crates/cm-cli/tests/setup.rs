@@ -23,9 +23,14 @@ impl Env {
     }
 
     fn run(&self, args: &[&str], config_dir: Option<&Path>) -> Output {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_claude-memory"));
+        let bin = Path::new(env!("CARGO_BIN_EXE_claude-memory"));
+        // The user has claude-memory on the PATH (`claude-memory install`):
+        // setup writes the bare command then.
+        let path = format!("{}:/usr/bin:/bin", bin.parent().unwrap().display());
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .current_dir(&self.project)
+            .env("PATH", path)
             .env("HOME", &self.home)
             .env("CLAUDE_MEMORY_HOME", self.home.join("claude-memory"))
             .env_remove("CLAUDE_CONFIG_DIR")
@@ -71,7 +76,7 @@ fn setup_and_uninstall_in_a_project_and_for_the_user() {
     assert_eq!(env.read(&settings)["hooks"]["UserPromptSubmit"][0]["hooks"][0]["timeout"], 2);
     assert_eq!(
         env.read(&mcp)["mcpServers"]["claude-memory"],
-        serde_json::json!({"type": "stdio", "command": "claude-memory", "args": ["mcp"]})
+        serde_json::json!({"type": "stdio", "command": "claude-memory", "args": ["mcp"], "alwaysLoad": true})
     );
     assert!(env.ok(&["setup"]).contains("already set up"));
 

@@ -11,7 +11,7 @@
 //! - every other key, hook, matcher group and server stays where it was (the
 //!   files are read into an order-keeping tree, `json::Json`);
 //! - our entries are recognised only by the command prefix
-//!   [`HOOK_COMMAND_PREFIX`] and the server name [`MCP_SERVER_NAME`], and are
+//!   `<program> hook <Event>` ([`PROGRAM_NAME`]) and the server name [`MCP_SERVER_NAME`], and are
 //!   updated in place when they differ from what this version writes;
 //! - a file that is not JSON, or whose shape is not what Claude Code reads,
 //!   is refused before anything is written, so nothing changes at all;
@@ -43,8 +43,9 @@ use serde::Serialize;
 use crate::{Error, Project, Result};
 use json::{Json, Object};
 
-/// Every hook command setup writes starts with this; nothing else does.
-pub const HOOK_COMMAND_PREFIX: &str = "claude-memory hook ";
+/// Every hook command setup writes is `<program> hook <Event>`, where the
+/// program is this command's name or a path ending in it.
+pub const PROGRAM_NAME: &str = "claude-memory";
 /// The name of our MCP server in `mcpServers`.
 pub const MCP_SERVER_NAME: &str = "claude-memory";
 /// Appended to a file's name for the copy taken before changing it.
@@ -140,6 +141,107 @@ pub struct SetupOptions {
     pub user_files: Option<ClaudeUserFiles>,
     /// Compute and return the changes without making them.
     pub dry_run: bool,
+    /// What Claude Code runs: [`Program::resolve`] for this process.
+    pub program: Program,
+}
+
+/// The `claude-memory` that Claude Code's hooks and MCP server run.
+///
+/// The bare name when the PATH finds this very program (the same line then
+/// works for everyone who shares the file); else the absolute path of the
+/// binary, since a bare name the shell cannot find makes every hook fail
+/// with exit 127 and the MCP server with ENOENT.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Program {
+    /// The bare name or an absolute path.
+    pub command: String,
+    /// Whether `command` is the bare name found on the PATH.
+    pub on_path: bool,
+}
+
+impl Program {
+    /// The bare name, found on the PATH.
+    pub fn bare() -> Program {
+        Program { command: PROGRAM_NAME.to_owned(), on_path: true }
+    }
+
+    /// The binary at `path`, run by its path.
+    pub fn at(path: &Path) -> Program {
+        Program { command: path.display().to_string(), on_path: false }
+    }
+
+    /// For this process: the CLI is this executable when it is
+    /// `claude-memory`, else the `claude-memory` beside it (the tray app
+    /// ships it so). The bare name when `PATH` resolves to the same file.
+    pub fn resolve() -> Program {
+        let Some(cli) = own_cli() else { return Program::bare() };
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        Program::resolve_with(&cli, &path)
+    }
+
+    /// [`Program::resolve`] for the binary `cli` and the search path `path`:
+    /// the PATH's `claude-memory` is this program when it is the same file
+    /// or an identical copy (what `claude-memory install` makes).
+    pub fn resolve_with(cli: &Path, path: &std::ffi::OsStr) -> Program {
+        let same = |found: &Path| match (found.canonicalize(), cli.canonicalize()) {
+            (Ok(a), Ok(b)) if a == b => true,
+            (Ok(a), Ok(b)) => {
+                let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
+                len(&a) == len(&b) && std::fs::read(&a).ok() == std::fs::read(&b).ok()
+            }
+            _ => false,
+        };
+        match find_on_path(path) {
+            Some(found) if same(&found) => Program::bare(),
+            _ => Program::at(&std::path::absolute(cli).unwrap_or_else(|_| cli.to_owned())),
+        }
+    }
+
+    /// The hook command for `event`, quoted for the shell Claude Code runs it with.
+    pub fn hook_command(&self, event: &str) -> String {
+        format!("{} hook {event}", shell_quote(&self.command))
+    }
+}
+
+/// The first `claude-memory` file the search path `path` finds.
+pub fn find_on_path(path: &std::ffi::OsStr) -> Option<PathBuf> {
+    let name = format!("{PROGRAM_NAME}{}", std::env::consts::EXE_SUFFIX);
+    std::env::split_paths(path).map(|dir| dir.join(&name)).find(|c| c.is_file())
+}
+
+fn own_cli() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    if exe.file_stem().is_some_and(|n| n == PROGRAM_NAME) {
+        return Some(exe);
+    }
+    let beside = exe.parent()?.join(format!("{PROGRAM_NAME}{}", std::env::consts::EXE_SUFFIX));
+    beside.is_file().then_some(beside)
+}
+
+/// `text` as one shell word: as it is when it only holds safe characters,
+/// else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:,=@%".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Whether a hook command is ours: `<program> hook …` where the program
+/// (its first word, or a quoted path) is our name or a path ending in it.
+fn is_own_command(command: &str) -> bool {
+    let command = command.trim_start();
+    let (program, rest) = match command.chars().next() {
+        Some(quote @ ('\'' | '"')) => match command[1..].find(quote) {
+            Some(end) => (&command[1..1 + end], &command[2 + end..]),
+            None => return false,
+        },
+        _ => command.split_once(' ').unwrap_or((command, "")),
+    };
+    let name = Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = name.strip_suffix(".exe").unwrap_or(name);
+    name == PROGRAM_NAME && rest.trim_start().starts_with("hook ")
 }
 
 /// Which of the two operations a report is about.
@@ -199,6 +301,8 @@ pub struct SetupReport {
     pub scope: Scope,
     pub dry_run: bool,
     pub project: Option<PathBuf>,
+    /// What the hooks and the MCP server run.
+    pub program: Program,
     pub data_dir: Option<DataDirReport>,
     pub files: Vec<FileReport>,
     /// Things in the files that will stop claude-memory from working.
@@ -249,7 +353,20 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
     // Plan every file before touching any, so a file we cannot read or
     // understand leaves all of them as they were.
     let mut notes = Vec::new();
-    let plans = targets.into_iter().map(|t| plan(operation, t, &mut notes)).collect::<Result<Vec<_>>>()?;
+    let program = &options.program;
+    let plans =
+        targets.into_iter().map(|t| plan(operation, t, program, &mut notes)).collect::<Result<Vec<_>>>()?;
+    if operation == Operation::Setup && !program.on_path {
+        notes.push(format!(
+            "`{PROGRAM_NAME}` is not on your PATH (or is another copy), so Claude Code will run {}; \
+             `{} install` puts it on your PATH",
+            program.command,
+            shell_quote(&program.command)
+        ));
+        if options.scope == Scope::Shared {
+            notes.push("the shared files name a path on this machine: teammates need claude-memory on their PATH and to run setup themselves".to_owned());
+        }
+    }
 
     let data_dir = match &project {
         Some(p) if p.data_dir().is_dir() => {
@@ -283,6 +400,7 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
         scope: options.scope,
         dry_run: options.dry_run,
         project: project.map(|p| p.root().to_owned()),
+        program: options.program.clone(),
         data_dir,
         files,
         notes,
@@ -325,7 +443,7 @@ fn targets(options: &SetupOptions, project: Option<&Project>) -> Result<Vec<Targ
     })
 }
 
-fn plan(operation: Operation, target: Target, notes: &mut Vec<String>) -> Result<Plan> {
+fn plan(operation: Operation, target: Target, program: &Program, notes: &mut Vec<String>) -> Result<Plan> {
     let file = target.path.as_path();
     let original = read_optional(file)?;
     let before = match &original {
@@ -342,8 +460,8 @@ fn plan(operation: Operation, target: Target, notes: &mut Vec<String>) -> Result
     let mut after = before.clone();
     for part in &target.parts {
         match (operation, part) {
-            (Operation::Setup, Part::Hooks) => install_hooks(&mut after, file)?,
-            (Operation::Setup, Part::McpServer) => install_server(&mut after, file)?,
+            (Operation::Setup, Part::Hooks) => install_hooks(&mut after, file, program)?,
+            (Operation::Setup, Part::McpServer) => install_server(&mut after, file, program)?,
             (Operation::Setup, Part::McpApproval) => install_approval(&mut after, file)?,
             (Operation::Uninstall, Part::Hooks) => remove_hooks(&mut after, file)?,
             (Operation::Uninstall, Part::McpServer) => remove_server(&mut after, file)?,
@@ -482,17 +600,13 @@ fn wrong_shape(file: &Path, at: &str, found: &Json, expected: &str) -> Error {
 // --- hooks ---------------------------------------------------------------
 
 fn is_own_hook(entry: &Json) -> bool {
-    entry
-        .as_object()
-        .and_then(|o| o.get("command"))
-        .and_then(Json::as_str)
-        .is_some_and(|c| c.starts_with(HOOK_COMMAND_PREFIX))
+    entry.as_object().and_then(|o| o.get("command")).and_then(Json::as_str).is_some_and(is_own_command)
 }
 
-fn hook_entry(spec: &HookSpec) -> Object {
+fn hook_entry(spec: &HookSpec, program: &Program) -> Object {
     Object::from([
         ("type", Json::str("command")),
-        ("command", Json::String(format!("{HOOK_COMMAND_PREFIX}{}", spec.event))),
+        ("command", Json::String(program.hook_command(spec.event))),
         ("timeout", Json::Number(spec.timeout_secs.into())),
     ])
 }
@@ -566,7 +680,7 @@ fn remove_own_hooks(groups: &mut Vec<Json>, keep: Option<(usize, usize)>) -> boo
     removed
 }
 
-fn install_hooks(root: &mut Object, file: &Path) -> Result<()> {
+fn install_hooks(root: &mut Object, file: &Path, program: &Program) -> Result<()> {
     let Some(hooks) = hooks_table(root, file, true)? else { return Ok(()) };
     // Our entries on events this version no longer uses go away.
     let mut emptied = Vec::new();
@@ -583,7 +697,7 @@ fn install_hooks(root: &mut Object, file: &Path) -> Result<()> {
 
     for spec in HOOKS {
         if let Json::Array(groups) = hooks.get_or_insert_with(spec.event, || Json::Array(Vec::new())) {
-            install_hook(groups, spec);
+            install_hook(groups, spec, program);
         }
     }
     Ok(())
@@ -596,7 +710,7 @@ fn matcher(group: &Json) -> Option<&str> {
 /// Makes exactly one entry of ours on this event, as `spec` says: the first
 /// existing one is updated in place when its group can carry our matcher,
 /// otherwise a new group of our own is appended.
-fn install_hook(groups: &mut Vec<Json>, spec: &HookSpec) {
+fn install_hook(groups: &mut Vec<Json>, spec: &HookSpec, program: &Program) {
     let mut own = Vec::new();
     for (g, group) in groups.iter_mut().enumerate() {
         if let Some(list) = group_hooks(group) {
@@ -617,7 +731,7 @@ fn install_hook(groups: &mut Vec<Json>, spec: &HookSpec) {
         if let Some(m) = spec.matcher {
             group.insert("matcher", Json::str(m));
         }
-        group.insert("hooks", Json::Array(vec![Json::Object(hook_entry(spec))]));
+        group.insert("hooks", Json::Array(vec![Json::Object(hook_entry(spec, program))]));
         groups.push(Json::Object(group));
         return;
     };
@@ -628,7 +742,7 @@ fn install_hook(groups: &mut Vec<Json>, spec: &HookSpec) {
         }
     }
     if let Some(Json::Object(entry)) = group_hooks(&mut groups[g]).and_then(|l| l.get_mut(h)) {
-        for (key, value) in hook_entry(spec) {
+        for (key, value) in hook_entry(spec, program) {
             entry.insert(&key, value);
         }
     }
@@ -658,13 +772,17 @@ fn remove_hooks(root: &mut Object, file: &Path) -> Result<()> {
 
 // --- MCP server ----------------------------------------------------------
 
-/// The stdio server: a command on the PATH, no token, no absolute path, so
-/// the same line works for everyone who commits `.mcp.json`.
-fn server_entry() -> Object {
+/// The stdio server: no token, and the bare command when it is on the PATH,
+/// so the same line works for everyone who commits `.mcp.json`. Claude Code
+/// (2.1.3xx) defers an MCP server's tools behind its tool search unless the
+/// server says `alwaysLoad`: eight small tools that Claude should reach for
+/// without a search first.
+fn server_entry(program: &Program) -> Object {
     Object::from([
         ("type", Json::str("stdio")),
-        ("command", Json::str("claude-memory")),
+        ("command", Json::String(program.command.clone())),
         ("args", Json::Array(vec![Json::str("mcp")])),
+        ("alwaysLoad", Json::Bool(true)),
     ])
 }
 
@@ -685,19 +803,19 @@ fn servers_table<'a>(root: &'a mut Object, file: &Path, create: bool) -> Result<
     }
 }
 
-fn install_server(root: &mut Object, file: &Path) -> Result<()> {
+fn install_server(root: &mut Object, file: &Path, program: &Program) -> Result<()> {
     let Some(servers) = servers_table(root, file, true)? else { return Ok(()) };
     match servers.get_mut(MCP_SERVER_NAME) {
         Some(Json::Object(own)) => {
             // Keep what the user added (say `env`); drop what only an HTTP
             // server has.
-            for (key, value) in server_entry() {
+            for (key, value) in server_entry(program) {
                 own.insert(&key, value);
             }
             own.remove("url");
             own.remove("headers");
         }
-        _ => servers.insert(MCP_SERVER_NAME, Json::Object(server_entry())),
+        _ => servers.insert(MCP_SERVER_NAME, Json::Object(server_entry(program))),
     }
     Ok(())
 }
@@ -792,7 +910,7 @@ mod tests {
                 {"type": "command", "command": "lint.sh"},
                 {"type": "command", "command": "claude-memory hook PreToolUse", "timeout": 1}
             ]}]}}"#);
-        install_hooks(&mut root, Path::new("f")).unwrap();
+        install_hooks(&mut root, Path::new("f"), &Program::bare()).unwrap();
         let want = obj(&format!(
             r#"{{"hooks": {{"PreToolUse": [
                 {{"matcher": "Bash", "hooks": [{{"type": "command", "command": "lint.sh"}}]}},
@@ -813,7 +931,7 @@ mod tests {
                     {"hooks": [{"type": "command", "command": "claude-memory hook Stop", "timeout": 9, "statusMessage": "saving"}]},
                     {"hooks": [{"type": "command", "command": "claude-memory hook Stop"}]}
                 ]}}"#);
-        install_hooks(&mut root, Path::new("f")).unwrap();
+        install_hooks(&mut root, Path::new("f"), &Program::bare()).unwrap();
         let hooks = root.get("hooks").unwrap().as_object().unwrap();
         assert!(hooks.get("Notification").is_none());
         let stop = json::render(hooks.get("Stop").unwrap(), "", false);

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use cm_engine::setup::{
-    ClaudeUserFiles, FileAction, Part, Scope, SetupOptions, SetupReport, setup, uninstall,
+    ClaudeUserFiles, FileAction, Part, Program, Scope, SetupOptions, SetupReport, setup, uninstall,
 };
 use serde_json::Value;
 
@@ -226,7 +226,8 @@ const FRESH_MCP_JSON: &str = r#"{
       "command": "claude-memory",
       "args": [
         "mcp"
-      ]
+      ],
+      "alwaysLoad": true
     }
   }
 }
@@ -260,7 +261,13 @@ impl Dir {
     }
 
     fn options(&self, scope: Scope) -> SetupOptions {
-        SetupOptions { project: Some(self.root.clone()), scope, user_files: None, dry_run: false }
+        SetupOptions {
+            project: Some(self.root.clone()),
+            scope,
+            user_files: None,
+            dry_run: false,
+            program: Program::bare(),
+        }
     }
 
     /// Every file under the project (relative path and contents), to show
@@ -392,7 +399,7 @@ fn realistic_files_keep_everything_else_and_uninstall_restores_them_byte_for_byt
     assert_eq!(mcp["mcpServers"]["postgres"], parsed(MCP_JSON)["mcpServers"]["postgres"]);
     assert_eq!(
         mcp["mcpServers"]["claude-memory"],
-        serde_json::json!({"type": "stdio", "command": "claude-memory", "args": ["mcp"]})
+        serde_json::json!({"type": "stdio", "command": "claude-memory", "args": ["mcp"], "alwaysLoad": true})
     );
     assert!(mcp_text.find("\"github\"").unwrap() < mcp_text.find("\"claude-memory\"").unwrap());
 
@@ -501,7 +508,7 @@ fn outdated_own_entries_are_updated_in_place() {
     let server = &parsed(&dir.read(".mcp.json"))["mcpServers"]["claude-memory"];
     assert_eq!(
         *server,
-        serde_json::json!({"command": "claude-memory", "args": ["mcp"], "env": {"CLAUDE_MEMORY_LOG": "debug"}, "type": "stdio"})
+        serde_json::json!({"command": "claude-memory", "args": ["mcp"], "env": {"CLAUDE_MEMORY_LOG": "debug"}, "type": "stdio", "alwaysLoad": true})
     );
     assert!(!setup(&dir.options(Scope::Local)).unwrap().changed());
 }
@@ -609,7 +616,13 @@ fn user_scope_writes_only_the_users_files_keeping_their_permissions() {
     std::fs::write(home.join(".claude.json"), claude_json).unwrap();
     std::fs::set_permissions(home.join(".claude.json"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let files = ClaudeUserFiles::resolve(None, Some(home.clone())).unwrap();
-    let options = SetupOptions { project: None, scope: Scope::User, user_files: Some(files), dry_run: false };
+    let options = SetupOptions {
+        project: None,
+        scope: Scope::User,
+        user_files: Some(files),
+        dry_run: false,
+        program: Program::bare(),
+    };
 
     let before = dir.snapshot();
     let report = setup(&options).unwrap();
@@ -684,6 +697,48 @@ fn notes_say_when_the_users_settings_block_claude_memory() {
 
 #[test]
 fn local_and_shared_scopes_need_a_project() {
-    let err = setup(&SetupOptions { project: None, scope: Scope::Local, user_files: None, dry_run: true });
+    let err = setup(&SetupOptions {
+        project: None,
+        scope: Scope::Local,
+        user_files: None,
+        dry_run: true,
+        program: Program::bare(),
+    });
     assert!(err.unwrap_err().to_string().contains("needs its directory"));
+}
+
+#[test]
+fn a_binary_not_on_the_path_is_written_by_its_absolute_path_and_recognised_later() {
+    let dir = Dir::new();
+    let bin = dir.root.parent().unwrap().join("my tools/claude-memory");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::write(&bin, "").unwrap();
+    // Nothing on this PATH is claude-memory.
+    let program = Program::resolve_with(&bin, std::ffi::OsStr::new("/usr/bin:/bin"));
+    assert_eq!(program, Program::at(&bin));
+    let report = setup(&SetupOptions { program: program.clone(), ..dir.options(Scope::Local) }).unwrap();
+    assert!(report.notes.iter().any(|n| n.contains("not on your PATH")), "{:?}", report.notes);
+    let settings = parsed(&dir.read(".claude/settings.local.json"));
+    let command = settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"].as_str().unwrap();
+    assert_eq!(command, format!("'{}' hook UserPromptSubmit", bin.display()));
+    let mcp = parsed(&dir.read(".mcp.json"));
+    assert_eq!(mcp["mcpServers"]["claude-memory"]["command"], bin.display().to_string());
+
+    // Once it is on the PATH, setup replaces the path by the name, in place.
+    let on_path = Program::resolve_with(&bin, bin.parent().unwrap().as_os_str());
+    assert_eq!(on_path, Program::bare());
+    setup(&SetupOptions { program: on_path, ..dir.options(Scope::Local) }).unwrap();
+    let settings = parsed(&dir.read(".claude/settings.local.json"));
+    let groups = settings["hooks"]["UserPromptSubmit"].as_array().unwrap();
+    assert_eq!(groups.len(), 1, "{settings}");
+    assert_eq!(groups[0]["hooks"].as_array().unwrap().len(), 1, "{settings}");
+    assert_eq!(groups[0]["hooks"][0]["command"], "claude-memory hook UserPromptSubmit");
+
+    // And uninstall finds entries written either way.
+    setup(&SetupOptions { program, ..dir.options(Scope::Local) }).unwrap();
+    uninstall(&dir.options(Scope::Local)).unwrap();
+    assert!(
+        !dir.path(".claude/settings.local.json").exists()
+            || !dir.read(".claude/settings.local.json").contains("hook")
+    );
 }

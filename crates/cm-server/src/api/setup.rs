@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use axum::body::Bytes;
 use axum::extract::State;
 use cm_engine::Project;
-use cm_engine::setup::{Scope, SetupOptions};
+use cm_engine::setup::{Program, Scope, SetupOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -90,7 +90,13 @@ pub(super) async fn run_setup(State(state): State<AppState>, bytes: Bytes) -> Re
         }
     };
     let root = absolute_dir(&b.project)?;
-    let options = SetupOptions { project: Some(root.clone()), scope, user_files: None, dry_run: b.dry_run };
+    let options = SetupOptions {
+        project: Some(root.clone()),
+        scope,
+        user_files: None,
+        dry_run: b.dry_run,
+        program: Program::resolve(),
+    };
     let report = tokio::task::spawn_blocking(move || cm_engine::setup::setup(&options))
         .await
         .map_err(|e| Error::Service(e.to_string()))?
