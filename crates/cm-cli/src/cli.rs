@@ -75,6 +75,10 @@ pub enum Command {
     Setup(crate::setup::SetupArgs),
     /// Disconnect Claude Code: remove what setup added, keep the memories.
     Uninstall(crate::setup::SetupArgs),
+    /// Put `claude-memory` on your PATH (~/.local/bin), with the dashboard and ONNX Runtime.
+    Install(crate::install::InstallArgs),
+    /// Check that everything works, from the PATH to Claude Code; each problem with its fix.
+    Doctor,
     /// Run the engine (MCP, hooks, dashboard API) on 127.0.0.1 in the foreground.
     Serve {
         /// Port (default: `port` under `[service]` in config.toml, else 23811; 0 picks a free one).
@@ -84,6 +88,8 @@ pub enum Command {
         #[arg(long)]
         no_watch: bool,
     },
+    /// Make the running engine follow config.toml again (model, LLM).
+    Reload,
     /// Whether an engine runs: its URL, version, projects and model.
     Status,
     /// MCP over stdio for the project of the working directory (what Claude Code starts).

@@ -18,7 +18,13 @@ pub async fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Serve { port, no_watch } => return crate::service::serve(*port, !no_watch).await,
         Command::Status => return tokio::task::block_in_place(|| crate::service::status(json)),
+        Command::Reload => return tokio::task::block_in_place(|| crate::service::reload(json)),
         Command::Mcp => return crate::service::mcp(cli.global.project.as_deref()).await,
+        Command::Install(args) => return crate::install::run(args, json),
+        Command::Doctor => {
+            let project = cli.global.project.clone();
+            return tokio::task::block_in_place(|| crate::doctor::run(project.as_deref(), json));
+        }
         _ => {}
     }
     if let Command::Bench(BenchCommand::Search(args)) = &cli.command {
@@ -201,7 +207,13 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
         }
         Command::Models(_) => bail!("unreachable: models is handled before opening a project"),
         Command::Bench(_) => bail!("unreachable: bench is handled before opening a project"),
-        Command::Serve { .. } | Command::Status | Command::Mcp | Command::Hook { .. } => {
+        Command::Serve { .. }
+        | Command::Status
+        | Command::Reload
+        | Command::Mcp
+        | Command::Hook { .. }
+        | Command::Install(_)
+        | Command::Doctor => {
             bail!("unreachable: service commands are handled before opening a project")
         }
         Command::Setup(_) | Command::Uninstall(_) => {

@@ -5,7 +5,9 @@ mod bench_hook;
 mod cli;
 mod client;
 mod commands;
+mod doctor;
 mod hook;
+mod install;
 mod models;
 mod output;
 mod paths;
@@ -36,7 +38,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cm_core::error_chain(&*e));
             ExitCode::FAILURE
         }
     }

@@ -110,12 +110,19 @@ pub async fn run(command: ModelsCommand, json: bool, project: Option<&Path>) -> 
             // keep using the old vectors until the new ones are complete. An
             // interrupted run changes nothing visible and resumes next time.
             let reembedded = reembed_all_projects(&id, project).await?;
-            let file = paths::home()?.join("config.toml");
-            set_active_model(&file, &id)?;
-            output::print(json, &serde_json::json!({"active": id, "reembedded": reembedded}), |_| {
+            let home = paths::home()?;
+            cm_server::launch::remember_model(&home, &id)?;
+            // A running engine switches now, the way the dashboard activates a model.
+            let engine = tokio::task::block_in_place(|| crate::service::reload_engine(&home))?;
+            let report = serde_json::json!({"active": id, "reembedded": reembedded, "engine": engine});
+            output::print(json, &report, |_| {
+                let running = match &engine {
+                    Some(_) => "; the running engine switched to it",
+                    None => "",
+                };
                 format!(
-                    "{id} is now the active embedding model (saved in {}); {reembedded} memories got new vectors",
-                    file.display()
+                    "{id} is now the active embedding model (saved in {}); {reembedded} memories got new vectors{running}",
+                    cm_server::launch::config_file(&home).display()
                 )
             })
         }
@@ -195,31 +202,6 @@ async fn download(
     };
     let options = DownloadOptions { endpoint, replace, ..DownloadOptions::default() };
     Ok(store.download(id, &options, &sink, &cancel).await?)
-}
-
-/// Writes `[embedding] model = id` into the config file, keeping everything else as it was.
-fn set_active_model(file: &PathBuf, id: &str) -> Result<()> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
-    };
-    let mut doc: toml_edit::DocumentMut =
-        text.parse().with_context(|| format!("parsing {}", file.display()))?;
-    let table = doc.entry("embedding").or_insert(toml_edit::table());
-    let Some(table) = table.as_table_mut() else {
-        bail!("{}: `embedding` is not a table", file.display());
-    };
-    table.insert("model", toml_edit::value(id));
-    // Check the result is still a valid configuration before replacing the file.
-    cm_core::Config::from_toml(&doc.to_string()).with_context(|| format!("updating {}", file.display()))?;
-    if let Some(dir) = file.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = file.with_extension("toml.tmp");
-    std::fs::write(&tmp, doc.to_string()).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, file).with_context(|| format!("replacing {}", file.display()))?;
-    Ok(())
 }
 
 /// Gives every known project (and the current one) vectors from model `id`;

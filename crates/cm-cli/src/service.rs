@@ -19,6 +19,9 @@ pub async fn serve(port: Option<u16>, watch: bool) -> Result<()> {
     let server = cm_server::launch(LaunchOptions { port, watch, ui_dir: ui_dir.clone() }).await?;
     tracing::info!(url = %server.url(), pid = std::process::id(), ui = ?ui_dir, "engine ready");
     eprintln!("claude-memory engine listening on {} (Ctrl-C to stop)", server.url());
+    if let Some(token) = paths::home().ok().and_then(|home| Token::load(&home).ok().flatten()) {
+        eprintln!("dashboard: {}/#token={}", server.url(), token.expose());
+    }
     if ui_dir.is_none() {
         eprintln!("no dashboard files found (build ui/ or set CLAUDE_MEMORY_UI_DIR); the API still works");
     }
@@ -54,6 +57,33 @@ fn running_engine(home: &Path, wait: Duration) -> Option<(EngineInfo, Token)> {
     let token = Token::load(home).ok()??;
     let health = client::request(info.port, "GET", "/healthz", &[], b"", Instant::now() + wait).ok()?;
     (health.status == 200).then_some((info, token))
+}
+
+/// Asks the running engine, if any, to follow `config.toml` again
+/// (`POST /api/reload`); returns its answer, `None` when none runs.
+pub fn reload_engine(home: &Path) -> Result<Option<Value>> {
+    let Some((info, token)) = running_engine(home, Duration::from_secs(2)) else { return Ok(None) };
+    let auth = format!("Bearer {}", token.expose());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let r = client::request(info.port, "POST", "/api/reload", &[("Authorization", &auth)], b"", deadline)
+        .context("the engine did not answer /api/reload")?;
+    let answer: Value = serde_json::from_slice(&r.body).context("the engine's answer is not JSON")?;
+    if r.status != 200 {
+        anyhow::bail!("the engine could not reload: {}", answer["error"].as_str().unwrap_or("unknown error"));
+    }
+    Ok(Some(answer))
+}
+
+/// `claude-memory reload`.
+pub fn reload(json_out: bool) -> Result<()> {
+    let home = paths::home()?;
+    let answer = reload_engine(&home)?;
+    output::print(json_out, &json!({ "running": answer.is_some(), "engine": answer }), |_| match &answer {
+        None => "no claude-memory engine is running; it reads config.toml when it starts".to_owned(),
+        Some(a) => {
+            format!("the engine follows config.toml again (model: {})", a["model"].as_str().unwrap_or("none"))
+        }
+    })
 }
 
 /// `claude-memory status`.

@@ -47,13 +47,18 @@ impl Error {
 }
 
 /// `error` and its sources, `: `-separated, as `anyhow` prints them with
-/// `{:#}` (a wrapper's own message often hides the reason, which is its source).
+/// `{:#}` (a wrapper's own message often hides the reason, which is its
+/// source) — except a cause whose text is already there, from a wrapper that
+/// prints its source itself: every reason is said once.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text
@@ -72,5 +77,15 @@ mod tests {
     fn error_chain_prints_every_cause_like_anyhow() {
         let e = Outer(std::io::Error::other("inner"));
         assert_eq!(super::error_chain(&e), "outer: inner");
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("loading the model failed: {0}")]
+    struct SaysItsSource(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_says_each_reason_once() {
+        let e = SaysItsSource(std::io::Error::other("libonnxruntime.so not found"));
+        assert_eq!(super::error_chain(&e), "loading the model failed: libonnxruntime.so not found");
     }
 }

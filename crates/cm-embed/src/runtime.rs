@@ -13,8 +13,9 @@
 //!
 //! 1. the explicitly configured path (a file, or a directory holding the library);
 //! 2. `ORT_DYLIB_PATH` (same);
-//! 3. the directory of the running executable, then `../lib` next to it, then
-//!    `resources/` next to it (where a bundled desktop app keeps it);
+//! 3. the directory of the running executable, then `../lib/claude-memory`
+//!    (where `claude-memory install` puts it), `../lib` and `resources/` next
+//!    to it (where a bundled desktop app keeps it);
 //! 4. `lib/` of the test dependencies that `scripts/setup-test-deps.sh`
 //!    installs: `$CLAUDE_MEMORY_TEST_DEPS/lib`, or
 //!    `~/.cache/claude-memory-test-deps/lib` when that variable is unset;
@@ -211,7 +212,13 @@ fn resolve_named(path: &Path, origin: &'static str) -> Result<PathBuf> {
 fn search_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(exe_dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
-        dirs.extend([exe_dir.clone(), exe_dir.join("..").join("lib"), exe_dir.join("resources")]);
+        dirs.extend([
+            exe_dir.clone(),
+            // `claude-memory install`'s layout: <prefix>/bin and <prefix>/lib/claude-memory.
+            exe_dir.join("..").join("lib").join("claude-memory"),
+            exe_dir.join("..").join("lib"),
+            exe_dir.join("resources"),
+        ]);
     }
     dirs.push(test_deps_dir().join("lib"));
     dirs.extend(system_dirs());

@@ -56,6 +56,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/models/{id}/cancel", post(cancel_model_task))
         .route("/models/{id}/verify", post(verify_model))
         .route("/models/{id}/activate", post(activate_model))
+        .route("/reload", post(reload))
         .route("/settings", get(settings).put(put_settings))
         .route("/events", get(events))
         .with_state(state)
@@ -485,7 +486,39 @@ async fn cancel_model_task(
 /// reporting `progress` events (task `activate:<id>`, memories done / total)
 /// and clustering them in the new model's space.
 async fn activate_model(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
-    let store = model_store(&state);
+    let task = switch_model(&state, &id, true).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "task": task }))).into_response())
+}
+
+/// `POST /api/reload`: follows `config.toml` as it is now (edited by hand,
+/// or by `claude-memory models use`): a different model is switched to the
+/// way the dashboard activates one; no model means full-text search.
+async fn reload(State(state): State<AppState>) -> Result<axum::Json<Value>> {
+    let config = crate::launch::load_config_in(state.home())?;
+    let engine = state.engine();
+    let loaded = engine.embedder().map(|e| e.model_id().to_owned());
+    let wanted = config.embedding.model.clone();
+    let task = match &wanted {
+        Some(id) if loaded.as_ref() != Some(id) => Some(switch_model(&state, id, false).await?),
+        Some(_) => None,
+        None => {
+            if loaded.is_some() {
+                engine.set_embedder(None);
+                tracing::info!("embedding model turned off by config.toml");
+            }
+            None
+        }
+    };
+    crate::launch::attach_llm(engine).await;
+    Ok(axum::Json(json!({ "model": wanted, "previous": loaded, "task": task })))
+}
+
+/// Loads installed model `id` and makes it the engine's embedder at once
+/// (and, with `remember`, the configured one), then re-embeds every known
+/// project in the background; returns the progress task's name.
+async fn switch_model(state: &AppState, id: &str, remember: bool) -> Result<String> {
+    let id = id.to_owned();
+    let store = model_store(state);
     let mut cfg = store.embed_config(&id).map_err(|e| Error::BadRequest(e.to_string()))?;
     let engine = state.engine().clone();
     let e = &engine.config().embedding;
@@ -496,6 +529,7 @@ async fn activate_model(State(state): State<AppState>, Path(id): Path<String>) -
     let task = format!("activate:{id}");
     let _ =
         state.start_task(&task).ok_or_else(|| Error::Conflict(format!("{id} is already being activated")))?;
+    let state = state.clone();
     let embedder = match cm_embed::EmbedService::load_async(cfg).await {
         Ok(service) => service,
         Err(err) => {
@@ -503,9 +537,9 @@ async fn activate_model(State(state): State<AppState>, Path(id): Path<String>) -
             return Err(Error::BadRequest(format!("cannot load {id}: {err}")));
         }
     };
-    if let Err(err) = remember_model(&state, &id) {
+    if remember && let Err(err) = crate::launch::remember_model(state.home(), &id) {
         state.end_task(&task);
-        return Err(err);
+        return Err(Error::Service(err.to_string()));
     }
     engine.set_embedder(Some(std::sync::Arc::new(embedder)));
     tracing::info!(model = %id, "embedding model activated");
@@ -527,7 +561,7 @@ async fn activate_model(State(state): State<AppState>, Path(id): Path<String>) -
             state.end_task(&task);
         }
     });
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "task": task }))).into_response())
+    Ok(task)
 }
 
 /// Re-embeds every known project with the engine's (new) model; returns
@@ -559,33 +593,6 @@ async fn reembed_everything(
     Ok(total)
 }
 
-/// Writes `embedding.model = id` into the settings file (the rest kept).
-fn remember_model(state: &AppState, id: &str) -> Result<()> {
-    let mut config = read_config_file(state)?;
-    config.embedding.model = Some(id.to_owned());
-    config.embedding.model_dir = None;
-    write_config(state, &config)
-}
-
-/// The settings file as it is: the defaults where there is none.
-fn read_config_file(state: &AppState) -> Result<Config> {
-    match std::fs::read_to_string(config_path(state)) {
-        Ok(text) => Config::from_toml(&text).map_err(|e| Error::Service(e.to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-        Err(e) => Err(Error::Service(e.to_string())),
-    }
-}
-
-fn write_config(state: &AppState, config: &Config) -> Result<()> {
-    let text = toml::to_string_pretty(config).map_err(|e| Error::Service(e.to_string()))?;
-    let path = config_path(state);
-    let tmp = path.with_extension("toml.tmp");
-    std::fs::create_dir_all(state.home()).map_err(|e| Error::Service(e.to_string()))?;
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|e| Error::Service(e.to_string()))
-}
-
 /// `GET /api/clusters/map`: the project's memories on a 2-D projection of
 /// their embeddings, with their clusters.
 async fn cluster_map(State(state): State<AppState>, Query(q): Params) -> Result<axum::Json<Value>> {
@@ -605,14 +612,10 @@ async fn cluster_map(State(state): State<AppState>, Query(q): Params) -> Result<
     Ok(axum::Json(json!({ "model": model, "points": out })))
 }
 
-fn config_path(state: &AppState) -> std::path::PathBuf {
-    state.home().join("config.toml")
-}
-
 /// The settings file as it is (defaults where it says nothing), and what
 /// the running engine uses.
 async fn settings(State(state): State<AppState>) -> Result<axum::Json<Value>> {
-    let file = read_config_file(&state)?;
+    let file = crate::launch::read_config_file(state.home())?;
     Ok(axum::Json(json!({ "file": file, "running": state.engine().config() })))
 }
 
@@ -621,7 +624,7 @@ async fn settings(State(state): State<AppState>) -> Result<axum::Json<Value>> {
 async fn put_settings(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
     let config: Config = body(&bytes)?;
     config.validate().map_err(|e| Error::BadRequest(e.to_string()))?;
-    write_config(&state, &config)?;
+    crate::launch::write_config(state.home(), &config)?;
     Ok(axum::Json(json!({ "saved": true, "restart_required": &config != state.engine().config() })))
 }
 

@@ -58,19 +58,126 @@ pub fn registry() -> Result<cm_engine::Registry> {
     Ok(cm_engine::Registry::new(home()?.join("projects.json")))
 }
 
+/// The settings file in `home`.
+pub fn config_file(home: &Path) -> PathBuf {
+    home.join("config.toml")
+}
+
 /// Loads settings: defaults → `<home>/config.toml` → `CLAUDE_MEMORY_*` variables.
 pub fn load_config() -> Result<cm_core::Config> {
-    let file = home()?.join("config.toml");
-    let mut config = match std::fs::read_to_string(&file) {
-        Ok(text) => cm_core::Config::from_toml(&text)
-            .map_err(|e| Error::Service(format!("in {}: {}", file.display(), cm_core::error_chain(&e))))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => cm_core::Config::default(),
-        Err(e) => {
-            return Err(Error::Service(format!("reading {}: {}", file.display(), cm_core::error_chain(&e))));
-        }
-    };
+    load_config_in(&home()?)
+}
+
+/// [`load_config`] for the home directory `home`.
+pub fn load_config_in(home: &Path) -> Result<cm_core::Config> {
+    let mut config = read_config_file(home)?;
     config.apply_env(std::env::vars()).map_err(|e| Error::Service(cm_core::error_chain(&e)))?;
     Ok(config)
+}
+
+/// The settings file alone, without environment overrides: the defaults
+/// where there is none.
+pub fn read_config_file(home: &Path) -> Result<cm_core::Config> {
+    let file = config_file(home);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => cm_core::Config::from_toml(&text)
+            .map_err(|e| Error::Service(format!("in {}: {}", file.display(), cm_core::error_chain(&e)))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(cm_core::Config::default()),
+        Err(e) => Err(Error::Service(format!("reading {}: {}", file.display(), cm_core::error_chain(&e)))),
+    }
+}
+
+/// Writes `config` into the settings file, changing only the values that
+/// differ: the user's comments, order and formatting stay.
+pub fn write_config(home: &Path, config: &cm_core::Config) -> Result<()> {
+    config.validate().map_err(|e| Error::Service(cm_core::error_chain(&e)))?;
+    let wanted: toml_edit::DocumentMut = toml::to_string_pretty(config)
+        .map_err(|e| Error::Service(e.to_string()))?
+        .parse()
+        .map_err(|e: toml_edit::TomlError| Error::Service(e.to_string()))?;
+    edit_config(home, |doc| {
+        merge_table(doc.as_table_mut(), wanted.as_table());
+        Ok(())
+    })
+}
+
+/// Makes installed model `id` the configured one (`[embedding] model`), the
+/// rest of the file kept as it is.
+pub fn remember_model(home: &Path, id: &str) -> Result<()> {
+    edit_config(home, |doc| {
+        let table = doc.entry("embedding").or_insert(toml_edit::table());
+        let table = table
+            .as_table_mut()
+            .ok_or_else(|| Error::Service("`embedding` in config.toml is not a table".into()))?;
+        table.insert("model", toml_edit::value(id));
+        table.remove("model_dir");
+        Ok(())
+    })
+}
+
+/// Reads the settings file as a document, lets `change` edit it, checks the
+/// result is valid settings, and replaces the file atomically (owner-only).
+fn edit_config(home: &Path, change: impl FnOnce(&mut toml_edit::DocumentMut) -> Result<()>) -> Result<()> {
+    let file = config_file(home);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::Service(format!("reading {}: {e}", file.display()))),
+    };
+    let mut doc: toml_edit::DocumentMut =
+        text.parse().map_err(|e| Error::Service(format!("in {}: {e}", file.display())))?;
+    // A file of comments only keeps them in its trailing text, after which
+    // a new table would go: they stay at the top instead.
+    let lead = doc.as_table().is_empty().then(|| doc.trailing().as_str().unwrap_or("").to_owned());
+    change(&mut doc)?;
+    if let Some(lead) = lead.filter(|l| !l.trim().is_empty()) {
+        let first = doc.as_table_mut().iter_mut().next().and_then(|(_, item)| item.as_table_mut());
+        if let Some(table) = first {
+            table.decor_mut().set_prefix(lead);
+            doc.set_trailing("");
+        }
+    }
+    let text = doc.to_string();
+    cm_core::Config::from_toml(&text)
+        .map_err(|e| Error::Service(format!("updating {}: {}", file.display(), cm_core::error_chain(&e))))?;
+    std::fs::create_dir_all(home).map_err(|e| Error::Service(format!("creating {}: {e}", home.display())))?;
+    let tmp = file.with_extension("toml.tmp");
+    let written = std::fs::write(&tmp, text).and_then(|()| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        }
+        std::fs::rename(&tmp, &file)
+    });
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Service(format!("writing {}: {e}", file.display()))
+    })
+}
+
+/// Makes `doc` hold exactly `wanted`'s values, touching only what differs.
+fn merge_table(doc: &mut toml_edit::Table, wanted: &toml_edit::Table) {
+    let stale: Vec<String> =
+        doc.iter().map(|(k, _)| k.to_owned()).filter(|k| !wanted.contains_key(k)).collect();
+    for key in stale {
+        doc.remove(&key);
+    }
+    for (key, item) in wanted.iter() {
+        match (doc.get_mut(key), item) {
+            (Some(toml_edit::Item::Table(have)), toml_edit::Item::Table(want)) => merge_table(have, want),
+            (Some(toml_edit::Item::Value(have)), toml_edit::Item::Value(want))
+                if have.to_string().trim() == want.to_string().trim() => {}
+            (Some(toml_edit::Item::Value(have)), toml_edit::Item::Value(want)) => {
+                let decor = have.decor().clone();
+                *have = want.clone();
+                *have.decor_mut() = decor;
+            }
+            _ => {
+                doc.insert(key, item.clone());
+            }
+        }
+    }
 }
 
 /// How to run model `model` (default: the configured one, else

@@ -1,0 +1,353 @@
+//! `claude-memory doctor`: every link between Claude Code and its memory,
+//! checked in the order a failure would show, each problem with the one
+//! command that fixes it. Exit 0 when nothing fails, 1 otherwise.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{client, output, paths};
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    /// Works, but less well than it could.
+    Warn,
+    /// Claude Code gets nothing from claude-memory because of this.
+    Fail,
+}
+
+/// One check.
+#[derive(Debug, Serialize)]
+pub struct Check {
+    /// A stable name (`path`, `onnxruntime`, `model`, `engine`, `project.hooks`…).
+    pub name: String,
+    pub outcome: Outcome,
+    /// What was found.
+    pub detail: String,
+    /// The command (or action) that fixes it, when it is not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    ok: bool,
+    checks: Vec<Check>,
+}
+
+fn check(name: impl Into<String>, outcome: Outcome, detail: impl Into<String>, fix: Option<String>) -> Check {
+    Check { name: name.into(), outcome, detail: detail.into(), fix }
+}
+
+pub fn run(project: Option<&Path>, json: bool) -> Result<()> {
+    let mut checks = Vec::new();
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    checks.push(on_path(&path_var));
+    let config = paths::load_config()?;
+    checks.push(onnxruntime(&config));
+    checks.push(model(&config));
+    checks.push(engine(&config));
+    let projects = match project {
+        Some(p) => vec![std::path::absolute(p)?],
+        None => {
+            // Every known project, and the one of the working directory.
+            let mut all = paths::registry()?.projects();
+            let here = std::env::current_dir().ok().and_then(|d| cm_engine::resolve_existing(&d, false));
+            all.extend(here.filter(|h| !all.contains(h)));
+            all
+        }
+    };
+    let claude = ClaudeState::load();
+    for root in projects.iter().filter(|p| p.join(cm_engine::DATA_DIR).is_dir()) {
+        checks.extend(project_checks(root, &claude, &path_var));
+    }
+    let failed = checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
+    output::print(json, &Report { ok: failed == 0, checks }, render)?;
+    if failed > 0 {
+        bail!("{failed} check{} failed", if failed == 1 { "" } else { "s" });
+    }
+    Ok(())
+}
+
+fn render(r: &Report) -> String {
+    let mut out = String::new();
+    for c in &r.checks {
+        let mark = match c.outcome {
+            Outcome::Ok => "ok  ",
+            Outcome::Warn => "warn",
+            Outcome::Fail => "FAIL",
+        };
+        out.push_str(&format!("{mark}  {:<22} {}\n", c.name, c.detail));
+        if let Some(fix) = &c.fix {
+            out.push_str(&format!("      {:<22} fix: {fix}\n", ""));
+        }
+    }
+    out.trim_end().to_owned()
+}
+
+fn on_path(path_var: &std::ffi::OsStr) -> Check {
+    match cm_engine::setup::find_on_path(path_var) {
+        Some(found) => check("path", Outcome::Ok, format!("claude-memory is {}", found.display()), None),
+        None => check(
+            "path",
+            Outcome::Fail,
+            "claude-memory is not on your PATH: hooks and the MCP server that name it fail",
+            Some(install_command()),
+        ),
+    }
+}
+
+/// How to run the install with this very binary.
+fn install_command() -> String {
+    match std::env::current_exe() {
+        Ok(exe) => format!("{} install", exe.display()),
+        Err(_) => "claude-memory install".to_owned(),
+    }
+}
+
+fn onnxruntime(config: &cm_core::Config) -> Check {
+    let explicit = config.embedding.onnxruntime.as_deref();
+    let fix =
+        Some(format!("{} --onnxruntime /path/to/libonnxruntime.so (or ./scripts/run.sh)", install_command()));
+    match cm_embed::find_onnxruntime(explicit) {
+        Err(e) => check(
+            "onnxruntime",
+            Outcome::Fail,
+            format!("not found: {}", first_line(&cm_core::error_chain(&e))),
+            fix,
+        ),
+        Ok(lib) => match cm_embed::init_onnxruntime(Some(&lib)) {
+            Ok(rt) => check(
+                "onnxruntime",
+                Outcome::Ok,
+                format!("{} (version {})", rt.path().display(), rt.version().unwrap_or("unknown")),
+                None,
+            ),
+            Err(e) => check(
+                "onnxruntime",
+                Outcome::Fail,
+                format!("{} cannot be loaded: {}", lib.display(), first_line(&cm_core::error_chain(&e))),
+                fix,
+            ),
+        },
+    }
+}
+
+fn model(config: &cm_core::Config) -> Check {
+    let Some(id) = config.embedding.model.clone() else {
+        return check(
+            "model",
+            Outcome::Warn,
+            "no embedding model is active: memories are found by full text only",
+            Some(
+                "claude-memory models install all-minilm-l6-v2 && claude-memory models use all-minilm-l6-v2"
+                    .into(),
+            ),
+        );
+    };
+    if config.embedding.model_dir.is_some() {
+        return check("model", Outcome::Ok, format!("{id} from the configured model_dir"), None);
+    }
+    match paths::embed_config(config, None, None) {
+        Ok(cfg) => {
+            check("model", Outcome::Ok, format!("{id} installed in {}", cfg.model_dir.display()), None)
+        }
+        Err(e) => check(
+            "model",
+            Outcome::Fail,
+            format!("{id} is active but not installed: {}", first_line(&e.to_string())),
+            Some(format!("claude-memory models install {id}")),
+        ),
+    }
+}
+
+fn engine(config: &cm_core::Config) -> Check {
+    let Ok(home) = paths::home() else {
+        return check("engine", Outcome::Fail, "no home directory", Some("set CLAUDE_MEMORY_HOME".into()));
+    };
+    let Some(status) = engine_status(&home) else {
+        return check(
+            "engine",
+            Outcome::Warn,
+            "no engine is running: `claude-memory mcp` starts one when Claude Code opens, hooks stay silent until then",
+            Some("claude-memory serve (or the tray app)".into()),
+        );
+    };
+    let loaded = status["model"]["id"].as_str().map(str::to_owned);
+    let detail = format!(
+        "running at {}, version {}, model {}",
+        status["url"].as_str().unwrap_or("?"),
+        status["version"].as_str().unwrap_or("?"),
+        loaded.as_deref().unwrap_or("none")
+    );
+    if loaded != config.embedding.model {
+        let want = config.embedding.model.as_deref().unwrap_or("none");
+        return check(
+            "engine",
+            Outcome::Fail,
+            format!("{detail}, but config.toml says {want}"),
+            Some("claude-memory reload".into()),
+        );
+    }
+    check("engine", Outcome::Ok, detail, None)
+}
+
+/// `/api/status` of the running engine, with its URL, if one answers.
+fn engine_status(home: &Path) -> Option<Value> {
+    let info = cm_server::EngineInfo::read(home)?;
+    let token = cm_server::Token::load(home).ok()??;
+    let auth = format!("Bearer {}", token.expose());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let r =
+        client::request(info.port, "GET", "/api/status", &[("Authorization", &auth)], b"", deadline).ok()?;
+    let mut status: Value = serde_json::from_slice(&r.body).ok().filter(|_| r.status == 200)?;
+    status["url"] = Value::String(info.url);
+    Some(status)
+}
+
+/// What Claude Code's own files say about folders: trusted or not.
+struct ClaudeState {
+    global: Option<Value>,
+    global_path: Option<PathBuf>,
+}
+
+impl ClaudeState {
+    fn load() -> ClaudeState {
+        let files = cm_engine::setup::ClaudeUserFiles::from_env().ok();
+        let global_path = files.map(|f| f.global_config);
+        let global = global_path
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str(&t).ok());
+        ClaudeState { global, global_path }
+    }
+
+    /// Whether the user accepted Claude Code's trust prompt for `root` (or a folder above it).
+    fn trusted(&self, root: &Path) -> bool {
+        let Some(projects) = self.global.as_ref().and_then(|g| g["projects"].as_object()) else {
+            return false;
+        };
+        root.ancestors().any(|dir| {
+            let key = dir.display().to_string();
+            projects.get(&key).and_then(|p| p["hasTrustDialogAccepted"].as_bool()) == Some(true)
+        })
+    }
+}
+
+fn read_json(path: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// The commands of our hooks in a settings file.
+fn own_hook_commands(settings: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(events) = settings["hooks"].as_object() {
+        for groups in events.values() {
+            for group in groups.as_array().into_iter().flatten() {
+                for hook in group["hooks"].as_array().into_iter().flatten() {
+                    if let Some(c) = hook["command"].as_str()
+                        && c.contains("claude-memory")
+                        && c.contains(" hook ")
+                    {
+                        out.push(c.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether the program a hook or the MCP server names can be run: a bare
+/// name found on the PATH, or an existing file.
+fn runnable(program: &str, path_var: &std::ffi::OsStr) -> bool {
+    let program = program.trim().trim_matches(|c| c == '\'' || c == '"');
+    if program.contains('/') {
+        Path::new(program).is_file()
+    } else {
+        cm_engine::setup::find_on_path(path_var).is_some()
+    }
+}
+
+fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr) -> Vec<Check> {
+    let name =
+        |what: &str| format!("{}: {what}", root.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+    let setup_fix = Some(format!("claude-memory setup {}", root.display()));
+    let mut checks = Vec::new();
+
+    let user_settings =
+        cm_engine::setup::ClaudeUserFiles::from_env().ok().and_then(|f| read_json(&f.settings));
+    let settings: Vec<Value> = [root.join(".claude/settings.local.json"), root.join(".claude/settings.json")]
+        .iter()
+        .filter_map(|p| read_json(p))
+        .chain(user_settings)
+        .collect();
+    let hooks: Vec<String> = settings.iter().flat_map(own_hook_commands).collect();
+    let broken: Vec<&String> = hooks
+        .iter()
+        .filter(|c| !runnable(c.rsplit_once(" hook ").map_or("", |(p, _)| p), path_var))
+        .collect();
+    checks.push(match (hooks.is_empty(), broken.first()) {
+        (true, _) => check(
+            name("hooks"),
+            Outcome::Fail,
+            "no claude-memory hooks in Claude Code's settings",
+            setup_fix.clone(),
+        ),
+        (false, Some(c)) => check(
+            name("hooks"),
+            Outcome::Fail,
+            format!("the hook command `{c}` cannot run (not found)"),
+            setup_fix.clone(),
+        ),
+        (false, None) => check(name("hooks"), Outcome::Ok, format!("{} hooks set up", hooks.len()), None),
+    });
+
+    let mcp = read_json(&root.join(".mcp.json"));
+    let server = mcp.as_ref().map(|m| m["mcpServers"]["claude-memory"].clone()).filter(|s| !s.is_null());
+    checks.push(match &server {
+        None => check(name("mcp"), Outcome::Fail, "no claude-memory server in .mcp.json", setup_fix.clone()),
+        Some(s) if !runnable(s["command"].as_str().unwrap_or(""), path_var) => check(
+            name("mcp"),
+            Outcome::Fail,
+            format!("the MCP server's command {} cannot run (not found)", s["command"]),
+            setup_fix.clone(),
+        ),
+        Some(_) => {
+            let approved = settings.iter().any(|s| {
+                s["enableAllProjectMcpServers"].as_bool() == Some(true)
+                    || s["enabledMcpjsonServers"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|v| v.as_str() == Some("claude-memory")))
+            });
+            if approved {
+                check(name("mcp"), Outcome::Ok, "MCP server in .mcp.json, approved", None)
+            } else {
+                check(name("mcp"), Outcome::Fail, "the .mcp.json server is not approved", setup_fix.clone())
+            }
+        }
+    });
+
+    checks.push(if claude.trusted(root) {
+        check(name("trust"), Outcome::Ok, "folder trusted in Claude Code", None)
+    } else {
+        let file = claude.global_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        check(
+            name("trust"),
+            Outcome::Warn,
+            format!("pending approval in Claude Code: the folder is not trusted yet ({file}), so it starts no MCP server"),
+            Some(format!("run `claude` in {} once and accept the trust prompt", root.display())),
+        )
+    });
+    checks
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}

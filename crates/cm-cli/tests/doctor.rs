@@ -1,0 +1,222 @@
+//! `claude-memory doctor`, `install` and `reload` as a user runs them: the
+//! real binary, a temporary HOME, each check made to fail on purpose.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_claude-memory");
+const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    /// `HOME`.
+    home: PathBuf,
+    /// `CLAUDE_MEMORY_HOME`.
+    cm_home: PathBuf,
+    project: PathBuf,
+    path: String,
+    vars: Vec<(String, String)>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().canonicalize().unwrap();
+        let (home, cm_home, project) = (root.join("home"), root.join("cmhome"), root.join("project"));
+        std::fs::create_dir_all(project.join(".git")).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        Env { _tmp: tmp, home, cm_home, project, path: SYSTEM_PATH.to_owned(), vars: Vec::new() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(&self.project)
+            .env_clear()
+            .env("HOME", &self.home)
+            .env("PATH", &self.path)
+            .env("CLAUDE_MEMORY_HOME", &self.cm_home);
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `doctor --json`: exit success and the checks by name.
+    fn doctor(&self) -> (bool, std::collections::HashMap<String, Value>) {
+        let out = self.run(&["doctor", "--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let checks = report["checks"].as_array().unwrap();
+        let by_name = checks.iter().map(|c| (c["name"].as_str().unwrap().to_owned(), c.clone())).collect();
+        assert_eq!(report["ok"], out.status.success(), "ok matches the exit status");
+        (out.status.success(), by_name)
+    }
+
+    fn serve(&self) -> Serving {
+        let child = self
+            .cmd(&["serve", "--port", "0", "--no-watch"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Stopped however the test ends, a failed assertion included.
+        let serving = Serving(child);
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            let out = self.ok(&["status", "--json"]);
+            if serde_json::from_str::<Value>(&out).is_ok_and(|v| v["running"] == true) {
+                return serving;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the engine did not start");
+    }
+}
+
+/// A running `serve`, killed when dropped.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn test_deps() -> Option<(PathBuf, PathBuf)> {
+    let ort = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from)?;
+    let model = std::env::var_os("CLAUDE_MEMORY_TEST_MODEL_DIR").map(PathBuf::from)?;
+    Some((ort, model))
+}
+
+fn outcome(checks: &std::collections::HashMap<String, Value>, name: &str) -> String {
+    let c = checks.get(name).unwrap_or_else(|| panic!("no check {name}: {checks:?}"));
+    c["outcome"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn doctor_fails_without_the_command_on_the_path_and_install_fixes_it() {
+    let mut env = Env::new();
+    let (ok, checks) = env.doctor();
+    assert!(!ok);
+    assert_eq!(outcome(&checks, "path"), "fail");
+    assert!(checks["path"]["fix"].as_str().unwrap().contains(" install"), "{:?}", checks["path"]);
+
+    let prefix = env.home.join(".local");
+    let out = env.ok(&["install", "--prefix", prefix.to_str().unwrap()]);
+    assert!(out.contains("is not on your PATH"), "{out}");
+    let bin = prefix.join("bin/claude-memory");
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(BIN).unwrap(), "the command is this binary");
+
+    env.path = format!("{}:{SYSTEM_PATH}", prefix.join("bin").display());
+    let (_, checks) = env.doctor();
+    assert_eq!(outcome(&checks, "path"), "ok");
+    assert!(checks["path"]["detail"].as_str().unwrap().contains(bin.to_str().unwrap()));
+}
+
+#[test]
+fn doctor_reports_a_missing_onnx_runtime_and_a_found_one_with_its_version() {
+    let mut env = Env::new();
+    env.vars.push(("ORT_DYLIB_PATH".into(), "/nonexistent/libonnxruntime.so".into()));
+    let (ok, checks) = env.doctor();
+    assert!(!ok);
+    assert_eq!(outcome(&checks, "onnxruntime"), "fail");
+    assert!(checks["onnxruntime"]["fix"].as_str().unwrap().contains("--onnxruntime"));
+    let Some((ort, _)) = test_deps() else { panic!("run scripts/setup-test-deps.sh and source its env.sh") };
+    env.vars = vec![("ORT_DYLIB_PATH".into(), ort.display().to_string())];
+    let (_, checks) = env.doctor();
+    assert_eq!(outcome(&checks, "onnxruntime"), "ok", "{:?}", checks["onnxruntime"]);
+    assert!(
+        checks["onnxruntime"]["detail"].as_str().unwrap().contains("1.32"),
+        "{:?}",
+        checks["onnxruntime"]
+    );
+}
+
+/// Marks `project` trusted the way Claude Code does when a person accepts its prompt.
+fn trust(home: &Path, project: &Path) {
+    let file = home.join(".claude.json");
+    let mut config: Value =
+        std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    config["projects"][project.display().to_string()]["hasTrustDialogAccepted"] = Value::Bool(true);
+    std::fs::write(file, config.to_string()).unwrap();
+}
+
+#[test]
+fn doctor_checks_a_projects_wiring_and_says_when_claude_code_has_not_trusted_it() {
+    let env = Env::new();
+    // Not set up: nothing to check for this folder yet.
+    let (_, checks) = env.doctor();
+    assert!(!checks.contains_key("project: hooks"));
+
+    let out = env.ok(&["setup"]);
+    assert!(out.contains("not on your PATH"), "setup says it wrote the absolute path: {out}");
+    let (_, checks) = env.doctor();
+    assert_eq!(outcome(&checks, "project: hooks"), "ok", "{:?}", checks["project: hooks"]);
+    assert_eq!(outcome(&checks, "project: mcp"), "ok", "{:?}", checks["project: mcp"]);
+    assert_eq!(outcome(&checks, "project: trust"), "warn");
+    assert!(checks["project: trust"]["detail"].as_str().unwrap().contains("pending approval in Claude Code"));
+
+    trust(&env.home, &env.project);
+    let (_, checks) = env.doctor();
+    assert_eq!(outcome(&checks, "project: trust"), "ok");
+
+    // A hook naming a command that does not exist fails the check.
+    let settings = env.project.join(".claude/settings.local.json");
+    let text = std::fs::read_to_string(&settings).unwrap().replace(BIN, "/gone/claude-memory");
+    std::fs::write(&settings, text).unwrap();
+    let (ok, checks) = env.doctor();
+    assert!(!ok);
+    assert_eq!(outcome(&checks, "project: hooks"), "fail");
+    assert!(checks["project: hooks"]["fix"].as_str().unwrap().contains("claude-memory setup"));
+}
+
+#[test]
+fn models_use_switches_a_running_engine_and_doctor_sees_it() {
+    let Some((ort, model)) = test_deps() else {
+        panic!("run scripts/setup-test-deps.sh and source its env.sh")
+    };
+    let mut env = Env::new();
+    env.vars.push(("ORT_DYLIB_PATH".into(), ort.display().to_string()));
+    env.ok(&["save", "The nightly build publishes to the staging bucket"]);
+    let _engine = env.serve();
+    let status: Value = serde_json::from_str(&env.ok(&["status", "--json"])).unwrap();
+    assert!(status["model"].is_null(), "{status}");
+
+    env.ok(&["models", "install", "all-minilm-l6-v2", "--from", model.to_str().unwrap()]);
+    // config.toml names the model, the engine has none: doctor says so.
+    std::fs::write(
+        env.cm_home.join("config.toml"),
+        "# my settings\n[embedding]\nmodel = \"all-minilm-l6-v2\"\n",
+    )
+    .unwrap();
+    let (ok, checks) = env.doctor();
+    assert!(!ok);
+    assert_eq!(outcome(&checks, "engine"), "fail", "{:?}", checks["engine"]);
+    assert!(checks["engine"]["fix"].as_str().unwrap().contains("reload"));
+    std::fs::write(env.cm_home.join("config.toml"), "# my settings\n").unwrap();
+
+    let out = env.ok(&["models", "use", "all-minilm-l6-v2"]);
+    assert!(out.contains("the running engine switched"), "{out}");
+    let status: Value = serde_json::from_str(&env.ok(&["status", "--json"])).unwrap();
+    assert_eq!(status["model"]["id"], "all-minilm-l6-v2", "{status}");
+    let config = std::fs::read_to_string(env.cm_home.join("config.toml")).unwrap();
+    assert!(config.starts_with("# my settings"), "the user's comment stays: {config}");
+    let (_, checks) = env.doctor();
+    assert_eq!(outcome(&checks, "engine"), "ok", "{:?}", checks["engine"]);
+    assert_eq!(outcome(&checks, "model"), "ok", "{:?}", checks["model"]);
+}
