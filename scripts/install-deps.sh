@@ -12,7 +12,10 @@ command -v cargo >/dev/null || { echo "error: Rust is not installed: see https:/
 # The tray app (src-tauri): GTK, WebKitGTK and the tray libraries it links,
 # and what its smoke test drives it with (Xvfb, a D-Bus session, a system
 # tray host, xdotool). Debian/Ubuntu package names; checked with dpkg.
-if command -v dpkg >/dev/null; then
+# `--headless` (a machine that only runs the engine) skips them.
+headless=0
+[ "${1:-}" = "--headless" ] && headless=1
+if ((!headless)) && command -v dpkg >/dev/null; then
     for pkg in libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev \
         xvfb trayer xdotool dbus dbus-x11; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
