@@ -77,6 +77,8 @@ describe('dashboard', () => {
     const page = await newPage();
     await page.goto(`${base}/`);
     await page.getByRole('heading', { name: 'Connect to your claude-memory engine' }).waitFor();
+    // The link it shows is this engine's, on whatever port it runs.
+    assert.ok((await page.locator('pre').textContent()).includes(`${base}/#token=`), 'the real port');
     await shoot(page, 'connect-light');
     await page.context().close();
     const wrong = await newPage('dark');
