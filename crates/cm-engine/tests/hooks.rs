@@ -176,3 +176,21 @@ async fn a_job_whose_transcript_is_missing_fails_at_once_with_that_reason() {
     assert!(reason.contains("/nonexistent/session.jsonl"), "{reason}");
     assert!(store.jobs(Some("queued"), 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_compact_summary_is_redacted_when_queued_and_dropped_when_done() {
+    let f = fixture().await;
+    let secret = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    let summary =
+        json!({ "compact_summary": format!("We set GITHUB_TOKEN={secret} and fixed the login test.") });
+    f.engine.hook(HookEvent::PostCompact, &input(&f, "c", summary)).await.unwrap();
+    let store = f.engine.store(&f.project).await.unwrap();
+    let queued = store.jobs(Some("queued"), 10).await.unwrap();
+    let job = queued.iter().find(|j| j.kind.as_str() == "compact_summary").unwrap();
+    let text = job.payload["summary"].as_str().unwrap();
+    assert!(!text.contains(secret) && text.contains("fixed the login test"), "{text}");
+    f.engine.run_jobs_once(&f.project).await.unwrap();
+    let done = store.jobs(Some("done"), 10).await.unwrap();
+    let job = done.iter().find(|j| j.kind.as_str() == "compact_summary").expect("the summary job ran");
+    assert_eq!(job.payload, json!({}), "a done job keeps no conversation text");
+}

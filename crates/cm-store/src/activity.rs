@@ -391,7 +391,8 @@ fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Job> {
 
 /// Marks job `id` done inside a write transaction.
 pub(crate) async fn finish_job_in(conn: &mut sqlx::SqliteConnection, id: i64, now: i64) -> Result<()> {
-    sqlx::query("UPDATE jobs SET state = 'done', updated_at = ?2 WHERE id = ?1")
+    // A done job keeps no conversation text (a compact summary's payload).
+    sqlx::query("UPDATE jobs SET state = 'done', payload = '{}', updated_at = ?2 WHERE id = ?1")
         .bind(id)
         .bind(now)
         .execute(&mut *conn)
