@@ -49,8 +49,16 @@ impl Project {
     /// Creates the data folder (with its ignore file) if it does not exist.
     pub fn ensure_data_dir(&self) -> Result<PathBuf> {
         let dir = self.data_dir();
+        let new = !dir.is_dir();
         std::fs::create_dir_all(&dir)
             .map_err(|source| Error::Io { context: format!("creating {}", dir.display()), source })?;
+        // The memories are the user's alone; the project folder itself may be shared.
+        #[cfg(unix)]
+        if new {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|source| Error::Io { context: format!("restricting {}", dir.display()), source })?;
+        }
         let ignore = dir.join(".gitignore");
         if !ignore.exists() {
             std::fs::write(&ignore, DATA_GITIGNORE)
@@ -60,13 +68,17 @@ impl Project {
     }
 }
 
-/// The project for `start`: the nearest ancestor holding `.claude-memory/`,
-/// else the root of the git repository containing it, else `None`.
+/// The project for `start`, as the hooks find it: the nearest ancestor
+/// holding `.claude-memory/` (in a linked git worktree without one, the main
+/// repository's, see [`resolve_existing`]), else the root of the git
+/// repository containing it, else `None`. The CLI and `claude-memory mcp`
+/// use it, so in a worktree they read the memory the hooks inject instead
+/// of splitting it into a second project.
 pub fn find_project(start: &Path) -> Option<PathBuf> {
-    let start = start.canonicalize().ok()?;
-    if let Some(dir) = start.ancestors().find(|d| d.join(DATA_DIR).is_dir()) {
-        return Some(dir.to_owned());
+    if let Some(dir) = resolve_existing(start, true) {
+        return Some(dir);
     }
+    let start = start.canonicalize().ok()?;
     start.ancestors().find(|d| d.join(".git").exists()).map(Path::to_owned)
 }
 
@@ -151,6 +163,8 @@ mod tests {
         assert_eq!(resolve_existing(&wt.join("src"), true), Some(main_c.clone()));
         assert_eq!(resolve_existing(&wt.join("src"), false), None);
         assert_eq!(resolve_existing(&main, true), Some(main_c));
+        // The CLI and the MCP server find the same project as the hooks.
+        assert_eq!(find_project(&wt.join("src")), Some(main.canonicalize().unwrap()));
         // The worktree's own folder wins once it has one.
         std::fs::create_dir(wt.join(DATA_DIR)).unwrap();
         assert_eq!(resolve_existing(&wt.join("src"), true), Some(wt.canonicalize().unwrap()));
