@@ -58,7 +58,12 @@ fn init_logging(serving: bool) {
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
     let file = serving.then(service::log_file).flatten().and_then(|path| {
         std::fs::create_dir_all(path.parent()?).ok()?;
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path).ok()?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        // Logs name projects and queries: the owner's alone.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path).ok()?;
         Some(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)

@@ -235,3 +235,22 @@ async fn a_locked_project_does_not_delay_another_projects_hook() {
     let _ = holder.wait();
     waiting.abort();
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_projects_memories_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Config::default(), None);
+    let p = project(tmp.path(), "private");
+    engine.save(&p, NewMemory::new("The VPN config lives in ops/vpn", Source::Cli).unwrap()).await.unwrap();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&p.data_dir()), 0o700);
+    assert_eq!(mode(&p.db_path()), 0o600);
+    // A database an older version left readable is tightened when opened.
+    engine.close().await;
+    std::fs::set_permissions(p.db_path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let again = Engine::new(Config::default(), None);
+    again.stats(&p).await.unwrap();
+    assert_eq!(mode(&p.db_path()), 0o600);
+}

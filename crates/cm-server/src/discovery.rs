@@ -57,9 +57,23 @@ impl Token {
         }
     }
 
-    /// Reads the token, if one was created.
+    /// Reads the token, if one was created. A token others could read is
+    /// made owner-only first (it guards every memory).
     pub fn load(home: &Path) -> Result<Option<Token>> {
         let path = Token::path(home);
+        #[cfg(unix)]
+        if let Ok(meta) = std::fs::metadata(&path) {
+            use std::os::unix::fs::PermissionsExt as _;
+            if meta.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                    Error::Service(format!(
+                        "{} can be read by others and cannot be restricted: {e}",
+                        path.display()
+                    ))
+                })?;
+                tracing::warn!(file = %path.display(), "the token could be read by others; it is owner-only now");
+            }
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) if !text.trim().is_empty() => Ok(Some(Token(text.trim().to_owned()))),
             Ok(_) => Ok(None),
@@ -158,6 +172,18 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_others_can_read_is_made_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = Token::path(tmp.path());
+        std::fs::write(&path, "f".repeat(64)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(Token::load(tmp.path()).unwrap().unwrap().expose(), "f".repeat(64));
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 
     #[test]
     fn token_is_created_once_owner_only_and_never_debug_printed() {

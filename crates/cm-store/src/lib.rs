@@ -72,6 +72,27 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Makes the database and its WAL files readable by their owner only (an
+/// older version created them 0644: another local user could read every
+/// memory). A file that cannot be changed is left as it is, with a warning.
+fn owner_only(db: &Path) {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        let Ok(meta) = std::fs::metadata(file) else { continue };
+        if meta.permissions().mode() & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(file = %file.display(), error = %e, "could not make the database owner-only");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = db;
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
@@ -102,6 +123,7 @@ impl Store {
             .map_err(|e| Error::open(path, e))?;
         let store = Store { pool, path: path.to_owned() };
         store.check_and_migrate().await?;
+        owner_only(path);
         Ok(store)
     }
 
