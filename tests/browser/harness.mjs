@@ -42,7 +42,9 @@ export async function startEngine({ prefix = 'cm-browser-', env: extra = {}, see
   const userHome = join(tmp, 'home');
   mkdirSync(userHome, { recursive: true });
   const env = {
-    PATH: process.env.PATH,
+    // claude-memory is on the user's PATH (as `claude-memory install` leaves it), so setup
+    // writes the bare command into Claude Code's files.
+    PATH: `${dirname(bin)}:${process.env.PATH}`,
     HOME: userHome,
     CLAUDE_MEMORY_HOME: home,
     CLAUDE_MEMORY_UI_DIR: uiDir,
