@@ -22,7 +22,7 @@ use crate::output;
 
 #[derive(Debug, Args)]
 pub struct InstallArgs {
-    /// Where to install (default: ~/.local): the command goes in <prefix>/bin.
+    /// Where to install (default: ~/.local): the command goes in DIR/bin.
     #[arg(long, value_name = "DIR")]
     pub prefix: Option<PathBuf>,
     /// The ONNX Runtime library to ship with it (default: the one this binary finds).

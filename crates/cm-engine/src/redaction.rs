@@ -15,33 +15,26 @@ pub(crate) trait Redact {
     fn redact(&mut self) -> Vec<String>;
 }
 
-impl Redact for NewMemory {
-    fn redact(&mut self) -> Vec<String> {
-        let mut found = Found::default();
-        found.text(&mut self.content);
-        found.optional(&mut self.structured);
-        found.optional(&mut self.summary);
-        found.labels(&mut self.tags);
-        found.labels(&mut self.keywords);
-        found.domain(&mut self.domain);
-        found.optional(&mut self.provenance.session_id);
-        found.kinds()
-    }
+/// A new and a stored memory have the same free-text fields, by the same names.
+macro_rules! redact_memory_fields {
+    ($($ty:ty),*) => {$(
+        impl Redact for $ty {
+            fn redact(&mut self) -> Vec<String> {
+                let mut found = Found::default();
+                found.text(&mut self.content);
+                found.optional(&mut self.structured);
+                found.optional(&mut self.summary);
+                found.labels(&mut self.tags);
+                found.labels(&mut self.keywords);
+                found.domain(&mut self.domain);
+                found.optional(&mut self.provenance.session_id);
+                found.kinds()
+            }
+        }
+    )*};
 }
 
-impl Redact for Memory {
-    fn redact(&mut self) -> Vec<String> {
-        let mut found = Found::default();
-        found.text(&mut self.content);
-        found.optional(&mut self.structured);
-        found.optional(&mut self.summary);
-        found.labels(&mut self.tags);
-        found.labels(&mut self.keywords);
-        found.domain(&mut self.domain);
-        found.optional(&mut self.provenance.session_id);
-        found.kinds()
-    }
-}
+redact_memory_fields!(NewMemory, Memory);
 
 impl Redact for MemoryPatch {
     fn redact(&mut self) -> Vec<String> {
