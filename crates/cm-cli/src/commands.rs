@@ -185,7 +185,11 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
                 Format::Markdown => ExportFormat::Markdown,
             };
             let text = engine.export(project, format).await?;
-            output::write_stdout(&text)
+            match format {
+                // JSON escapes every control character already.
+                ExportFormat::Jsonl => output::write_stdout(&text),
+                ExportFormat::Markdown => output::write_stdout(&output::inert(&text)),
+            }
         }
         Command::Import { file } => {
             let text = if file.as_os_str() == "-" {

@@ -7,14 +7,27 @@ use cm_core::{Memory, SaveAction, SaveOutcome, SearchMode, SearchResults};
 use cm_engine::{Project, Stats};
 use serde::Serialize;
 
-/// Prints `value` as JSON, or as `human(value)` text.
+/// Prints `value` as JSON, or as `human(value)` text with its stored text
+/// made [`inert`].
 pub fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
-    let text = if json { serde_json::to_string_pretty(value)? } else { human(value) };
+    let text = if json { serde_json::to_string_pretty(value)? } else { inert(&human(value)) };
     write_stdout(&text)?;
     if !text.ends_with('\n') {
         write_stdout("\n")?;
     }
     Ok(())
+}
+
+/// Text for a terminal or a Markdown file: control characters other than
+/// newline and tab (escape sequences that clear the screen or set the
+/// title) and bidi overrides, which memories can hold, are dropped.
+pub fn inert(text: &str) -> String {
+    text.chars()
+        .filter(|&c| {
+            let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            (!c.is_control() || c == '\n' || c == '\t') && !bidi
+        })
+        .collect()
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth reporting.
@@ -154,4 +167,13 @@ pub fn stats(project: &Project, s: &Stats) -> String {
         join(&s.vectors),
         s.db_bytes as f64 / 1024.0
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stored_escape_sequences_never_reach_the_terminal() {
+        let text = super::inert("a\x1b[2Jb\x1b]0;title\x07c\r\n\td\u{202E}e\u{0085}");
+        assert_eq!(text, "a[2Jb]0;titlec\n\tde");
+    }
 }

@@ -350,3 +350,20 @@ fn bench_locomo_prints_one_json_object_per_run() {
     assert!(report["ingest_seconds"].as_f64().unwrap() > 0.0);
     assert!(report["query_ms_p50"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn stored_escape_sequences_are_never_printed_raw() {
+    let env = Env::new();
+    let saved = env.json(&["save", "Deploys need the VPN \u{1b}[2J\u{1b}]0;pwned\u{7} up first"]);
+    let id = saved["id"].as_i64().unwrap().to_string();
+    for args in [
+        vec!["show", id.as_str()],
+        vec!["list"],
+        vec!["search", "deploys vpn"],
+        vec!["export", "--format", "markdown"],
+    ] {
+        let out = env.ok(&args);
+        assert!(out.contains("Deploys need the VPN"), "{args:?}: {out}");
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{args:?} printed an escape: {out:?}");
+    }
+}
