@@ -814,6 +814,10 @@ fn scan_unquoted(text: &str, start: usize) -> Option<Unquoted> {
         if c.is_whitespace() || matches!(c, '"' | '\'' | '`') {
             break;
         }
+        // A closing tag ends the value: `<what>DB_PASSWORD=…</what>`.
+        if c == '<' && text[start + i..].starts_with("</") {
+            break;
+        }
         if (c == ';' || c == '&') && i <= MAX_UNQUOTED_CHECKED && NEXT_FIELD.is_match(&text[start + i..]) {
             break;
         }

@@ -128,6 +128,8 @@ const POSITIVE: &[Case] = &[
         &["env-secret", "password"],
     ),
     case("export AWS_SECRET_ACCESS_KEY=«{B40}»\nexport AWS_REGION=eu-west-1", &["aws-secret-key"]),
+    // Right before a closing tag, as in a structured memory's XML.
+    case("<what>Connect with DB_PASSWORD=«{A12}»</what><do>use the vault</do>", &["password"]),
     case("$env:GITHUB_TOKEN = \"«ghp_{A36}»\"", &["github-token"]),
     case("ENV API_TOKEN=«{A32}»\nRUN make build", &["env-secret"]),
     case("STRIPE_WEBHOOK_SECRET=«whsec_{A32}»", &["stripe-key"]),
