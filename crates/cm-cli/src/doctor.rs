@@ -3,13 +3,12 @@
 //! command that fixes it. Exit 0 when nothing fails, 1 otherwise.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{client, output, paths};
+use crate::{output, paths};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,7 +118,7 @@ fn onnxruntime(config: &cm_core::Config) -> Check {
         Err(e) => check(
             "onnxruntime",
             Outcome::Fail,
-            format!("not found: {}", first_line(&cm_core::error_chain(&e))),
+            format!("not found: {}", output::first_line(&cm_core::error_chain(&e))),
             fix,
         ),
         Ok(lib) => match cm_embed::init_onnxruntime(Some(&lib)) {
@@ -132,7 +131,11 @@ fn onnxruntime(config: &cm_core::Config) -> Check {
             Err(e) => check(
                 "onnxruntime",
                 Outcome::Fail,
-                format!("{} cannot be loaded: {}", lib.display(), first_line(&cm_core::error_chain(&e))),
+                format!(
+                    "{} cannot be loaded: {}",
+                    lib.display(),
+                    output::first_line(&cm_core::error_chain(&e))
+                ),
                 fix,
             ),
         },
@@ -161,7 +164,7 @@ fn model(config: &cm_core::Config) -> Check {
         Err(e) => check(
             "model",
             Outcome::Fail,
-            format!("{id} is active but not installed: {}", first_line(&e.to_string())),
+            format!("{id} is active but not installed: {}", output::first_line(&e.to_string())),
             Some(format!("claude-memory models install {id}")),
         ),
     }
@@ -171,7 +174,7 @@ fn engine(config: &cm_core::Config) -> Check {
     let Ok(home) = paths::home() else {
         return check("engine", Outcome::Fail, "no home directory", Some("set CLAUDE_MEMORY_HOME".into()));
     };
-    let Some(status) = engine_status(&home) else {
+    let Some((info, _, status)) = crate::service::engine_status(&home).ok().flatten() else {
         return check(
             "engine",
             Outcome::Warn,
@@ -182,7 +185,7 @@ fn engine(config: &cm_core::Config) -> Check {
     let loaded = status["model"]["id"].as_str().map(str::to_owned);
     let detail = format!(
         "running at {}, version {}, model {}",
-        status["url"].as_str().unwrap_or("?"),
+        info.url,
         status["version"].as_str().unwrap_or("?"),
         loaded.as_deref().unwrap_or("none")
     );
@@ -198,34 +201,21 @@ fn engine(config: &cm_core::Config) -> Check {
     check("engine", Outcome::Ok, detail, None)
 }
 
-/// `/api/status` of the running engine, with its URL, if one answers.
-fn engine_status(home: &Path) -> Option<Value> {
-    let info = cm_server::EngineInfo::read(home)?;
-    let token = cm_server::Token::load(home).ok()??;
-    let auth = format!("Bearer {}", token.expose());
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let r =
-        client::request(info.port, "GET", "/api/status", &[("Authorization", &auth)], b"", deadline).ok()?;
-    let mut status: Value = serde_json::from_slice(&r.body).ok().filter(|_| r.status == 200)?;
-    status["url"] = Value::String(info.url);
-    Some(status)
-}
-
-/// What Claude Code's own files say about folders: trusted or not.
+/// Claude Code's user files, read once: which folders are trusted, and
+/// the user-wide settings (hooks for every project).
 struct ClaudeState {
     global: Option<Value>,
     global_path: Option<PathBuf>,
+    user_settings: Option<Value>,
 }
 
 impl ClaudeState {
     fn load() -> ClaudeState {
         let files = cm_engine::setup::ClaudeUserFiles::from_env().ok();
+        let user_settings = files.as_ref().and_then(|f| read_json(&f.settings));
         let global_path = files.map(|f| f.global_config);
-        let global = global_path
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| serde_json::from_str(&t).ok());
-        ClaudeState { global, global_path }
+        let global = global_path.as_deref().and_then(read_json);
+        ClaudeState { global, global_path, user_settings }
     }
 
     /// Whether the user accepted Claude Code's trust prompt for `root` (or a folder above it).
@@ -244,18 +234,17 @@ fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
-/// The commands of our hooks in a settings file.
-fn own_hook_commands(settings: &Value) -> Vec<String> {
+/// The programs our hooks in a settings file run (as setup recognises them).
+fn own_hook_programs(settings: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(events) = settings["hooks"].as_object() {
         for groups in events.values() {
             for group in groups.as_array().into_iter().flatten() {
                 for hook in group["hooks"].as_array().into_iter().flatten() {
-                    if let Some(c) = hook["command"].as_str()
-                        && c.contains("claude-memory")
-                        && c.contains(" hook ")
+                    if let Some(program) =
+                        hook["command"].as_str().and_then(cm_engine::setup::own_hook_program)
                     {
-                        out.push(c.to_owned());
+                        out.push(program.to_owned());
                     }
                 }
             }
@@ -267,7 +256,6 @@ fn own_hook_commands(settings: &Value) -> Vec<String> {
 /// Whether the program a hook or the MCP server names can be run: a bare
 /// name found on the PATH, or an existing file.
 fn runnable(program: &str, path_var: &std::ffi::OsStr) -> bool {
-    let program = program.trim().trim_matches(|c| c == '\'' || c == '"');
     if program.contains('/') {
         Path::new(program).is_file()
     } else {
@@ -281,18 +269,13 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
     let setup_fix = Some(format!("claude-memory setup {}", root.display()));
     let mut checks = Vec::new();
 
-    let user_settings =
-        cm_engine::setup::ClaudeUserFiles::from_env().ok().and_then(|f| read_json(&f.settings));
     let settings: Vec<Value> = [root.join(".claude/settings.local.json"), root.join(".claude/settings.json")]
         .iter()
         .filter_map(|p| read_json(p))
-        .chain(user_settings)
+        .chain(claude.user_settings.clone())
         .collect();
-    let hooks: Vec<String> = settings.iter().flat_map(own_hook_commands).collect();
-    let broken: Vec<&String> = hooks
-        .iter()
-        .filter(|c| !runnable(c.rsplit_once(" hook ").map_or("", |(p, _)| p), path_var))
-        .collect();
+    let hooks: Vec<String> = settings.iter().flat_map(own_hook_programs).collect();
+    let broken: Vec<&String> = hooks.iter().filter(|p| !runnable(p, path_var)).collect();
     checks.push(match (hooks.is_empty(), broken.first()) {
         (true, _) => check(
             name("hooks"),
@@ -303,7 +286,7 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         (false, Some(c)) => check(
             name("hooks"),
             Outcome::Fail,
-            format!("the hook command `{c}` cannot run (not found)"),
+            format!("a hook runs `{c}`, which cannot be found"),
             setup_fix.clone(),
         ),
         (false, None) => check(name("hooks"), Outcome::Ok, format!("{} hooks set up", hooks.len()), None),
@@ -346,8 +329,4 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         )
     });
     checks
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
 }

@@ -92,7 +92,7 @@ fn install(prefix: &Path, onnxruntime: Option<&Path>) -> Result<InstallReport> {
             notes.push(format!(
                 "ONNX Runtime was not found ({}), so search stays full-text only; \
                  install again with --onnxruntime FILE",
-                first_line(&cm_core::error_chain(&e))
+                output::first_line(&cm_core::error_chain(&e))
             ));
             None
         }
@@ -133,10 +133,6 @@ fn render(r: &InstallReport) -> String {
         out.push_str(&format!("note: {note}\n"));
     }
     out.trim_end().to_owned()
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
 }
 
 /// Copies `src` to `dest` through a temporary file in `dest`'s folder and a

@@ -30,6 +30,11 @@ pub fn inert(text: &str) -> String {
         .collect()
 }
 
+/// The first line of a (possibly long) message.
+pub fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth reporting.
 pub fn write_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();

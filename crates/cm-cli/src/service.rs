@@ -86,20 +86,26 @@ pub fn reload(json_out: bool) -> Result<()> {
     })
 }
 
-/// `claude-memory status`.
-pub fn status(json_out: bool) -> Result<()> {
-    let home = paths::home()?;
-    let Some((info, token)) = running_engine(&home, Duration::from_secs(2)) else {
-        output::print(json_out, &json!({ "running": false }), |_| {
-            "no claude-memory engine is running (start one with `claude-memory serve`)".to_owned()
-        })?;
-        return Ok(());
-    };
+/// The running engine, its token and its `/api/status`, if one answers.
+pub fn engine_status(home: &Path) -> Result<Option<(EngineInfo, Token, Value)>> {
+    let Some((info, token)) = running_engine(home, Duration::from_secs(2)) else { return Ok(None) };
     let auth = format!("Bearer {}", token.expose());
     let deadline = Instant::now() + Duration::from_secs(5);
     let r = client::request(info.port, "GET", "/api/status", &[("Authorization", &auth)], b"", deadline)
         .context("the engine did not answer /api/status")?;
     let status: Value = serde_json::from_slice(&r.body).context("the engine's status is not JSON")?;
+    Ok(Some((info, token, status)))
+}
+
+/// `claude-memory status`.
+pub fn status(json_out: bool) -> Result<()> {
+    let home = paths::home()?;
+    let Some((info, token, status)) = engine_status(&home)? else {
+        output::print(json_out, &json!({ "running": false }), |_| {
+            "no claude-memory engine is running (start one with `claude-memory serve`)".to_owned()
+        })?;
+        return Ok(());
+    };
     let report = json!({
         "running": true,
         "url": info.url,

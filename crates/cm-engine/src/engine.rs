@@ -209,34 +209,19 @@ impl Engine {
         }
     }
 
-    /// The one embedding loop: `texts` embedded as `kind` by the active
-    /// model, in batches, with the vector space of that model in `store`.
-    /// `Ok(None)`: no model is active. An error is the model's; write paths
-    /// store their memories without a vector then ([`Engine::embed_or_skip`]),
-    /// which [`Engine::reembed`] fills in later.
+    /// The active model's vectors for `texts`, with that model's space in
+    /// `store` (created if new). `Ok(None)`: no model is active. An error is
+    /// the model's; write paths store their memories without a vector then
+    /// ([`Engine::embed_or_skip`]), which [`Engine::reembed`] fills in later.
     pub(crate) async fn embed_batch(
         &self,
         store: &Store,
         texts: &[String],
         kind: EmbedKind,
     ) -> Result<Option<(Space, Vec<Vec<f32>>)>> {
-        /// Texts per model call: large enough to amortise a run, small
-        /// enough that a caller's transaction stays short.
-        const BATCH: usize = 32;
         let Some(embedder) = self.embedder() else { return Ok(None) };
+        let vectors = embed_with(embedder.as_ref(), texts, kind).await?;
         let space = store.ensure_space(embedder.model_id(), embedder.dimension()).await?;
-        let mut vectors = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(BATCH) {
-            let got = embedder.embed(chunk, kind).await?;
-            if got.len() != chunk.len() {
-                return Err(Error::Embed(cm_core::EmbedError(format!(
-                    "asked for {} vectors, got {}",
-                    chunk.len(),
-                    got.len()
-                ))));
-            }
-            vectors.extend(got);
-        }
         Ok(Some((space, vectors)))
     }
 
@@ -502,9 +487,8 @@ impl Engine {
             return Ok(None);
         };
         let texts = [text.to_owned()];
-        match self.embed_batch(store, &texts, EmbedKind::Query).await {
-            Ok(Some((_, mut v))) => Ok(v.pop().map(|v| (space, v))),
-            Ok(None) => Ok(None),
+        match embed_with(embedder.as_ref(), &texts, EmbedKind::Query).await {
+            Ok(mut v) => Ok(v.pop().map(|v| (space, v))),
             // A query the model cannot embed is still searched by full text.
             Err(Error::Embed(e)) => {
                 tracing::warn!(error = %e, "embedding the query failed; searching by full text only");
@@ -613,10 +597,10 @@ impl Engine {
             }
             let texts: Vec<String> =
                 batch.iter().map(|m| embed_text(&m.content, m.summary.as_deref())).collect();
-            // Unlike a save, re-embedding is asked for: a failing model is an error.
-            let Some((space, vectors)) = self.embed_batch(&store, &texts, EmbedKind::Passage).await? else {
-                return Err(Error::Project("no embedding model is active".into()));
-            };
+            // Unlike a save, re-embedding is asked for: a failing model is an
+            // error. The model this run started with fills its own space, even
+            // if another is activated meanwhile.
+            let vectors = embed_with(embedder.as_ref(), &texts, EmbedKind::Passage).await?;
             for (m, vector) in batch.iter().zip(&vectors) {
                 store.set_vector(m.id, &space, vector).await?;
             }
@@ -653,6 +637,27 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The one embedding loop: `texts` embedded as `kind` by `embedder`, in
+/// batches, each checked to give one vector per text.
+async fn embed_with(embedder: &dyn Embedder, texts: &[String], kind: EmbedKind) -> Result<Vec<Vec<f32>>> {
+    /// Texts per model call: large enough to amortise a run, small enough
+    /// that a caller's transaction stays short.
+    const BATCH: usize = 32;
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(BATCH) {
+        let got = embedder.embed(chunk, kind).await?;
+        if got.len() != chunk.len() {
+            return Err(Error::Embed(cm_core::EmbedError(format!(
+                "asked for {} vectors, got {}",
+                chunk.len(),
+                got.len()
+            ))));
+        }
+        vectors.extend(got);
+    }
+    Ok(vectors)
 }
 
 /// The one rule for what gets embedded for a memory, whichever path writes

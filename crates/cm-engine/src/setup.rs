@@ -228,20 +228,21 @@ fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
-/// Whether a hook command is ours: `<program> hook …` where the program
-/// (its first word, or a quoted path) is our name or a path ending in it.
-fn is_own_command(command: &str) -> bool {
+/// The program of one of our hook commands, `<program> hook …`, where the
+/// program (its first word, or a quoted path) is our name or a path ending
+/// in it; `None` for anyone else's command.
+pub fn own_hook_program(command: &str) -> Option<&str> {
     let command = command.trim_start();
     let (program, rest) = match command.chars().next() {
-        Some(quote @ ('\'' | '"')) => match command[1..].find(quote) {
-            Some(end) => (&command[1..1 + end], &command[2 + end..]),
-            None => return false,
-        },
+        Some(quote @ ('\'' | '"')) => {
+            let end = command[1..].find(quote)?;
+            (&command[1..1 + end], &command[2 + end..])
+        }
         _ => command.split_once(' ').unwrap_or((command, "")),
     };
     let name = Path::new(program).file_name().and_then(|n| n.to_str()).unwrap_or("");
     let name = name.strip_suffix(".exe").unwrap_or(name);
-    name == PROGRAM_NAME && rest.trim_start().starts_with("hook ")
+    (name == PROGRAM_NAME && rest.trim_start().starts_with("hook ")).then_some(program)
 }
 
 /// Which of the two operations a report is about.
@@ -600,7 +601,11 @@ fn wrong_shape(file: &Path, at: &str, found: &Json, expected: &str) -> Error {
 // --- hooks ---------------------------------------------------------------
 
 fn is_own_hook(entry: &Json) -> bool {
-    entry.as_object().and_then(|o| o.get("command")).and_then(Json::as_str).is_some_and(is_own_command)
+    entry
+        .as_object()
+        .and_then(|o| o.get("command"))
+        .and_then(Json::as_str)
+        .is_some_and(|c| own_hook_program(c).is_some())
 }
 
 fn hook_entry(spec: &HookSpec, program: &Program) -> Object {
