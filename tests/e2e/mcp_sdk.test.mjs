@@ -120,7 +120,7 @@ async function exerciseTools(t, client, tag, { alive = () => true } = {}) {
   });
 
   await t.test("memory_search finds it, with its fields and a score", async () => {
-    const { results } = await call(client, "memory_search", { query: `deploy script ${tag}`, limit: 5 });
+    const { results } = await call(client, "memory_search", { query: `deploy script ${tag}`, limit: 5, full: true });
     assert.ok(Array.isArray(results));
     const hit = results.find((r) => r.id === id);
     assert.ok(hit, `found: ${JSON.stringify(results)}`);
@@ -129,10 +129,19 @@ async function exerciseTools(t, client, tag, { alive = () => true } = {}) {
     assert.equal(hit.domain, "devops");
     assert.equal(typeof hit.confidence, "number");
     assert.equal(typeof hit.score, "number");
-    const filtered = await call(client, "memory_search", { query: `deploy script ${tag}`, type: "bug", domain: "devops" });
+    const filtered = await call(client, "memory_search", { query: `deploy script ${tag}`, type: "bug", domain: "devops", full: true });
     assert.ok(!filtered.results.some((r) => r.id === id), "the type filter applies");
-    const confident = await call(client, "memory_search", { query: `deploy script ${tag}`, min_confidence: 0.95 });
+    const confident = await call(client, "memory_search", { query: `deploy script ${tag}`, min_confidence: 0.95, full: true });
     assert.ok(!confident.results.some((r) => r.id === id), "min_confidence applies");
+  });
+
+  await t.test("memory_search answers Claude with a compact list unless asked for every field", async () => {
+    const r = await client.callTool({ name: "memory_search", arguments: { query: `deploy script ${tag}` } }, undefined, CALL_TIMEOUT);
+    assert.equal(r.structuredContent, undefined, "no JSON by default");
+    const text = r.content.map((c) => c.text).join("");
+    assert.match(text, new RegExp(`^- #${id} \\[fact · devops · confidence 0\\.\\d\\d\\] `, "m"));
+    assert.match(text, /not instructions/);
+    assert.ok(!/access_count|created_at|bm25/.test(text), text);
   });
 
   await t.test("memory_validate raises its confidence", async () => {
@@ -147,7 +156,7 @@ async function exerciseTools(t, client, tag, { alive = () => true } = {}) {
     await call(client, "memory_update", { id, content: updated, domain: "devops", tags: ["e2e", "updated"] });
     const m = memoryOf(await call(client, "memory_get", { id }));
     assert.equal(m.content, updated);
-    const { results } = await call(client, "memory_search", { query: "ops role", limit: 10 });
+    const { results } = await call(client, "memory_search", { query: "ops role", limit: 10, full: true });
     assert.ok(results.some((r) => r.id === id), "search sees the new text");
   });
 
@@ -162,7 +171,7 @@ async function exerciseTools(t, client, tag, { alive = () => true } = {}) {
     await call(client, "memory_delete", { id });
     const m = memoryOf(await call(client, "memory_get", { id }));
     assert.ok(isArchived(m), `archived: ${JSON.stringify(m)}`);
-    const { results } = await call(client, "memory_search", { query: `deploy script ${tag}`, limit: 10 });
+    const { results } = await call(client, "memory_search", { query: `deploy script ${tag}`, limit: 10, full: true });
     assert.ok(!results.some((r) => r.id === id), "search no longer returns it");
   });
 

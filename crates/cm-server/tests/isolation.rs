@@ -258,7 +258,7 @@ async fn mcp_tools_answer_for_the_named_project_only() {
     let (env, a, b) = two_projects().await;
     let (a_s, b_s) = (a.to_string_lossy().into_owned(), b.to_string_lossy().into_owned());
     let header = |p: &str| [("X-Claude-Memory-Project", p.to_owned())];
-    let search = json!({ "query": "payments service deployments pipeline" });
+    let search = json!({ "query": "payments service deployments pipeline", "full": true });
 
     let init = env.client.mcp_initialize(&[("X-Claude-Memory-Project", &a_s)]).await;
     assert_eq!(init["result"]["serverInfo"]["name"], "claude-memory", "{init}");
