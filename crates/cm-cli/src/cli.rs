@@ -219,6 +219,21 @@ pub enum BenchCommand {
     Locomo(BenchLocomoArgs),
     /// Hook round trip as Claude Code pays for it: spawn, engine, embed, search, print.
     Hook(BenchHookArgs),
+    /// Calibrate a model's thresholds: what the hook gate injects and how memories cluster, per cosine.
+    Gate(BenchGateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGateArgs {
+    /// Also measure the gate on these LoCoMo conversations (a directory of `<id>.json`).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Model id (default: the configured model, else all-minilm-l6-v2).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Directory holding the model (default: the model cache).
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

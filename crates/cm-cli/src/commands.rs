@@ -49,6 +49,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(BenchCommand::Locomo(args)) = &cli.command {
         return bench_locomo(args, json).await;
     }
+    if let Command::Bench(BenchCommand::Gate(args)) = &cli.command {
+        return bench_gate(args, json).await;
+    }
     let project = resolve_project(cli.global.project.as_deref())?;
     let config = paths::load_config()?;
     // Only commands that embed text pay for loading the model.
@@ -92,6 +95,22 @@ async fn bench_locomo(args: &crate::cli::BenchLocomoArgs, json: bool) -> Result<
         .with_context(|| format!("loading embedding model {id}"))?;
     let report =
         cm_engine::bench::locomo::run(&conversations, config, Some(std::sync::Arc::new(embedder))).await?;
+    output::print(json, &report, |r| r.to_string())
+}
+
+/// Calibration runs the real model: one that fails to load is an error.
+async fn bench_gate(args: &crate::cli::BenchGateArgs, json: bool) -> Result<()> {
+    let config = paths::load_config()?;
+    let conversations = match &args.data {
+        Some(dir) => cm_engine::bench::locomo::load_dir(dir)?,
+        None => Vec::new(),
+    };
+    let cfg = paths::embed_config(&config, args.model.as_deref(), args.model_dir.as_deref())?;
+    let id = cfg.spec.id.clone();
+    let embedder = cm_embed::EmbedService::load_async(cfg)
+        .await
+        .with_context(|| format!("loading embedding model {id}"))?;
+    let report = cm_engine::bench::gate::run(config, std::sync::Arc::new(embedder), &conversations).await?;
     output::print(json, &report, |r| r.to_string())
 }
 

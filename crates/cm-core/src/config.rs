@@ -199,8 +199,10 @@ pub struct HooksConfig {
     /// Memories considered per tool call.
     pub tool_limit: usize,
     /// A memory is injected when its cosine similarity to the query reaches
-    /// this (model-dependent: all-MiniLM-L6-v2 puts unrelated text below 0.2)…
-    pub min_similarity: f64,
+    /// this… Unset: the active model's calibrated value (cosine scales differ
+    /// between models, see `claude-memory bench gate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_similarity: Option<f64>,
     /// …or when it shares this many meaningful words with the query (full-text
     /// scores are not comparable across project sizes, so they cannot gate).
     pub min_shared_words: usize,
@@ -220,7 +222,7 @@ impl Default for HooksConfig {
             max_tokens: 600,
             prompt_limit: 5,
             tool_limit: 3,
-            min_similarity: 0.35,
+            min_similarity: None,
             min_shared_words: 2,
             min_prompt_words: 2,
             tools: ["Edit", "Write", "MultiEdit", "Bash"].map(String::from).to_vec(),
@@ -323,8 +325,10 @@ impl StructureConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// A saved memory joins the nearest cluster of its domain whose centroid
-    /// is at least this similar (cosine).
-    pub join_similarity: f64,
+    /// is at least this similar (cosine). Unset: the active model's
+    /// calibrated value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_similarity: Option<f64>,
     /// A cluster is mature (ready to merge) with at least this many members…
     pub mature_members: usize,
     /// …whose average confidence is at least this.
@@ -336,7 +340,7 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig { join_similarity: 0.70, mature_members: 5, mature_confidence: 0.65, auto_merge: true }
+        ClusterConfig { join_similarity: None, mature_members: 5, mature_confidence: 0.65, auto_merge: true }
     }
 }
 
@@ -440,8 +444,12 @@ impl Config {
             return Err(Error::Config("embedding.threads must be at least 1".into()));
         }
         let hk = &self.hooks;
-        in_unit("hooks.min_similarity", hk.min_similarity)?;
-        in_unit("clusters.join_similarity", self.clusters.join_similarity)?;
+        if let Some(v) = hk.min_similarity {
+            in_unit("hooks.min_similarity", v)?;
+        }
+        if let Some(v) = self.clusters.join_similarity {
+            in_unit("clusters.join_similarity", v)?;
+        }
         in_unit("clusters.mature_confidence", self.clusters.mature_confidence)?;
         if self.clusters.mature_members < 2 {
             return Err(Error::Config("clusters.mature_members must be at least 2".into()));

@@ -18,7 +18,7 @@ pub mod structure;
 pub mod text;
 
 pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig, StructureConfig};
-pub use embed::{EmbedError, EmbedFuture, EmbedKind, Embedder};
+pub use embed::{Calibration, EmbedError, EmbedFuture, EmbedKind, Embedder};
 pub use llm::{Llm, LlmAnswer, LlmCallError, LlmFuture, LlmPurpose};
 pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};

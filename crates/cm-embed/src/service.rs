@@ -272,6 +272,10 @@ impl Embedder for EmbedService {
         self.inner.info.dimension
     }
 
+    fn calibration(&self) -> Option<cm_core::Calibration> {
+        crate::catalogue::entry(&self.inner.info.model_id).and_then(|e| e.calibration)
+    }
+
     fn embed<'a>(&'a self, texts: &'a [String], kind: EmbedKind) -> EmbedFuture<'a> {
         Box::pin(async move { self.embed_texts(texts, kind).await.map_err(Into::into) })
     }

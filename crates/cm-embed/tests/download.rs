@@ -57,6 +57,7 @@ async fn serve(pin_sizes: bool) -> Served {
         .into(),
         languages: "English".into(),
         licence: "Apache-2.0".into(),
+        calibration: None,
     };
     let onnx_len = onnx.len() as u64;
     let hub =

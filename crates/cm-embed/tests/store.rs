@@ -39,6 +39,7 @@ fn pinned_entry() -> CatalogueEntry {
         files: vec![pin("onnx/model.onnx", "model.onnx"), pin("tokenizer.json", "tokenizer.json")].into(),
         languages: "English".into(),
         licence: "Apache-2.0".into(),
+        calibration: None,
     }
 }
 

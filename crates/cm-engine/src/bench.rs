@@ -6,8 +6,10 @@
 //! quantised scan's recall is measured on something realistic rather than on
 //! uniform noise. Everything goes through the real save and search pipelines.
 //!
-//! [`locomo`] measures retrieval quality rather than speed, on real conversations.
+//! [`locomo`] measures retrieval quality rather than speed, on real conversations;
+//! [`gate`] calibrates a model's hook and cluster thresholds.
 
+pub mod gate;
 pub mod locomo;
 
 use std::collections::HashMap;

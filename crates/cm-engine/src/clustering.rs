@@ -1,5 +1,6 @@
 //! Clustering and merging: a saved memory joins the nearest cluster of its
-//! domain (cosine to the centroid ≥ `clusters.join_similarity`); a mature
+//! domain (cosine to the centroid ≥ the model's calibrated cluster threshold or
+//! `clusters.join_similarity`); a mature
 //! cluster is merged into one consolidated `skill` memory that links its
 //! sources, which are archived — not deleted, as the original did — and
 //! `unmerge` gives them back exactly.
@@ -54,7 +55,7 @@ impl Engine {
             Ok(s) => s,
             Err(e) => return tracing::warn!(error = %e, "clustering skipped"),
         };
-        let threshold = self.config().clusters.join_similarity;
+        let threshold = self.calibration().cluster;
         match store.assign_cluster(id, space, vector, threshold, self.maturity()).await {
             Ok(Assignment { cluster_id, mature: true, .. }) => {
                 tracing::info!(cluster_id, "a cluster is mature and can be merged");
@@ -71,7 +72,7 @@ impl Engine {
         let Some(embedder) = self.embedder() else { return Ok(0) };
         let store = self.store(project).await?;
         let Some(space) = store.space(embedder.model_id()).await? else { return Ok(0) };
-        let threshold = self.config().clusters.join_similarity;
+        let threshold = self.calibration().cluster;
         let mut clustered = 0;
         loop {
             let batch = store.unclustered(&space, CLUSTER_BATCH).await?;

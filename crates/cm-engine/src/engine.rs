@@ -122,6 +122,17 @@ impl Engine {
         self.inner.llm.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The thresholds in force: `config.toml`'s where set, else the active
+    /// model's calibrated ones, else [`Calibration::UNMEASURED`].
+    pub fn calibration(&self) -> cm_core::Calibration {
+        let model = self.embedder().and_then(|e| e.calibration()).unwrap_or(cm_core::Calibration::UNMEASURED);
+        let config = self.config();
+        cm_core::Calibration {
+            relevance: config.hooks.min_similarity.unwrap_or(model.relevance),
+            cluster: config.clusters.join_similarity.unwrap_or(model.cluster),
+        }
+    }
+
     pub(crate) fn recent_injections(&self) -> &crate::hooks::RecentInjections {
         &self.inner.recent_injections
     }

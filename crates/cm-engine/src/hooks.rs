@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use cm_core::text::{approx_tokens, is_stopword, words};
 use cm_core::{Memory, MemoryType, SearchRequest};
-use cm_store::{JobKind, ListFilter, NewJob};
+use cm_store::{JobKind, NewJob};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -156,6 +156,36 @@ impl HookInput {
 const MAX_QUERY_CHARS: usize = 2_000;
 /// Longest rendering of one memory in an injection.
 const MAX_MEMORY_CHARS: usize = 600;
+/// What a briefing draws from: rules and lessons, not facts of the moment.
+const BRIEFING_TYPES: [MemoryType; 5] =
+    [MemoryType::Preference, MemoryType::Decision, MemoryType::Skill, MemoryType::Bug, MemoryType::Pattern];
+/// How far back prompt and tool injections count as the work under way.
+const BRIEFING_RECENT_DAYS: i64 = 14;
+/// Briefings whose memories are rotated down.
+const BRIEFING_ROTATION: usize = 3;
+const DAY_MS: i64 = 86_400_000;
+
+/// Orders briefing candidates and keeps the best `limit`:
+/// `0.45 confidence + 0.25 recency + 0.30 recent use`, halved for each of
+/// the last briefings that already showed it. Recency halves every 30 days
+/// since the memory was last changed or used; recent use saturates at three
+/// injections by prompts or tool calls.
+pub fn rank_briefing(candidates: Vec<cm_store::BriefingCandidate>, now_ms: i64, limit: usize) -> Vec<Memory> {
+    let mut scored: Vec<(f64, Memory)> = candidates
+        .into_iter()
+        .map(|c| {
+            let touched = c.memory.last_accessed_at.unwrap_or(0).max(c.memory.updated_at);
+            let age_days = (now_ms - touched).max(0) as f64 / DAY_MS as f64;
+            let recency = 0.5f64.powf(age_days / 30.0);
+            let used = c.recent_uses.min(3) as f64 / 3.0;
+            let score =
+                (0.45 * c.memory.confidence + 0.25 * recency + 0.30 * used) * 0.5f64.powi(c.shown as i32);
+            (score, c.memory)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.id.cmp(&a.1.id)));
+    scored.into_iter().take(limit).map(|(_, m)| m).collect()
+}
 
 impl Engine {
     /// Answers hook `event` for `input`: the JSON Claude Code expects on a
@@ -241,10 +271,12 @@ impl Engine {
             seen.extend(self.recent_injections().get(project.root(), s));
         }
         let subject = meaningful_words(subject);
+        let gate =
+            Gate { min_similarity: self.calibration().relevance, min_shared_words: cfg.min_shared_words };
         let picked: Vec<(&Memory, f64)> = results
             .hits
             .iter()
-            .filter(|h| !seen.contains(&h.memory.id) && relevant(h, &subject, cfg))
+            .filter(|h| !seen.contains(&h.memory.id) && gate.passes(h, &subject))
             .take(limit)
             .map(|h| (&h.memory, h.score))
             .collect();
@@ -254,7 +286,9 @@ impl Engine {
             }
             _ => concat!("Project memory (claude-memory) relevant to this tool call. ", recalled_data!()),
         };
-        let Some((text, used)) = render(heading, picked.iter().map(|(m, _)| *m), cfg.max_tokens) else {
+        let Some((text, used)) =
+            render(heading, picked.iter().map(|(m, _)| *m), cfg.max_tokens, MAX_MEMORY_CHARS)
+        else {
             return Ok(None);
         };
         let scored: Vec<(i64, Option<f64>)> =
@@ -271,8 +305,12 @@ impl Engine {
         Ok(Some(additional_context(event, &text)))
     }
 
-    /// SessionStart: the most confident preferences, decisions and skills,
-    /// and the most recent bugs.
+    /// SessionStart: what this project has learned that matters now. Each
+    /// preference, decision, skill, bug or pattern is scored by confidence,
+    /// recency and what recent sessions' prompts and tool calls pulled in
+    /// (relevance to the work under way), and memories shown by the last
+    /// briefings are rotated down, so a briefing is not the same every
+    /// session. Each memory takes at most a fifth of the token budget.
     async fn briefing(&self, project: &Project, input: &HookInput) -> Result<Option<Value>> {
         let cfg = &self.config().hooks;
         let store = self.store(project).await?;
@@ -283,21 +321,25 @@ impl Engine {
             store.record_compaction(session).await?;
             self.recent_injections().forget(project.root(), session);
         }
-        let bugs = cfg.briefing_limit / 3;
-        let mut memories = store
-            .most_confident(
-                &[MemoryType::Preference, MemoryType::Decision, MemoryType::Skill],
-                cfg.briefing_limit - bugs,
+        let now = cm_store::now_ms();
+        let candidates = store
+            .briefing_candidates(
+                &BRIEFING_TYPES,
+                now - BRIEFING_RECENT_DAYS * DAY_MS,
+                BRIEFING_ROTATION,
+                cfg.briefing_limit * 6,
             )
             .await?;
-        let filter = ListFilter { memory_type: Some(MemoryType::Bug), ..ListFilter::default() };
-        memories.extend(store.list(&filter, bugs.max(1), 0).await?);
+        let memories = rank_briefing(candidates, now, cfg.briefing_limit);
         let heading = concat!(
             "Project memory (claude-memory): what this project has learned so far ",
             "(the memory_search tool finds more). ",
             recalled_data!()
         );
-        let Some((text, used)) = render(heading, memories.iter(), cfg.max_tokens) else { return Ok(None) };
+        let per_memory = (cfg.max_tokens * 4 / 5).min(MAX_MEMORY_CHARS);
+        let Some((text, used)) = render(heading, memories.iter(), cfg.max_tokens, per_memory) else {
+            return Ok(None);
+        };
         let ids: Vec<(i64, Option<f64>)> = used.iter().map(|id| (*id, None)).collect();
         self.record_injections(project, &store, HookEvent::SessionStart, input, &ids).await;
         Ok(Some(additional_context(HookEvent::SessionStart, &text)))
@@ -366,23 +408,48 @@ impl Engine {
     }
 }
 
-/// Whether a search hit is worth injecting: close in meaning to the query
-/// (vector similarity), or sharing enough of its meaningful words — at least
-/// `min_shared_words`, and one in five of a long query's. Full-text scores
-/// cannot gate: BM25 depends on the size of the project (in a project of one
-/// memory, every match scores almost zero).
-pub fn relevant(hit: &cm_core::SearchHit, subject: &HashSet<String>, cfg: &cm_core::HooksConfig) -> bool {
-    if hit.vector_similarity.is_some_and(|s| s >= cfg.min_similarity) {
-        return true;
+/// What a search hit must show to be injected.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gate {
+    /// Cosine similarity to the query that suffices alone.
+    pub min_similarity: f64,
+    /// Meaningful words shared with the query that suffice alone.
+    pub min_shared_words: usize,
+}
+
+/// Why a hit passed the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passed {
+    /// Close in meaning to the query.
+    Similar,
+    /// Shares enough of the query's meaningful words.
+    SharedWords,
+}
+
+impl Gate {
+    /// Whether a search hit is worth injecting: close in meaning to the
+    /// query (vector similarity), or sharing enough of its meaningful words —
+    /// at least `min_shared_words`, and one in five of a long query's.
+    /// Full-text scores cannot gate: BM25 depends on the size of the project
+    /// (in a project of one memory, every match scores almost zero).
+    pub fn check(&self, hit: &cm_core::SearchHit, subject: &HashSet<String>) -> Option<Passed> {
+        if hit.vector_similarity.is_some_and(|s| s >= self.min_similarity) {
+            return Some(Passed::Similar);
+        }
+        let memory = meaningful_words(&hit.memory.content);
+        let shared = subject.intersection(&memory).count();
+        let needed = self.min_shared_words.max(subject.len().div_ceil(5)).min(subject.len());
+        (needed > 0 && shared >= needed).then_some(Passed::SharedWords)
     }
-    let memory = meaningful_words(&hit.memory.content);
-    let shared = subject.intersection(&memory).count();
-    let needed = cfg.min_shared_words.max(subject.len().div_ceil(5)).min(subject.len());
-    needed > 0 && shared >= needed
+
+    /// Whether `hit` passes, for any reason.
+    pub fn passes(&self, hit: &cm_core::SearchHit, subject: &HashSet<String>) -> bool {
+        self.check(hit, subject).is_some()
+    }
 }
 
 /// Distinct lower-case words that are not stopwords.
-fn meaningful_words(text: &str) -> HashSet<String> {
+pub fn meaningful_words(text: &str) -> HashSet<String> {
     words(text).filter(|w| !is_stopword(w)).collect()
 }
 
@@ -568,6 +635,7 @@ fn render<'a>(
     heading: &str,
     memories: impl Iterator<Item = &'a Memory>,
     max_tokens: usize,
+    max_chars: usize,
 ) -> Option<(String, Vec<i64>)> {
     let mut text = heading.to_owned();
     let mut used = Vec::new();
@@ -577,7 +645,7 @@ fn render<'a>(
             continue;
         }
         let whole = as_data(&m.content);
-        let content = truncate(&whole, MAX_MEMORY_CHARS);
+        let content = truncate(&whole, max_chars);
         let ellipsis = if content.len() < whole.len() { " …" } else { "" };
         let mut line = String::new();
         let _ = write!(
@@ -592,7 +660,8 @@ fn render<'a>(
         );
         let cost = approx_tokens(&line);
         if tokens + cost > max_tokens {
-            break;
+            // A shorter memory further down may still fit.
+            continue;
         }
         tokens += cost;
         text.push_str(&line);
@@ -687,11 +756,45 @@ mod tests {
             merged_into: None,
             cluster_id: None,
         };
-        let ms = [m(1, "Use pnpm, never npm, in this repository."), m(2, &"long words ".repeat(100))];
-        let (text, used) = render("Heading:", ms.iter(), 60).unwrap();
-        assert_eq!(used, vec![1]);
+        let ms = [
+            m(1, "Use pnpm, never npm, in this repository."),
+            m(2, &"long words ".repeat(100)),
+            m(3, "Deploy with fly deploy."),
+        ];
+        let (text, used) = render("Heading:", ms.iter(), 60, MAX_MEMORY_CHARS).unwrap();
+        // The long one does not fit; the short one after it still does.
+        assert_eq!(used, vec![1, 3]);
         assert!(text.contains("[memory #1 · context · general · confidence 0.70] Use pnpm"), "{text}");
-        assert!(render("Heading:", ms.iter(), 5).is_none());
+        assert!(render("Heading:", ms.iter(), 5, MAX_MEMORY_CHARS).is_none());
+        // A per-memory cap shortens the long one instead.
+        let (text, used) = render("Heading:", ms[1..2].iter(), 60, 80).unwrap();
+        assert_eq!(used, vec![2]);
+        assert!(text.ends_with(" …") && text.len() < 200, "{text}");
+    }
+
+    #[test]
+    fn briefing_ranks_by_confidence_recency_and_use_and_rotates() {
+        let now = 1_000 * DAY_MS;
+        let candidate = |id: i64, confidence: f64, age_days: i64, recent_uses: i64, shown: i64| {
+            let mut memory: Memory = serde_json::from_value(serde_json::json!({
+                "id": id, "content": format!("memory {id}"), "type": "decision", "domain": "general",
+                "tags": [], "keywords": [], "confidence": confidence, "evidence_count": 0, "access_count": 0,
+                "created_at": 0, "updated_at": 0, "source": "cli", "provenance": {}, "content_hash": "",
+                "archived": false
+            }))
+            .unwrap();
+            memory.updated_at = now - age_days * DAY_MS;
+            cm_store::BriefingCandidate { memory, recent_uses, shown }
+        };
+        let ids = |c: Vec<cm_store::BriefingCandidate>, limit| {
+            rank_briefing(c, now, limit).iter().map(|m| m.id).collect::<Vec<_>>()
+        };
+        // A confident but stale memory loses to what recent sessions used.
+        assert_eq!(ids(vec![candidate(1, 0.9, 365, 0, 0), candidate(2, 0.6, 2, 3, 0)], 1), vec![2]);
+        // Shown by the last briefings: rotated down in favour of an equal one.
+        assert_eq!(ids(vec![candidate(1, 0.9, 5, 0, 2), candidate(2, 0.8, 5, 0, 0)], 1), vec![2]);
+        // Everything else equal, confidence decides.
+        assert_eq!(ids(vec![candidate(1, 0.5, 5, 0, 0), candidate(2, 0.8, 5, 0, 0)], 2), vec![2, 1]);
     }
 
     #[test]

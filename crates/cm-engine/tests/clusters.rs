@@ -110,3 +110,49 @@ async fn merge_then_unmerge_round_trips_with_nothing_lost() {
     let status = store.clusters().await.unwrap().into_iter().find(|x| x.id == cluster).unwrap().status;
     assert_eq!(status, "mature");
 }
+
+/// A hashing embedder that reports a calibration, as a catalogue model does.
+#[derive(Debug)]
+struct Calibrated(HashEmbedder, cm_core::Calibration);
+
+impl cm_core::Embedder for Calibrated {
+    fn model_id(&self) -> &str {
+        self.0.model_id()
+    }
+    fn dimension(&self) -> usize {
+        self.0.dimension()
+    }
+    fn embed<'a>(&'a self, texts: &'a [String], kind: cm_core::EmbedKind) -> cm_core::EmbedFuture<'a> {
+        self.0.embed(texts, kind)
+    }
+    fn calibration(&self) -> Option<cm_core::Calibration> {
+        Some(self.1)
+    }
+}
+
+#[tokio::test]
+async fn the_models_calibration_decides_clustering_unless_config_sets_it() {
+    let calibration = cm_core::Calibration { relevance: 0.2, cluster: 0.999 };
+    let run = async |join_similarity: Option<f64>| {
+        let dir = tempfile::tempdir().unwrap();
+        let project = Project::at(dir.path()).unwrap();
+        let mut config = Config::default();
+        config.structure.cli = false;
+        config.clusters.join_similarity = join_similarity;
+        let embedder = Calibrated(HashEmbedder::new(64), calibration);
+        let engine = Engine::new(config, Some(Arc::new(embedder)));
+        assert_eq!(engine.calibration().relevance, 0.2);
+        let a = save(&engine, &project, MIGRATIONS[0], "database").await;
+        let b = save(&engine, &project, MIGRATIONS[1], "database").await;
+        let store = engine.store(&project).await.unwrap();
+        let same = store.get(a).await.unwrap().cluster_id == store.get(b).await.unwrap().cluster_id;
+        (engine.calibration().cluster, same)
+    };
+    // The model's 0.999: two different sentences stay apart.
+    assert_eq!(run(None).await, (0.999, false));
+    // config.toml's value wins over the model's.
+    assert_eq!(run(Some(0.3)).await, (0.3, true));
+    // A model without a calibration gets the former fixed values.
+    let engine = Engine::new(Config::default(), Some(Arc::new(HashEmbedder::new(8))));
+    assert_eq!(engine.calibration(), cm_core::Calibration::UNMEASURED);
+}

@@ -106,6 +106,40 @@ async fn briefing_names_preferences_decisions_and_bugs_not_facts() {
 }
 
 #[tokio::test]
+async fn briefings_rotate_and_follow_what_recent_sessions_used() {
+    let f = fixture().await;
+    for i in 0..12 {
+        let text = format!("Decision {i}: module m{i} keeps its own error enum and never panics.");
+        let new = NewMemory::new(&text, Source::Cli).unwrap().with_type(MemoryType::Decision);
+        f.engine.save(&f.project, new.with_confidence(0.9).unwrap()).await.unwrap();
+    }
+    let briefed = async |session: &str| -> Vec<String> {
+        let answer = f
+            .engine
+            .hook(HookEvent::SessionStart, &input(&f, session, json!({ "source": "startup" })))
+            .await
+            .unwrap();
+        let text = context(&answer).to_owned();
+        let n = text.matches("[memory #").count();
+        wait_recorded(&f, session, n).await;
+        text.lines().filter(|l| l.starts_with("- [memory #")).map(str::to_owned).collect()
+    };
+    let first = briefed("b1").await;
+    let second = briefed("b2").await;
+    assert!(!first.is_empty() && !second.is_empty());
+    let repeated = second.iter().filter(|l| first.contains(l)).count();
+    assert!(repeated < first.len() / 2, "the second briefing repeats the first:\n{first:#?}\n{second:#?}");
+
+    // A low-confidence memory a prompt pulled in is part of the work under way.
+    let ask = json!({ "prompt": "why is the flaky login test fixture clock not frozen" });
+    let answer = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "work", ask)).await.unwrap();
+    assert!(context(&answer).contains("fixture clock"));
+    wait_recorded(&f, "work", 1).await;
+    let third = briefed("b3").await;
+    assert!(third.iter().any(|l| l.contains("fixture clock")), "{third:#?}");
+}
+
+#[tokio::test]
 async fn tool_hooks_only_add_context_and_only_for_configured_tools() {
     let f = fixture().await;
     let bash = json!({ "tool_name": "Bash", "tool_input": { "command": "psql -h db-staging-7 -p 6543" } });

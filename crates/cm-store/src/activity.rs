@@ -6,7 +6,10 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::{Result, Store, now_ms};
+use cm_core::{Memory, MemoryType};
+
+use crate::memories::{MEMORY_COLUMNS, memory_from_row};
+use crate::{Error, Result, Store, now_ms};
 
 /// Kinds of queued work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -95,7 +98,63 @@ pub struct Injection {
     pub created_at: i64,
 }
 
+/// A memory the SessionStart briefing may show, with how it was used lately.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BriefingCandidate {
+    /// The memory.
+    pub memory: Memory,
+    /// Times a prompt or tool hook injected it since the cut-off: what recent
+    /// sessions found relevant.
+    pub recent_uses: i64,
+    /// In how many of the last few briefings it was shown.
+    pub shown: i64,
+}
+
 impl Store {
+    /// Up to `limit` live memories of `types` for a briefing: first those
+    /// recent sessions' prompts and tool calls pulled in (since `since`, Unix
+    /// ms), then the most confident, with how often each was shown by the
+    /// last `briefings` SessionStart briefings.
+    pub async fn briefing_candidates(
+        &self,
+        types: &[MemoryType],
+        since: i64,
+        briefings: usize,
+        limit: usize,
+    ) -> Result<Vec<BriefingCandidate>> {
+        let types: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "WITH recent_briefings AS (
+                 SELECT session_id FROM injections WHERE event = 'SessionStart'
+                 GROUP BY session_id ORDER BY MAX(created_at) DESC LIMIT ?3)
+             SELECT {MEMORY_COLUMNS},
+                 (SELECT COUNT(*) FROM injections i WHERE i.memory_id = memories.id
+                      AND i.event != 'SessionStart' AND i.created_at >= ?2) AS recent_uses,
+                 (SELECT COUNT(DISTINCT i.session_id) FROM injections i WHERE i.memory_id = memories.id
+                      AND i.event = 'SessionStart'
+                      AND i.session_id IN (SELECT session_id FROM recent_briefings)) AS shown
+             FROM memories
+             WHERE archived = 0 AND memory_type IN (SELECT value FROM json_each(?1))
+             ORDER BY recent_uses > 0 DESC, confidence DESC, updated_at DESC, id DESC
+             LIMIT ?4"
+        )))
+        .bind(serde_json::to_string(&types).map_err(|e| Error::Data(e.to_string()))?)
+        .bind(since)
+        .bind(briefings as i64)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BriefingCandidate {
+                    memory: memory_from_row(row)?,
+                    recent_uses: row.try_get("recent_uses")?,
+                    shown: row.try_get("shown")?,
+                })
+            })
+            .collect()
+    }
+
     /// Ids of the memories injected into `session_id` since its conversation
     /// was last compacted (what Claude can still see).
     pub async fn injected_in_session(&self, session_id: &str) -> Result<HashSet<i64>> {

@@ -404,6 +404,11 @@ impl Ingested {
     pub fn project(&self, i: usize) -> Option<&Project> {
         self.projects.get(i).map(|(p, _)| p)
     }
+
+    /// The project of the `i`-th conversation and the turn id of each memory.
+    pub fn conversation(&self, i: usize) -> Option<(&Project, &HashMap<i64, String>)> {
+        self.projects.get(i).map(|(p, ids)| (p, ids))
+    }
 }
 
 /// Writes each conversation into its own new project through `engine`.
