@@ -131,7 +131,7 @@ fn init_logging() {
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hf_hub=off"))
     };
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
     let file = cm_server::launch::home().ok().and_then(|home| {

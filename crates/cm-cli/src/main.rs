@@ -50,7 +50,9 @@ fn main() -> ExitCode {
 fn init_logging(serving: bool) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let default = if serving { "info" } else { "warn" };
+    // hf-hub logs each exhausted retry as an ERROR; the download's own
+    // error names the cause once.
+    let default = if serving { "info,hf_hub=off" } else { "warn,hf_hub=off" };
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))

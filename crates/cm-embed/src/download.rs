@@ -247,6 +247,10 @@ impl ModelStore {
         let client = HFClient::builder()
             .endpoint(endpoint.clone())
             .cache_enabled(false)
+            // Transfers are retried (and resumed) by `fetch`; one retry of
+            // each request here is enough, and an unreachable Hub is said
+            // at once rather than after half a minute of back-off.
+            .retry_max_attempts(1)
             .build()
             .map_err(|e| fail(e.to_string(), ""))?;
         let (owner, name) = hf_hub::split_id(&entry.repo);
@@ -285,7 +289,11 @@ impl ModelStore {
             // dropping the staging directory deletes it.
             Err(e @ (Error::Cancelled { .. } | Error::Integrity { .. })) => Err(e),
             Err(e) => {
-                tracing::warn!(model = %id, error = %e, "download interrupted; it resumes on the next try");
+                // Unreachable: the error says it all, and what an earlier
+                // attempt fetched stays for the next one.
+                if !matches!(e, Error::Unreachable { .. }) {
+                    tracing::warn!(model = %id, error = %e, "download interrupted; it resumes on the next try");
+                }
                 staging.keep();
                 Err(e)
             }
@@ -398,6 +406,13 @@ impl<'a, S: DownloadSink> Job<'a, S> {
         let listed: Option<Vec<hf_hub::repository::RepoTreeEntry>> = match info {
             Ok(listed) => Some(listed),
             Err(e) if stops(&e) => return Err(self.fail(&entry.files[0], e.to_string())),
+            Err(hf_hub::HFError::Request { source, .. }) if source.is_connect() || source.is_timeout() => {
+                return Err(Error::Unreachable {
+                    id: self.id.to_string(),
+                    endpoint: self.endpoint.to_string(),
+                    reason: innermost(&source),
+                });
+            }
             Err(e) => {
                 tracing::debug!(error = %e, "no paths-info from the Hub; asking file by file");
                 None
@@ -794,6 +809,16 @@ fn stops(e: &hf_hub::HFError) -> bool {
             | hf_hub::HFError::AuthRequired { .. }
             | hf_hub::HFError::Forbidden { .. }
     )
+}
+
+/// The innermost cause of `e`: "failed to lookup address information: …"
+/// rather than "error sending request for url (…)".
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 fn is_sha256(s: &str) -> bool {

@@ -185,6 +185,20 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The Hub cannot be reached at all (no network, DNS, refused, timed
+    /// out): said at once, with the way to install without it.
+    #[error(
+        "cannot reach {endpoint} to download model `{id}` ({reason}); without network, install it \
+         from a copy: claude-memory models install {id} --from DIR_OR_ARCHIVE"
+    )]
+    Unreachable {
+        /// The model's id.
+        id: String,
+        /// The Hub endpoint used.
+        endpoint: String,
+        /// The innermost cause ("failed to lookup address", "Connection refused").
+        reason: String,
+    },
     /// A download was cancelled; nothing was installed.
     #[error("download of model `{id}` was cancelled")]
     Cancelled {

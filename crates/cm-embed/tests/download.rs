@@ -292,6 +292,28 @@ async fn a_wrong_revision_or_file_is_a_clear_error() {
     assert!(matches!(err, Error::UnknownModel { .. }), "{err}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_hub_is_said_at_once_with_the_offline_way() {
+    let served = serve(true).await;
+    let home = tempfile::tempdir().unwrap();
+    let store = ModelStore::with_catalogue(home.path(), vec![served.entry.clone()]);
+    // A port nothing listens on: the connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let options = DownloadOptions { endpoint: Some(endpoint.clone()), ..options(&served.hub) };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let err = store.download("test-minilm-int8", &options, &tx, &CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&endpoint) && message.contains("--from"), "{message}");
+    assert!(message.to_lowercase().contains("refused"), "the innermost cause: {message}");
+    // Nothing was retried file by file.
+    let resumed = drain(&mut rx).iter().filter(|e| matches!(e, DownloadEvent::Resuming { .. })).count();
+    assert_eq!(resumed, 0);
+    assert!(!store.is_installed("test-minilm-int8"));
+}
+
 #[test]
 fn the_endpoint_is_configurable() {
     let explicit =
