@@ -52,6 +52,10 @@ pub fn run(cli: Cli) -> Result<()> {
         SetupOptions { project, scope, user_files: None, dry_run: args.dry_run, program: Program::resolve() };
     let report =
         if uninstall { cm_engine::setup::uninstall(&options)? } else { cm_engine::setup::setup(&options)? };
+    if !uninstall && !args.dry_run {
+        // Claude Code is connected: the dashboard stops asking to finish setup.
+        cm_server::launch::mark_setup_done(&crate::paths::home()?)?;
+    }
     output::print(json, &report, render)
 }
 

@@ -66,8 +66,12 @@ fn setup_and_uninstall_in_a_project_and_for_the_user() {
     );
     assert!(dry.contains("nothing was changed"), "{dry}");
     assert!(!settings.exists() && !mcp.exists() && !env.project.join(".claude-memory").exists());
+    let setup_done = env.home.join("claude-memory/.setup-done");
+    assert!(!setup_done.exists(), "a dry run does not finish the first run");
 
     let report: Value = serde_json::from_str(&env.ok(&["setup", "--json"])).unwrap();
+    // Connected from the command line: the dashboard stops asking to finish setup.
+    assert!(setup_done.is_file());
     assert_eq!(report["operation"], "setup");
     assert_eq!(report["scope"], "local");
     assert_eq!(report["data_dir"]["action"], "created");

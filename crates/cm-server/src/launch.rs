@@ -101,6 +101,24 @@ pub fn write_config(home: &Path, config: &cm_core::Config) -> Result<()> {
     })
 }
 
+/// Marks the first run as done (the tray app opens the wizard, and the
+/// dashboard shows "Finish setup", until then): by the wizard, or by
+/// `claude-memory setup` connecting a project from the command line.
+pub const SETUP_DONE_FILE: &str = ".setup-done";
+
+/// Whether the first run was completed in `home`.
+pub fn setup_done(home: &Path) -> bool {
+    home.join(SETUP_DONE_FILE).is_file()
+}
+
+/// Records that the first run was completed in `home`.
+pub fn mark_setup_done(home: &Path) -> Result<()> {
+    let path = home.join(SETUP_DONE_FILE);
+    std::fs::create_dir_all(home)
+        .and_then(|()| std::fs::write(&path, b"done\n"))
+        .map_err(|e| Error::Service(format!("writing {}: {e}", path.display())))
+}
+
 /// Makes installed model `id` the configured one (`[embedding] model`), the
 /// rest of the file kept as it is.
 pub fn remember_model(home: &Path, id: &str) -> Result<()> {

@@ -14,13 +14,7 @@ use serde_json::{Value, json};
 use super::body;
 use crate::{AppState, Error, Result};
 
-/// Marks the first run as done (the tray app opens the wizard until then).
-pub const SETUP_DONE_FILE: &str = ".setup-done";
-
-/// Whether the wizard was completed in `home`.
-pub(crate) fn setup_done(home: &std::path::Path) -> bool {
-    home.join(SETUP_DONE_FILE).is_file()
-}
+pub(crate) use crate::launch::setup_done;
 
 fn absolute_dir(raw: &str) -> Result<PathBuf> {
     let path = PathBuf::from(raw.trim());
@@ -111,9 +105,6 @@ pub(super) async fn run_setup(State(state): State<AppState>, bytes: Bytes) -> Re
 
 /// `POST /api/setup/done`: the wizard was completed.
 pub(super) async fn setup_finished(State(state): State<AppState>) -> Result<axum::Json<Value>> {
-    let path = state.home().join(SETUP_DONE_FILE);
-    std::fs::create_dir_all(state.home())
-        .and_then(|()| std::fs::write(&path, b"done\n"))
-        .map_err(|e| Error::Service(format!("writing {}: {e}", path.display())))?;
+    crate::launch::mark_setup_done(state.home())?;
     Ok(axum::Json(json!({ "ok": true })))
 }
