@@ -8,9 +8,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchBrowser, newPage as openPage, shoot, startEngine } from './harness.mjs';
+import { bin, launchBrowser, newPage as openPage, shoot, startEngine } from './harness.mjs';
 
 const SEEDED = 'Run sqlx migrations before starting the server';
 const WORDS = ['parser', 'cache', 'router', 'ledger', 'kafka', 'widget', 'tokenizer', 'scheduler', 'mailer', 'billing', 'search', 'upload', 'thumbnail', 'session', 'locale'];
@@ -133,7 +134,7 @@ describe('dashboard', () => {
         ['Clusters', 'Clusters', 'No clusters yet.'],
         ['Models', 'Models', 'Active model:'],
         ['Settings', 'Settings', 'Injection token budget'],
-        ['Activity', 'Activity', 'Live events from the engine'],
+        ['Activity', 'Activity', 'History of'],
       ]) {
         await navLink(page, name).click();
         await page.getByRole('heading', { name: heading, exact: true }).waitFor();
@@ -232,14 +233,47 @@ describe('dashboard', () => {
     await page.context().close();
   });
 
-  test('the activity feed shows live events', async () => {
+  test('the activity history shows what a hook injected and why, live and after a reload', async () => {
     const page = await newPage('dark');
     await page.goto(`${base}/#token=${token}&route=/activity`);
     await page.getByRole('heading', { name: 'Activity' }).waitFor();
     await page.locator('.stream[data-state="open"]').waitFor();
-    const saved = await api('POST', `/memories?${q(project)}`, { content: 'The activity feed shows this save live', type: 'fact' });
-    await page.locator('li[data-type="saved"]').filter({ hasText: `Memory #${saved.id ?? saved.memory?.id ?? ''}` }).first().waitFor();
-    await shoot(page, 'activity-live-dark');
+    // A save appears while the page is open.
+    const saved = await api('POST', `/memories?${q(project)}`, { content: 'The activity history shows this save live', type: 'fact' });
+    const savedId = saved.id ?? saved.memory?.id;
+    await page.locator('li[data-kind="save"]').filter({ hasText: `Memory #${savedId} saved` }).first().waitFor();
+    // Claude Code's prompt hook, the way Claude Code runs it.
+    const seeded = await findSeeded();
+    const payload = { session_id: 'browser-session-1', cwd: project, prompt: 'Should we run sqlx migrations before starting the server?' };
+    const out = execFileSync(bin, ['hook', 'UserPromptSubmit'], {
+      env: engine.env,
+      input: JSON.stringify(payload),
+      encoding: 'utf8',
+    });
+    assert.match(out, new RegExp(`\\[memory #${seeded.id} `), 'the hook injected the seeded memory');
+    const entry = () => page.locator('li[data-kind="injection"]').filter({ hasText: 'UserPromptSubmit' }).first();
+    await entry().waitFor();
+    // Which memory, and why it passed the gate.
+    await entry().getByRole('link', { name: `#${seeded.id}` }).waitFor();
+    assert.match(await entry().innerText(), /shares the prompt's words|close in meaning/);
+    // The history is kept by the engine, not by the page.
+    await page.reload();
+    await entry().waitFor();
+    await page.getByRole('table').filter({ hasText: 'UserPromptSubmit' }).getByText(/injected \d/).waitFor();
+    await shoot(page, 'activity-history-dark');
+    await page.context().close();
+  });
+
+  test('the "Finish setup" banner goes once Claude Code is connected from the command line', async () => {
+    const page = await newPage();
+    await page.goto(`${base}/#token=${token}&route=/`);
+    const banner = page.getByRole('region', { name: 'Setup' });
+    await banner.waitFor();
+    execFileSync(bin, ['setup', project], { env: engine.env, encoding: 'utf8' });
+    await page.reload();
+    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await page.getByRole('heading', { name: /Statistics of/ }).waitFor();
+    assert.equal(await banner.count(), 0, 'the banner follows the real state');
     await page.context().close();
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ago, baseName, bytes, describeEvent, duration, percent, score, sortedCounts, splitList } from '../src/lib/format';
+import { ago, baseName, bytes, describeEntry, describeEvent, duration, passedBecause, percent, score, sortedCounts, splitList } from '../src/lib/format';
 import { memoryLink, projectOf, routeOf, routeParams } from '../src/lib/router';
 
 describe('format', () => {
@@ -71,5 +71,25 @@ describe('format', () => {
     expect(projectOf('#/memories')).toBeNull();
     expect(memoryLink(7)).toBe('#/memories?id=7');
     expect(routeOf(memoryLink(7))).toBe('/memories');
+  });
+});
+
+describe('timeline', () => {
+  it('says why a memory passed the gate', () => {
+    expect(passedBecause({ reason: 'similar', similarity: 0.4231 })).toBe('close in meaning (similarity 0.42)');
+    expect(passedBecause({ reason: 'shared_words', similarity: null })).toBe("shares the prompt's words");
+    expect(passedBecause({ reason: 'briefing', similarity: null })).toBe('session briefing');
+    expect(passedBecause({ reason: null, similarity: null })).toBe('reason not recorded');
+  });
+
+  it('describes each kind of entry', () => {
+    expect(describeEntry({ kind: 'injection', what: 'UserPromptSubmit', detail: [{}, {}] })).toBe('UserPromptSubmit: 2 memories injected');
+    expect(describeEntry({ kind: 'save', what: 'mcp', detail: { id: 4, type: 'bug', archived: 0 } })).toBe('Memory #4 saved (bug, from mcp)');
+    expect(describeEntry({ kind: 'job', what: 'transcript', detail: { id: 2, state: 'done', mined: 3 } })).toBe(
+      'Transcript job #2 done, 3 memories mined in this session',
+    );
+    expect(describeEntry({ kind: 'job', what: 'transcript', detail: { id: 3, state: 'failed', error: 'no such file' } })).toBe(
+      'Transcript job #3 failed: no such file',
+    );
   });
 });

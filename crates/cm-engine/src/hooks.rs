@@ -199,6 +199,50 @@ impl Engine {
             return Ok(None);
         }
         let Some(project) = self.hook_project(input)? else { return Ok(None) };
+        let answer = self.answer_hook(&project, event, input).await;
+        let injected = answer.as_ref().ok().and_then(Option::as_ref).map_or(0, injected_count);
+        let outcome = match &answer {
+            Ok(Some(_)) => "injected".to_owned(),
+            Ok(None) if event.injects() => "nothing".to_owned(),
+            Ok(None) => "queued".to_owned(),
+            Err(e) => format!("error: {e}"),
+        };
+        self.note_hook_call(&project, event, input, outcome, injected);
+        answer
+    }
+
+    /// Keeps the latest call of each hook, for `doctor` and the dashboard,
+    /// after answering: Claude Code waits for the answer, not the record.
+    fn note_hook_call(
+        &self,
+        project: &Project,
+        event: HookEvent,
+        input: &HookInput,
+        outcome: String,
+        injected: usize,
+    ) {
+        let session = input.session_id.clone().filter(|s| !s.is_empty());
+        let (engine, project) = (self.clone(), project.clone());
+        tokio::spawn(async move {
+            let store = match engine.store(&project).await {
+                Ok(s) => s,
+                Err(e) => return tracing::warn!(error = %e, "could not record a hook call"),
+            };
+            if let Err(e) =
+                store.record_hook_call(event.as_str(), session.as_deref(), &outcome, injected).await
+            {
+                tracing::warn!(error = %e, "could not record a hook call");
+            }
+        });
+    }
+
+    async fn answer_hook(
+        &self,
+        project: &Project,
+        event: HookEvent,
+        input: &HookInput,
+    ) -> Result<Option<Value>> {
+        let project = project.clone();
         match event {
             HookEvent::SessionStart => self.briefing(&project, input).await,
             HookEvent::UserPromptSubmit => {
@@ -273,12 +317,12 @@ impl Engine {
         let subject = meaningful_words(subject);
         let gate =
             Gate { min_similarity: self.calibration().relevance, min_shared_words: cfg.min_shared_words };
-        let picked: Vec<(&Memory, f64)> = results
+        let picked: Vec<(&cm_core::SearchHit, Passed)> = results
             .hits
             .iter()
-            .filter(|h| !seen.contains(&h.memory.id) && gate.passes(h, &subject))
+            .filter(|h| !seen.contains(&h.memory.id))
+            .filter_map(|h| Some((h, gate.check(h, &subject)?)))
             .take(limit)
-            .map(|h| (&h.memory, h.score))
             .collect();
         let heading = match event {
             HookEvent::UserPromptSubmit => {
@@ -287,12 +331,20 @@ impl Engine {
             _ => concat!("Project memory (claude-memory) relevant to this tool call. ", recalled_data!()),
         };
         let Some((text, used)) =
-            render(heading, picked.iter().map(|(m, _)| *m), cfg.max_tokens, MAX_MEMORY_CHARS)
+            render(heading, picked.iter().map(|(h, _)| &h.memory), cfg.max_tokens, MAX_MEMORY_CHARS)
         else {
             return Ok(None);
         };
-        let scored: Vec<(i64, Option<f64>)> =
-            picked.iter().filter(|(m, _)| used.contains(&m.id)).map(|(m, s)| (m.id, Some(*s))).collect();
+        let scored: Vec<cm_store::Injected> = picked
+            .iter()
+            .filter(|(h, _)| used.contains(&h.memory.id))
+            .map(|(h, passed)| cm_store::Injected {
+                memory_id: h.memory.id,
+                score: Some(h.score),
+                similarity: h.vector_similarity,
+                reason: passed.as_str(),
+            })
+            .collect();
         let searched = started.elapsed();
         self.record_injections(project, &store, event, input, &scored).await;
         tracing::debug!(
@@ -340,7 +392,15 @@ impl Engine {
         let Some((text, used)) = render(heading, memories.iter(), cfg.max_tokens, per_memory) else {
             return Ok(None);
         };
-        let ids: Vec<(i64, Option<f64>)> = used.iter().map(|id| (*id, None)).collect();
+        let ids: Vec<cm_store::Injected> = used
+            .iter()
+            .map(|id| cm_store::Injected {
+                memory_id: *id,
+                score: None,
+                similarity: None,
+                reason: "briefing",
+            })
+            .collect();
         self.record_injections(project, &store, HookEvent::SessionStart, input, &ids).await;
         Ok(Some(additional_context(HookEvent::SessionStart, &text)))
     }
@@ -355,10 +415,10 @@ impl Engine {
         store: &cm_store::Store,
         event: HookEvent,
         input: &HookInput,
-        ids: &[(i64, Option<f64>)],
+        ids: &[cm_store::Injected],
     ) {
         let session = input.session_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".into());
-        self.recent_injections().add(project.root(), &session, ids.iter().map(|(id, _)| *id));
+        self.recent_injections().add(project.root(), &session, ids.iter().map(|i| i.memory_id));
         let (engine, store, ids) = (self.clone(), store.clone(), ids.to_vec());
         let project = project.root().to_owned();
         tokio::spawn(async move {
@@ -369,7 +429,7 @@ impl Engine {
                 project,
                 session_id: session,
                 event: event.as_str().to_owned(),
-                memory_ids: ids.iter().map(|(id, _)| *id).collect(),
+                memory_ids: ids.iter().map(|i| i.memory_id).collect(),
             });
         });
     }
@@ -424,6 +484,16 @@ pub enum Passed {
     Similar,
     /// Shares enough of the query's meaningful words.
     SharedWords,
+}
+
+impl Passed {
+    /// As recorded with an injection.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Passed::Similar => "similar",
+            Passed::SharedWords => "shared_words",
+        }
+    }
 }
 
 impl Gate {
@@ -485,6 +555,14 @@ impl RecentInjections {
     fn forget(&self, project: &Path, session: &str) {
         self.lock().remove(&(project.to_owned(), session.to_owned()));
     }
+}
+
+/// Memories in a hook answer: one line each (their text is made one line
+/// and cannot forge the marker, see [`as_data`]).
+fn injected_count(answer: &Value) -> usize {
+    answer["hookSpecificOutput"]["additionalContext"]
+        .as_str()
+        .map_or(0, |t| t.matches("\n- [memory #").count())
 }
 
 /// The hook answer adding `text` to the conversation.

@@ -228,3 +228,59 @@ async fn a_compact_summary_is_redacted_when_queued_and_dropped_when_done() {
     let job = done.iter().find(|j| j.kind.as_str() == "compact_summary").expect("the summary job ran");
     assert_eq!(job.payload, json!({}), "a done job keeps no conversation text");
 }
+
+#[tokio::test]
+async fn the_timeline_keeps_what_each_hook_did_and_why() {
+    let f = fixture().await;
+    let ask = json!({ "prompt": "why is the flaky login test fixture clock not frozen" });
+    let answer = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "t1", ask)).await.unwrap();
+    assert!(context(&answer).contains("fixture clock"));
+    wait_recorded(&f, "t1", 1).await;
+    let end = json!({ "transcript_path": "/nowhere/t1.jsonl", "reason": "exit" });
+    f.engine.hook(HookEvent::SessionEnd, &input(&f, "t1", end)).await.unwrap();
+    // Hook calls are recorded after answering: let t1's land before t2 asks.
+    let store = f.engine.store(&f.project).await.unwrap();
+    for _ in 0..500 {
+        if store.hook_calls().await.unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let nothing = json!({ "prompt": "write a haiku about autumn leaves please" });
+    assert!(f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "t2", nothing)).await.unwrap().is_none());
+
+    let timeline = store.timeline(Some("t1"), None, 50).await.unwrap();
+    let injection = timeline.iter().find(|e| e.kind == "injection").expect("the injection is in the history");
+    assert_eq!(injection.what, "UserPromptSubmit");
+    let memories = injection.detail.as_array().unwrap();
+    assert_eq!(memories.len(), 1, "{memories:?}");
+    // No embedder here: it passed on shared words, and says so.
+    assert_eq!(memories[0]["reason"], "shared_words");
+    assert!(memories[0]["content"].as_str().unwrap().contains("fixture clock"));
+    assert!(memories[0]["score"].as_f64().is_some());
+    assert!(
+        timeline.iter().any(|e| e.kind == "job" && e.what == "transcript" && e.detail["state"] == "queued")
+    );
+    assert!(timeline.iter().all(|e| e.session_id.as_deref() == Some("t1")), "only the session asked for");
+    // Saves of every source are there (the fixture's, from the CLI).
+    let all = store.timeline(None, None, 50).await.unwrap();
+    assert_eq!(all.iter().filter(|e| e.kind == "save" && e.what == "cli").count(), 4);
+    assert!(all.windows(2).all(|w| w[0].at >= w[1].at), "newest first");
+
+    // The latest call of each hook, with its outcome, for doctor.
+    let mut calls = Vec::new();
+    for _ in 0..500 {
+        calls = store.hook_calls().await.unwrap();
+        if calls.len() == 2 && calls.iter().any(|c| c.session_id.as_deref() == Some("t2")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let prompt = calls.iter().find(|c| c.event == "UserPromptSubmit").expect("recorded");
+    assert_eq!(
+        (prompt.outcome.as_str(), prompt.injected, prompt.session_id.as_deref()),
+        ("nothing", 0, Some("t2"))
+    );
+    let end = calls.iter().find(|c| c.event == "SessionEnd").expect("recorded");
+    assert_eq!(end.outcome, "queued");
+}

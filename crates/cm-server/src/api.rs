@@ -47,6 +47,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/stats", get(stats))
         .route("/injections", get(injections))
         .route("/jobs", get(jobs))
+        .route("/timeline", get(timeline))
         .route("/clusters", get(clusters))
         .route("/clusters/map", get(cluster_map))
         .route("/clusters/{id}/merge", post(merge_cluster))
@@ -310,6 +311,19 @@ async fn injections(State(state): State<AppState>, Query(q): Params) -> Result<a
     let store = state.engine().store(&project).await?;
     let list = store.injections(param(&q, "memory_id")?, limit).await.map_err(cm_engine::Error::from)?;
     Ok(axum::Json(json!({ "injections": list })))
+}
+
+/// The project's history (hook answers with why each memory passed, saves,
+/// jobs), newest first, and the latest call of each hook.
+async fn timeline(State(state): State<AppState>, Query(q): Params) -> Result<axum::Json<Value>> {
+    let project = project(&state, &q)?;
+    let limit = param::<usize>(&q, "limit")?.unwrap_or(200).clamp(1, 1000);
+    let session = q.get("session").map(String::as_str).filter(|s| !s.is_empty());
+    let store = state.engine().store(&project).await?;
+    let entries =
+        store.timeline(session, param(&q, "before")?, limit).await.map_err(cm_engine::Error::from)?;
+    let hook_calls = store.hook_calls().await.map_err(cm_engine::Error::from)?;
+    Ok(axum::Json(json!({ "entries": entries, "hook_calls": hook_calls })))
 }
 
 async fn jobs(State(state): State<AppState>, Query(q): Params) -> Result<axum::Json<Value>> {

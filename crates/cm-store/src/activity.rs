@@ -98,6 +98,50 @@ pub struct Injection {
     pub created_at: i64,
 }
 
+/// One memory a hook injected, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Injected {
+    /// The memory.
+    pub memory_id: i64,
+    /// Its search score, when it came from a search.
+    pub score: Option<f64>,
+    /// Its cosine similarity to the query, when known.
+    pub similarity: Option<f64>,
+    /// Why it passed: `similar`, `shared_words` or `briefing`.
+    pub reason: &'static str,
+}
+
+/// The latest call of one hook event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HookCall {
+    /// The hook event.
+    pub event: String,
+    /// Claude Code's session id, when the payload had one.
+    pub session_id: Option<String>,
+    /// `injected`, `nothing`, `queued`, or what went wrong.
+    pub outcome: String,
+    /// Memories injected.
+    pub injected: i64,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// One entry of a project's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimelineEntry {
+    /// `injection`, `save` or `job`.
+    pub kind: String,
+    /// Unix ms.
+    pub at: i64,
+    /// Claude Code's session, when known.
+    pub session_id: Option<String>,
+    /// The hook event (injection), the source (save) or the job's kind.
+    pub what: String,
+    /// An injection's memories (`[{id, score, similarity, reason, type,
+    /// content}]`), a saved memory, or a job's state, error and mined count.
+    pub detail: serde_json::Value,
+}
+
 /// A memory the SessionStart briefing may show, with how it was used lately.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BriefingCandidate {
@@ -180,34 +224,134 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `memories` (id, score) were injected into `session_id` by `event`.
+    /// Records that `memories` were injected into `session_id` by `event`.
     pub async fn record_injections(
         &self,
         session_id: &str,
         event: &str,
-        memories: &[(i64, Option<f64>)],
+        memories: &[Injected],
     ) -> Result<()> {
         if memories.is_empty() {
             return Ok(());
         }
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        for (id, score) in memories {
+        for m in memories {
             // A memory deleted since the search is simply not recorded.
             sqlx::query(
-                "INSERT INTO injections (session_id, event, memory_id, score, created_at)
-                 SELECT ?1, ?2, id, ?4, ?5 FROM memories WHERE id = ?3",
+                "INSERT INTO injections (session_id, event, memory_id, score, similarity, reason, created_at)
+                 SELECT ?1, ?2, id, ?4, ?5, ?6, ?7 FROM memories WHERE id = ?3",
             )
             .bind(session_id)
             .bind(event)
-            .bind(id)
-            .bind(score)
+            .bind(m.memory_id)
+            .bind(m.score)
+            .bind(m.similarity)
+            .bind(m.reason)
             .bind(now)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records the latest call of hook `event` and its outcome (`injected`,
+    /// `nothing`, `queued`, or an error's text).
+    pub async fn record_hook_call(
+        &self,
+        event: &str,
+        session_id: Option<&str>,
+        outcome: &str,
+        injected: usize,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO hook_calls (event, session_id, outcome, injected, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (event) DO UPDATE SET session_id = excluded.session_id, outcome = excluded.outcome,
+                 injected = excluded.injected, created_at = excluded.created_at",
+        )
+        .bind(event)
+        .bind(session_id)
+        .bind(outcome)
+        .bind(injected as i64)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The latest call of each hook event, newest first.
+    pub async fn hook_calls(&self) -> Result<Vec<HookCall>> {
+        let rows = sqlx::query(
+            "SELECT event, session_id, outcome, injected, created_at FROM hook_calls ORDER BY created_at DESC",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HookCall {
+                    event: r.try_get(0)?,
+                    session_id: r.try_get(1)?,
+                    outcome: r.try_get(2)?,
+                    injected: r.try_get(3)?,
+                    at: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The project's history, newest first: each hook answer with the
+    /// memories it injected (why each passed, its scores, the start of its
+    /// text), each memory saved (from any source; archived ones too), and
+    /// each job with its state, error and the memories it mined. `session`
+    /// keeps one Claude Code session's; `before` (Unix ms) pages back.
+    pub async fn timeline(
+        &self,
+        session: Option<&str>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>> {
+        let rows = sqlx::query(
+            "SELECT kind, at, session_id, what, detail FROM (
+                 SELECT 'injection' AS kind, i.created_at AS at, i.session_id, i.event AS what,
+                        json_group_array(json_object(
+                            'id', i.memory_id, 'score', i.score, 'similarity', i.similarity,
+                            'reason', i.reason, 'type', m.memory_type,
+                            'content', substr(m.content, 1, 200))) AS detail
+                 FROM injections i JOIN memories m ON m.id = i.memory_id
+                 GROUP BY i.session_id, i.event, i.created_at
+                 UNION ALL
+                 SELECT 'save', created_at, session_id, source,
+                        json_object('id', id, 'type', memory_type, 'domain', domain, 'confidence', confidence,
+                                    'archived', archived, 'content', substr(content, 1, 200))
+                 FROM memories
+                 UNION ALL
+                 SELECT 'job', j.updated_at, j.session_id, j.kind,
+                        json_object('id', j.id, 'state', j.state, 'trigger', j.trigger, 'attempts', j.attempts,
+                                    'error', j.last_error,
+                                    'mined', (SELECT COUNT(*) FROM memories m WHERE m.session_id = j.session_id
+                                              AND m.source = 'transcript'))
+                 FROM jobs j)
+             WHERE (?1 IS NULL OR session_id = ?1) AND (?2 IS NULL OR at < ?2)
+             ORDER BY at DESC, kind LIMIT ?3",
+        )
+        .bind(session)
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get(4)?;
+                Ok(TimelineEntry {
+                    kind: r.try_get(0)?,
+                    at: r.try_get(1)?,
+                    session_id: r.try_get(2)?,
+                    what: r.try_get(3)?,
+                    detail: serde_json::from_str(&detail).map_err(|e| Error::Data(e.to_string()))?,
+                })
+            })
+            .collect()
     }
 
     /// The most recent injections, newest first (optionally of one memory).

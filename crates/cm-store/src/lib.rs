@@ -25,7 +25,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use activity::{BriefingCandidate, Cluster, Injection, Job, JobKind, JobRetry, NewJob};
+pub use activity::{
+    BriefingCandidate, Cluster, HookCall, Injected, Injection, Job, JobKind, JobRetry, NewJob, TimelineEntry,
+};
 pub use clusters::{Assignment, Maturity, Member};
 pub use error::{Error, Result};
 pub use memories::{Access, ImportReport, ListFilter, MemoryPatch, Unembedded};

@@ -19,6 +19,7 @@ import type {
   SetupRequest,
   StatsAnswer,
   Status,
+  TimelineAnswer,
 } from './types';
 
 export class ApiError extends Error {
@@ -129,6 +130,10 @@ export class Api {
   }
   stats(project: string): Promise<StatsAnswer> {
     return this.get('/stats', { project });
+  }
+  /** The project's history, newest first (one session's with `session`). */
+  timeline(project: string, session?: string | null, limit = 200): Promise<TimelineAnswer> {
+    return this.get('/timeline', { project, session: session || undefined, limit });
   }
   /** A search when `q` is given (scores per hit), else a page of the list. */
   memories(query: MemoryQuery, signal?: AbortSignal): Promise<SearchAnswer | MemoriesAnswer> {

@@ -105,3 +105,41 @@ export function describeEvent(e: { type: string; [k: string]: unknown }): string
       return `${e.type}${where}`;
   }
 }
+
+/** Why a hook let a memory through, for people. */
+export function passedBecause(m: { reason: string | null; similarity: number | null }): string {
+  const sim = m.similarity === null || m.similarity === undefined ? '' : `similarity ${score(m.similarity)}`;
+  switch (m.reason) {
+    case 'similar':
+      return `close in meaning (${sim})`;
+    case 'shared_words':
+      return `shares the prompt's words${sim ? ` (${sim})` : ''}`;
+    case 'briefing':
+      return 'session briefing';
+    default:
+      return sim || 'reason not recorded';
+  }
+}
+
+/** The headline of one timeline entry. */
+export function describeEntry(e: { kind: string; what: string; detail: Record<string, unknown> | unknown[] }): string {
+  switch (e.kind) {
+    case 'injection': {
+      const n = Array.isArray(e.detail) ? e.detail.length : 0;
+      return `${e.what}: ${n} ${n === 1 ? 'memory' : 'memories'} injected`;
+    }
+    case 'save': {
+      const d = e.detail as Record<string, unknown>;
+      return `Memory #${String(d.id)} saved (${String(d.type)}, from ${e.what})${d.archived ? ', since archived' : ''}`;
+    }
+    case 'job': {
+      const d = e.detail as Record<string, unknown>;
+      const job = e.what === 'compact_summary' ? 'Compact summary' : 'Transcript';
+      const mined = typeof d.mined === 'number' && d.state === 'done' ? `, ${d.mined} memories mined in this session` : '';
+      const error = d.error && d.state !== 'done' ? `: ${String(d.error)}` : '';
+      return `${job} job #${String(d.id)} ${String(d.state)}${mined}${error}`;
+    }
+    default:
+      return e.kind;
+  }
+}

@@ -51,6 +51,40 @@ export interface Injection {
   created_at: number;
 }
 
+/** One memory of a hook answer in the timeline. */
+export interface TimelineMemory {
+  id: number;
+  score: number | null;
+  similarity: number | null;
+  /** Why it passed the gate: similar, shared_words or briefing (null: recorded before this was kept). */
+  reason: string | null;
+  type: string;
+  content: string;
+}
+
+export interface TimelineEntry {
+  kind: 'injection' | 'save' | 'job';
+  at: number;
+  session_id: string | null;
+  /** The hook event, the save's source, or the job's kind. */
+  what: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  detail: any;
+}
+
+export interface HookCall {
+  event: string;
+  session_id: string | null;
+  outcome: string;
+  injected: number;
+  at: number;
+}
+
+export interface TimelineAnswer {
+  entries: TimelineEntry[];
+  hook_calls: HookCall[];
+}
+
 export interface MemoryDetail {
   memory: Memory;
   injections: Injection[];
