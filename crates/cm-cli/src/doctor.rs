@@ -201,6 +201,61 @@ fn engine(config: &cm_core::Config) -> Check {
     check("engine", Outcome::Ok, detail, None)
 }
 
+/// When a hook of this project last reached the engine, and what came of
+/// it: the proof that the wiring works end to end.
+fn last_hook(root: &Path, name: &str, hooks_set_up: bool) -> Check {
+    let calls = match cm_engine::Project::at(root) {
+        Ok(project) if project.db_path().is_file() => tokio::runtime::Handle::current().block_on(async {
+            // Only reads: no model, no registry.
+            let engine = cm_engine::Engine::new(cm_core::Config::default(), None);
+            let calls = match engine.store(&project).await {
+                Ok(store) => store.hook_calls().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            engine.close().await;
+            calls
+        }),
+        _ => Ok(Vec::new()),
+    };
+    let start = Some(format!("start Claude Code in {} (the engine must be running)", root.display()));
+    match calls {
+        Err(e) => check(name, Outcome::Warn, format!("cannot read the project's records: {e}"), None),
+        Ok(calls) => match calls.first() {
+            None if hooks_set_up => {
+                check(name, Outcome::Warn, "no hook of this project has reached the engine yet", start)
+            }
+            None => check(name, Outcome::Warn, "no hook has run (none is set up)", None),
+            Some(c) => {
+                let outcome = if c.outcome == "injected" {
+                    format!("injected {}", c.injected)
+                } else {
+                    c.outcome.clone()
+                };
+                let detail = format!("{} {}: {outcome}", c.event, ago(c.at));
+                if c.outcome.starts_with("error") {
+                    check(name, Outcome::Warn, detail, Some("see the engine's log (logs/engine.log)".into()))
+                } else {
+                    check(name, Outcome::Ok, detail, None)
+                }
+            }
+        },
+    }
+}
+
+/// `then` (Unix ms) as "3 min ago".
+fn ago(then: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let secs = (now - then).max(0) / 1000;
+    match secs {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86_400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86_400),
+    }
+}
+
 /// Claude Code's user files, read once: which folders are trusted, and
 /// the user-wide settings (hooks for every project).
 struct ClaudeState {
@@ -316,6 +371,8 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
             }
         }
     });
+
+    checks.push(last_hook(root, &name("last hook"), !hooks.is_empty()));
 
     checks.push(if claude.trusted(root) {
         check(name("trust"), Outcome::Ok, "folder trusted in Claude Code", None)

@@ -220,3 +220,36 @@ fn models_use_switches_a_running_engine_and_doctor_sees_it() {
     assert_eq!(outcome(&checks, "engine"), "ok", "{:?}", checks["engine"]);
     assert_eq!(outcome(&checks, "model"), "ok", "{:?}", checks["model"]);
 }
+
+#[test]
+fn doctor_says_when_a_projects_hooks_last_reached_the_engine() {
+    let env = Env::new();
+    env.ok(&["setup"]);
+    let (_, checks) = env.doctor();
+    assert_eq!(outcome(&checks, "project: last hook"), "warn");
+    assert!(checks["project: last hook"]["detail"].as_str().unwrap().contains("no hook of this project"));
+
+    let _engine = env.serve();
+    env.ok(&["save", "Deploys go through the blue green pipeline on Fridays", "--type", "decision"]);
+    let payload = serde_json::json!({
+        "session_id": "doctor-1", "cwd": env.project, "prompt": "how do deploys work with the blue green pipeline"
+    });
+    let mut hook =
+        env.cmd(&["hook", "UserPromptSubmit"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    use std::io::Write as _;
+    hook.stdin.take().unwrap().write_all(payload.to_string().as_bytes()).unwrap();
+    let out = hook.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("blue green"), "the hook injected the memory");
+    // Recorded right after the answer.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, checks) = env.doctor();
+        let detail = checks["project: last hook"]["detail"].as_str().unwrap().to_owned();
+        if outcome(&checks, "project: last hook") == "ok" {
+            assert!(detail.starts_with("UserPromptSubmit just now: injected 1"), "{detail}");
+            break;
+        }
+        assert!(Instant::now() < until, "never recorded: {detail}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
