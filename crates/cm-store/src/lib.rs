@@ -119,6 +119,13 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(0)
+            // A connection still inside a transaction when it is handed out
+            // (a COMMIT that failed on a full disk, whose rollback failed too)
+            // would refuse every later write with "begin_with at non-zero
+            // transaction depth": it is closed instead (SQLite rolls back
+            // what it held) and a fresh one opened. Checked after the ping,
+            // which lets queued rollbacks finish first.
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) }))
             .acquire_timeout(BUSY_TIMEOUT + Duration::from_secs(5))
             .connect_with(options)
             .await
@@ -184,5 +191,84 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After `database or disk is full`, writes work again as soon as there
+    /// is room: no pooled connection is left inside a transaction.
+    #[tokio::test]
+    async fn writes_recover_after_the_disk_was_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("memory.db")).await.unwrap();
+        let save = |i: usize| {
+            let store = store.clone();
+            async move {
+                let text = format!("memory {i}: {}", "lorem ipsum dolor sit amet ".repeat(40));
+                let new = cm_core::NewMemory::new(&text, cm_core::Source::Cli).unwrap();
+                store.insert(&new, None, 1.1, 0).await
+            }
+        };
+        save(0).await.unwrap();
+        // SQLite's own page limit, on every connection the pool holds: a
+        // real SQLITE_FULL, as a full disk gives.
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(store.pool()).await.unwrap();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut c = store.pool().acquire().await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {}", pages + 2)))
+                .execute(&mut *c)
+                .await
+                .unwrap();
+            held.push(c);
+        }
+        drop(held);
+        let mut full = None;
+        for i in 1..200 {
+            if let Err(e) = save(i).await {
+                full = Some(e.to_string());
+                break;
+            }
+        }
+        let full = full.expect("the page limit was reached");
+        assert!(full.contains("full"), "{full}");
+        // Room again: the limit is lifted on every connection the pool gives.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut c = store.pool().acquire().await.unwrap();
+            sqlx::query("PRAGMA max_page_count = 1073741823").execute(&mut *c).await.unwrap();
+            held.push(c);
+        }
+        drop(held);
+        for i in 200..210 {
+            save(i).await.unwrap_or_else(|e| panic!("save {i} after the disk had room again: {e}"));
+        }
+    }
+
+    /// On a full disk SQLite may end a transaction itself when its COMMIT
+    /// fails; sqlx's rollback then fails too ("no transaction is active")
+    /// and its connection stays inside a transaction it no longer has. Such
+    /// a connection must not serve the next write ("begin_with at non-zero
+    /// transaction depth" for later saves). Reproduced here by ending the
+    /// transaction behind sqlx's back, the same state.
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_never_blocks_later_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("memory.db")).await.unwrap();
+        {
+            let mut conn = store.pool().acquire().await.unwrap();
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+            // Dropped: sqlx's own ROLLBACK fails, its depth stays at 1.
+        }
+        for i in 0..8 {
+            let new =
+                cm_core::NewMemory::new(&format!("write {i} after a failed commit"), cm_core::Source::Cli)
+                    .unwrap();
+            store.insert(&new, None, 1.1, 0).await.unwrap_or_else(|e| panic!("write {i}: {e}"));
+        }
     }
 }
