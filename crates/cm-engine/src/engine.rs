@@ -169,9 +169,24 @@ impl Engine {
     }
 
     async fn open_store(&self, project: &Project, create: bool) -> Result<Store> {
-        let known = self.lock_stores().get(project).cloned();
+        let mut known = self.lock_stores().get(project).cloned();
         if let Some(store) = known.as_ref().and_then(|cell| cell.get()) {
-            return Ok(store.clone());
+            if store.is_current() {
+                return Ok(store.clone());
+            }
+            // Its database was deleted (or replaced) under the engine: what
+            // is written to the open file now would be lost. Forget it; a
+            // write makes the project anew, a read finds no project.
+            tracing::warn!(project = %project.root().display(), "the project's database was deleted or replaced; reopening");
+            let stale = store.clone();
+            if let Some(cell) = known.take() {
+                let mut stores = self.lock_stores();
+                // Unless another call already replaced it.
+                if stores.get(project).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                    stores.remove(project);
+                }
+            }
+            tokio::spawn(async move { stale.close().await });
         }
         if !create && !project.data_dir().is_dir() {
             return Err(Error::NotAProject(project.root().to_owned()));

@@ -254,3 +254,30 @@ async fn a_projects_memories_are_readable_by_their_owner_only() {
     again.stats(&p).await.unwrap();
     assert_eq!(mode(&p.db_path()), 0o600);
 }
+
+#[tokio::test]
+async fn saves_after_the_data_folder_was_deleted_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = project(dir.path(), "repo");
+    let engine = Engine::new(Config::default(), None);
+    let save = async |text: &str| {
+        engine.save(&p, NewMemory::new(text, Source::Cli).unwrap()).await.unwrap().id.unwrap()
+    };
+    save("Written before the folder was cleaned.").await;
+    // `git clean -xdf` while the engine runs.
+    std::fs::remove_dir_all(p.data_dir()).unwrap();
+    // A read finds no project (and creates none) instead of the deleted file's memories.
+    let listed = engine.list(&p, &ListFilter::default(), 10, 0).await.unwrap();
+    assert!(listed.is_empty(), "{listed:?}");
+    assert!(!p.data_dir().exists());
+    // An acknowledged save lands in a new database, not in the unlinked file.
+    let id = save("Written after the folder was cleaned.").await;
+    engine.close().await;
+
+    let reopened = Engine::new(Config::default(), None);
+    let all = reopened.list(&p, &ListFilter::default(), 10, 0).await.unwrap();
+    assert_eq!(
+        all.iter().map(|m| (m.id, m.content.as_str())).collect::<Vec<_>>(),
+        [(id, "Written after the folder was cleaned.")]
+    );
+}

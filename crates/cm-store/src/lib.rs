@@ -72,6 +72,32 @@ pub fn now_ms() -> i64 {
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// The file opened, to notice when it is deleted or replaced.
+    identity: Option<FileIdentity>,
+}
+
+/// What tells one file from another at the same path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Option<FileIdentity> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            Some(FileIdentity { dev: meta.dev(), ino: meta.ino() })
+        }
+        #[cfg(not(unix))]
+        {
+            // No inode: creation time tells a recreated file apart.
+            let created = meta.created().ok()?.duration_since(UNIX_EPOCH).ok()?;
+            Some(FileIdentity { dev: 0, ino: created.as_nanos() as u64 })
+        }
+    }
 }
 
 /// Makes the database and its WAL files readable by their owner only (an
@@ -130,8 +156,9 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| Error::open(path, e))?;
-        let store = Store { pool, path: path.to_owned() };
+        let store = Store { pool, path: path.to_owned(), identity: None };
         store.check_and_migrate().await?;
+        let store = Store { identity: FileIdentity::of(path), ..store };
         owner_only(path);
         Ok(store)
     }
@@ -170,6 +197,14 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file this store has open is still the one at its path.
+    /// `false` once it was deleted (`git clean -xdf` removes
+    /// `.claude-memory/`) or replaced: writes would go to an unlinked file
+    /// and be lost, so the store must be reopened.
+    pub fn is_current(&self) -> bool {
+        self.identity.is_some() && FileIdentity::of(&self.path) == self.identity
     }
 
     /// Runs `PRAGMA integrity_check` and returns SQLite's verdict (`"ok"` when healthy).
