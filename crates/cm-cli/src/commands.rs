@@ -1,7 +1,7 @@
 //! One function per subcommand: parse strings into domain types, call the
 //! engine, print.
 
-use std::io::Read as _;
+use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 use cm_core::{Domain, MemoryType, NewMemory, SearchMode, SearchRequest, Source};
@@ -114,6 +114,21 @@ async fn bench_gate(args: &crate::cli::BenchGateArgs, json: bool) -> Result<()> 
     output::print(json, &report, |r| r.to_string())
 }
 
+/// Largest import read: an export of 100,000 memories is about 60 MB.
+const MAX_IMPORT_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads all of `input` as UTF-8, refusing more than [`MAX_IMPORT_BYTES`]
+/// (`import /dev/zero` grew to gigabytes before failing).
+fn read_bounded(input: impl Read, name: &str) -> Result<String> {
+    let mut bytes = Vec::new();
+    input.take(MAX_IMPORT_BYTES + 1).read_to_end(&mut bytes).with_context(|| format!("reading {name}"))?;
+    if bytes.len() as u64 > MAX_IMPORT_BYTES {
+        bail!("{name} is larger than {} MiB: split it into smaller files", MAX_IMPORT_BYTES >> 20);
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| anyhow::anyhow!("{name} is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+}
+
 fn resolve_project(dir: Option<&std::path::Path>) -> Result<Project> {
     let root = match dir {
         Some(d) => d.to_owned(),
@@ -212,11 +227,10 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
         }
         Command::Import { file } => {
             let text = if file.as_os_str() == "-" {
-                let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
-                s
+                read_bounded(std::io::stdin().lock(), "stdin")?
             } else {
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+                let f = std::fs::File::open(&file).with_context(|| format!("reading {}", file.display()))?;
+                read_bounded(f, &file.display().to_string())?
             };
             let report = engine.import_jsonl(project, &text).await?;
             output::print(json, &report, |r| {

@@ -138,6 +138,34 @@ fn stats_export_import() {
     let r = env.json(&["import", file_s, "--project", other_s]);
     assert_eq!(r["skipped"], 2);
     assert!(env.ok(&["search", "axum actix", "--project", other_s]).contains("axum over actix"));
+
+    // A byte-order mark (Windows editors) is not an error.
+    let bom = env.project.parent().unwrap().join("bom.jsonl");
+    std::fs::write(&bom, format!("\u{FEFF}{dump}")).unwrap();
+    let third = env.project.parent().unwrap().join("third");
+    std::fs::create_dir_all(&third).unwrap();
+    let r = env.json(&["import", bom.to_str().unwrap(), "--project", third.to_str().unwrap()]);
+    assert_eq!(r["imported"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn import_refuses_endless_input_and_impossible_counters() {
+    let env = Env::new();
+    // `import /dev/zero` read gigabytes before failing; it stops at the limit now.
+    let err = env.fails(&["import", "/dev/zero"]);
+    assert!(err.contains("/dev/zero is larger than 256 MiB"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    env.ok(&["save", "the queue retries three times", "--type", "fact"]);
+    let line =
+        env.ok(&["export"]).lines().next().unwrap().replace("\"access_count\":0", "\"access_count\":-5");
+    assert!(line.contains("-5"), "{line}");
+    let file = env.project.parent().unwrap().join("negative.jsonl");
+    std::fs::write(&file, line).unwrap();
+    let other = env.project.parent().unwrap().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let err = env.fails(&["import", file.to_str().unwrap(), "--project", other.to_str().unwrap()]);
+    assert!(err.contains("line 1") && err.contains("cannot be negative"), "{err}");
+    assert!(!other.join(".claude-memory").exists(), "a refused import changes nothing");
 }
 
 #[test]

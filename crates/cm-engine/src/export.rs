@@ -61,11 +61,21 @@ fn capitalise(s: &str) -> String {
 }
 
 pub(crate) fn parse_jsonl(text: &str) -> Result<Vec<Memory>> {
+    // Editors on Windows start UTF-8 files with a byte-order mark.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| Error::Import { line: i + 1, message: e.to_string() })
+            let fail = |message: String| Error::Import { line: i + 1, message };
+            let m: Memory = serde_json::from_str(l).map_err(|e| fail(e.to_string()))?;
+            if m.access_count < 0 || m.evidence_count < 0 {
+                return Err(fail("access_count and evidence_count cannot be negative".into()));
+            }
+            if !(0.0..=1.0).contains(&m.confidence) {
+                return Err(fail(format!("confidence {} is not between 0 and 1", m.confidence)));
+            }
+            Ok(m)
         })
         .collect()
 }
