@@ -331,6 +331,26 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         .collect();
     let hooks: Vec<String> = settings.iter().flat_map(own_hook_programs).collect();
     let broken: Vec<&String> = hooks.iter().filter(|p| !runnable(p, path_var)).collect();
+    let plugin = cm_engine::setup::ClaudeUserFiles::from_env()
+        .is_ok_and(|u| cm_engine::setup::plugin_enabled(&u, Some(root)));
+    if plugin {
+        let name_of = cm_engine::setup::PLUGIN_NAME;
+        let detail = if hooks.is_empty() {
+            format!("hooks and MCP server from the {name_of} plugin")
+        } else {
+            format!(
+                "the {name_of} plugin and {} hooks of an earlier setup both run: each hook fires twice",
+                hooks.len()
+            )
+        };
+        let outcome = if hooks.is_empty() { Outcome::Ok } else { Outcome::Warn };
+        let fix = (!hooks.is_empty())
+            .then(|| format!("claude-memory setup {} (removes the duplicates)", root.display()));
+        checks.push(check(name("hooks"), outcome, detail, fix));
+        checks.push(last_hook(root, &name("last hook"), true));
+        checks.push(trust_check(root, claude, &name("trust")));
+        return checks;
+    }
     checks.push(match (hooks.is_empty(), broken.first()) {
         (true, _) => check(
             name("hooks"),
@@ -374,16 +394,22 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
 
     checks.push(last_hook(root, &name("last hook"), !hooks.is_empty()));
 
-    checks.push(if claude.trusted(root) {
-        check(name("trust"), Outcome::Ok, "folder trusted in Claude Code", None)
+    checks.push(trust_check(root, claude, &name("trust")));
+    checks
+}
+
+fn trust_check(root: &Path, claude: &ClaudeState, name: &str) -> Check {
+    if claude.trusted(root) {
+        check(name, Outcome::Ok, "folder trusted in Claude Code", None)
     } else {
         let file = claude.global_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
         check(
-            name("trust"),
+            name,
             Outcome::Warn,
-            format!("pending approval in Claude Code: the folder is not trusted yet ({file}), so it starts no MCP server"),
+            format!(
+                "pending approval in Claude Code: the folder is not trusted yet ({file}), so it starts no MCP server"
+            ),
             Some(format!("run `claude` in {} once and accept the trust prompt", root.display())),
         )
-    });
-    checks
+    }
 }

@@ -128,6 +128,39 @@ impl ClaudeUserFiles {
     }
 }
 
+/// The Claude Code plugin of this repository (`plugin/project-memory`):
+/// when it is enabled it provides the hooks and the MCP server, and setup
+/// must not register them a second time.
+pub const PLUGIN_NAME: &str = "project-memory";
+
+/// Whether the [`PLUGIN_NAME`] plugin is enabled for `project` (in the
+/// user's settings or the project's), from any marketplace.
+pub fn plugin_enabled(user: &ClaudeUserFiles, project: Option<&Path>) -> bool {
+    let mut files = vec![user.settings.clone()];
+    if let Some(root) = project {
+        files.push(root.join(".claude/settings.json"));
+        files.push(root.join(".claude/settings.local.json"));
+    }
+    // The most specific file that mentions the plugin decides.
+    let mut enabled = false;
+    for file in files {
+        let Some(settings) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        else {
+            continue;
+        };
+        if let Some(plugins) = settings["enabledPlugins"].as_object() {
+            for (id, on) in plugins {
+                if id.split('@').next() == Some(PLUGIN_NAME) {
+                    enabled = on.as_bool() == Some(true);
+                }
+            }
+        }
+    }
+    enabled
+}
+
 /// What to set up or remove, and where.
 #[derive(Debug, Clone)]
 pub struct SetupOptions {
@@ -351,13 +384,33 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
     let project = options.project.as_deref().map(Project::at).transpose()?;
     let targets = targets(options, project.as_ref())?;
 
+    // With the plugin enabled, Claude Code already runs its hooks and MCP
+    // server: setup only makes the data folder, and takes out entries an
+    // earlier setup wrote, so nothing runs twice.
+    let mut notes = Vec::new();
+    let user_files = match &options.user_files {
+        Some(files) => Some(files.clone()),
+        None => ClaudeUserFiles::from_env().ok(),
+    };
+    let by_plugin = operation == Operation::Setup
+        && user_files.is_some_and(|u| plugin_enabled(&u, project.as_ref().map(Project::root)));
+    let file_operation = if by_plugin {
+        notes.push(format!(
+            "the {PLUGIN_NAME} plugin provides the hooks and the MCP server: setup adds no second copy of them"
+        ));
+        Operation::Uninstall
+    } else {
+        operation
+    };
+
     // Plan every file before touching any, so a file we cannot read or
     // understand leaves all of them as they were.
-    let mut notes = Vec::new();
     let program = &options.program;
-    let plans =
-        targets.into_iter().map(|t| plan(operation, t, program, &mut notes)).collect::<Result<Vec<_>>>()?;
-    if operation == Operation::Setup && !program.on_path {
+    let plans = targets
+        .into_iter()
+        .map(|t| plan(file_operation, t, program, &mut notes))
+        .collect::<Result<Vec<_>>>()?;
+    if operation == Operation::Setup && !by_plugin && !program.on_path {
         notes.push(format!(
             "`{PROGRAM_NAME}` is not on your PATH (or is another copy), so Claude Code will run {}; \
              `{} install` puts it on your PATH",

@@ -250,6 +250,10 @@ impl Dir {
         self.root.join(rel)
     }
 
+    fn user_files(&self) -> ClaudeUserFiles {
+        ClaudeUserFiles::resolve(None, Some(self.root.parent().unwrap().join("home"))).unwrap()
+    }
+
     fn write(&self, rel: &str, text: &str) {
         let path = self.path(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -264,7 +268,8 @@ impl Dir {
         SetupOptions {
             project: Some(self.root.clone()),
             scope,
-            user_files: None,
+            // The user's files of this test, never the real ones.
+            user_files: Some(self.user_files()),
             dry_run: false,
             program: Program::bare(),
         }
@@ -741,4 +746,63 @@ fn a_binary_not_on_the_path_is_written_by_its_absolute_path_and_recognised_later
         !dir.path(".claude/settings.local.json").exists()
             || !dir.read(".claude/settings.local.json").contains("hook")
     );
+}
+
+#[test]
+fn with_the_plugin_enabled_setup_adds_no_second_copy_and_removes_an_earlier_one() {
+    let dir = Dir::new();
+    // An earlier setup wrote our hooks and server.
+    setup(&dir.options(Scope::Local)).unwrap();
+    assert!(dir.read(".claude/settings.local.json").contains("claude-memory hook"));
+    // Then the user installed the plugin (Claude Code's `plugin install` writes this).
+    let files = dir.user_files();
+    std::fs::create_dir_all(files.settings.parent().unwrap()).unwrap();
+    std::fs::write(&files.settings, r#"{"enabledPlugins": {"project-memory@project-memory": true}}"#)
+        .unwrap();
+    assert!(cm_engine::setup::plugin_enabled(&files, Some(&dir.root)));
+
+    let report = setup(&dir.options(Scope::Local)).unwrap();
+    assert!(report.notes.iter().any(|n| n.contains("project-memory plugin")), "{:?}", report.notes);
+    let settings = std::fs::read_to_string(dir.path(".claude/settings.local.json")).unwrap_or_default();
+    assert!(!settings.contains("claude-memory hook"), "{settings}");
+    let mcp = std::fs::read_to_string(dir.path(".mcp.json")).unwrap_or_default();
+    assert!(!mcp.contains("claude-memory"), "{mcp}");
+    assert!(dir.path(".claude-memory").is_dir(), "the data folder stays");
+
+    // Disabled in the project: setup writes its own again.
+    dir.write(
+        ".claude/settings.local.json",
+        r#"{"enabledPlugins": {"project-memory@project-memory": false}}"#,
+    );
+    assert!(!cm_engine::setup::plugin_enabled(&files, Some(&dir.root)));
+    setup(&dir.options(Scope::Local)).unwrap();
+    assert!(dir.read(".claude/settings.local.json").contains("claude-memory hook"));
+}
+
+#[test]
+fn the_plugin_registers_exactly_the_hooks_setup_does() {
+    let plugin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugin/project-memory");
+    let hooks: Value =
+        serde_json::from_str(&std::fs::read_to_string(plugin.join("hooks/hooks.json")).unwrap()).unwrap();
+    let events = hooks["hooks"].as_object().unwrap();
+    assert_eq!(events.len(), cm_engine::setup::HOOKS.len());
+    for spec in cm_engine::setup::HOOKS {
+        let group = &events[spec.event][0];
+        assert_eq!(group["matcher"].as_str(), spec.matcher, "{}", spec.event);
+        let hook = &group["hooks"][0];
+        assert_eq!(hook["timeout"], spec.timeout_secs, "{}", spec.event);
+        assert_eq!(
+            hook["command"],
+            format!("\"${{CLAUDE_PLUGIN_ROOT}}/bin/claude-memory-hook\" {}", spec.event),
+            "{}",
+            spec.event
+        );
+    }
+    let mcp: Value =
+        serde_json::from_str(&std::fs::read_to_string(plugin.join(".mcp.json")).unwrap()).unwrap();
+    assert_eq!(mcp["mcpServers"]["claude-memory"]["alwaysLoad"], true);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(plugin.join(".claude-plugin/plugin.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["name"], cm_engine::setup::PLUGIN_NAME);
 }
