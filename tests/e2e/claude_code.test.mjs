@@ -122,7 +122,9 @@ describe("claude-memory with the real Claude Code", { timeout: 300_000 }, () => 
   test("c. save two memories", async () => {
     for (const [text, type] of [
       [STAGING_MEMORY, "fact"],
-      [MAKE_MEMORY, "pattern"],
+      // A fact: facts stay out of the session-start briefing (which would
+      // show a pattern already, so the tool hook would rightly not repeat it).
+      [MAKE_MEMORY, "fact"],
     ]) {
       const r = await cm(["save", "--project", sb.project, text, "--type", type]);
       assert.match(r.stdout + r.stderr, /\d/, "save reports the new memory");
