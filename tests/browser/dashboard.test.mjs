@@ -127,7 +127,11 @@ describe('dashboard', () => {
       const rows = page.locator('tr.mem');
       await rows.first().waitFor();
       assert.match(await rows.first().textContent(), /Run sqlx migrations/);
-      assert.ok(await page.getByRole('columnheader', { name: 'BM25' }).isVisible());
+      assert.ok(await page.getByRole('columnheader', { name: 'text' }).isVisible());
+      // The hook's cut-off: what a prompt like this search would get, and a line after it.
+      await page.getByText(/A prompt like this would get the \d+ marked/).waitFor();
+      assert.match(await rows.first().textContent(), /injected by a prompt/);
+      assert.equal(await page.locator('tr.mem.cutoff').count(), 1);
       await shoot(page, `search-${scheme}`);
 
       for (const [name, heading, check] of [

@@ -211,6 +211,25 @@ impl Engine {
         answer
     }
 
+    /// Which of `results` (a search for `query`) the UserPromptSubmit hook
+    /// would inject for a prompt like it, in order: the first
+    /// `hooks.prompt_limit` that pass the gate. What a session already saw
+    /// and the token budget are left out: this is the cut-off the search
+    /// page marks.
+    pub fn would_inject(&self, query: &str, results: &cm_core::SearchResults) -> Vec<i64> {
+        let cfg = &self.config().hooks;
+        let gate =
+            Gate { min_similarity: self.calibration().relevance, min_shared_words: cfg.min_shared_words };
+        let subject = meaningful_words(query);
+        results
+            .hits
+            .iter()
+            .filter(|h| gate.passes(h, &subject))
+            .take(cfg.prompt_limit)
+            .map(|h| h.memory.id)
+            .collect()
+    }
+
     /// Keeps the latest call of each hook, for `doctor` and the dashboard,
     /// after answering: Claude Code waits for the answer, not the record.
     fn note_hook_call(
@@ -320,7 +339,7 @@ impl Engine {
         let picked: Vec<(&cm_core::SearchHit, Passed)> = results
             .hits
             .iter()
-            .filter(|h| !seen.contains(&h.memory.id))
+            .filter(|h| !seen.contains(&h.memory.id) && injectable(&h.memory))
             .filter_map(|h| Some((h, gate.check(h, &subject)?)))
             .take(limit)
             .collect();
@@ -382,6 +401,7 @@ impl Engine {
                 cfg.briefing_limit * 6,
             )
             .await?;
+        let candidates = candidates.into_iter().filter(|c| injectable(&c.memory)).collect();
         let memories = rank_briefing(candidates, now, cfg.briefing_limit);
         let heading = concat!(
             "Project memory (claude-memory): what this project has learned so far ",
@@ -466,6 +486,18 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Whether a memory may reach Claude at all: not one that reads like an
+/// instruction to the model (quarantined when saved, or edited into one
+/// since), which waits on the dashboard for a person's review.
+fn injectable(m: &Memory) -> bool {
+    let quarantined = m.tags.iter().any(|t| t == cm_core::text::QUARANTINE_TAG)
+        || cm_core::text::instruction_like(&m.content).is_some();
+    if quarantined {
+        tracing::debug!(memory = m.id, "not injected: it reads like an instruction to the model");
+    }
+    !quarantined
 }
 
 /// What a search hit must show to be injected.

@@ -2,7 +2,8 @@
 //! memories, merge, update, import) passes what it is about to store,
 //! embed or send to an LLM through [`Redact::redact`], which covers every
 //! field a person or a model can put text in: content, structure, summary,
-//! tags, keywords, domain and the session id.
+//! tags, keywords, domain and the session id. The same pass tags a memory
+//! that reads like an instruction to the model as quarantined.
 
 use cm_core::memory::{Domain, Memory, NewMemory, normalize_labels};
 use cm_core::redact::redact;
@@ -28,6 +29,7 @@ macro_rules! redact_memory_fields {
                 found.labels(&mut self.keywords);
                 found.domain(&mut self.domain);
                 found.optional(&mut self.provenance.session_id);
+                quarantine(&self.content, &mut self.tags);
                 found.kinds()
             }
         }
@@ -49,6 +51,17 @@ impl Redact for MemoryPatch {
             found.domain(domain);
         }
         found.kinds()
+    }
+}
+
+/// Tags a memory that reads like an instruction to the model for review
+/// (hooks never inject it, see `hooks.rs`). The same boundary, since every
+/// write passes here.
+fn quarantine(content: &str, tags: &mut Vec<String>) {
+    if cm_core::text::instruction_like(content).is_some()
+        && !tags.iter().any(|t| t == cm_core::text::QUARANTINE_TAG)
+    {
+        tags.push(cm_core::text::QUARANTINE_TAG.to_owned());
     }
 }
 

@@ -164,7 +164,15 @@ async fn memories(State(state): State<AppState>, Query(q): Params) -> Result<axu
             }
         };
         let results = state.engine().search(&project, &req).await?;
-        return Ok(axum::Json(serde_json::to_value(&results).map_err(|e| Error::Service(e.to_string()))?));
+        let engine = state.engine();
+        let hook = json!({
+            "injects": engine.would_inject(text, &results),
+            "limit": engine.config().hooks.prompt_limit,
+            "min_similarity": engine.calibration().relevance,
+        });
+        let mut answer = serde_json::to_value(&results).map_err(|e| Error::Service(e.to_string()))?;
+        answer["hook"] = hook;
+        return Ok(axum::Json(answer));
     }
     let filter = ListFilter {
         memory_type: memory_type(&q)?,

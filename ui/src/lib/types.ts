@@ -31,6 +31,8 @@ export interface SearchHit extends Memory {
 export interface SearchAnswer {
   hits: SearchHit[];
   mode: 'hybrid' | 'bm25' | 'vector';
+  /** What Claude Code's prompt hook would inject for a prompt like this search. */
+  hook?: { injects: number[]; limit: number; min_similarity: number };
 }
 
 export interface MemoriesAnswer {
