@@ -278,6 +278,12 @@ describe('dashboard', () => {
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await page.getByRole('heading', { name: /Statistics of/ }).waitFor();
     assert.equal(await banner.count(), 0, 'the banner follows the real state');
+    // The Overview runs doctor's checks: the project's hooks are now set up.
+    const health = page.getByRole('region', { name: 'Health' });
+    const hooks = health.locator('li[data-outcome="ok"]').filter({ hasText: 'alpha-service: hooks' });
+    await hooks.waitFor();
+    assert.match(await health.innerText(), /engine[\s\S]*running at http:\/\/127\.0\.0\.1/);
+    await shoot(page, 'overview-health-light');
     await page.context().close();
   });
 

@@ -58,6 +58,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/models/{id}/verify", post(verify_model))
         .route("/models/{id}/activate", post(activate_model))
         .route("/reload", post(reload))
+        .route("/doctor", get(doctor))
         .route("/settings", get(settings).put(put_settings))
         .route("/events", get(events))
         .with_state(state)
@@ -96,6 +97,28 @@ async fn status(State(state): State<AppState>) -> Result<axum::Json<Value>> {
         "llm": engine.llm().map(|l| l.name().to_owned()),
         "setup_done": setup_done(state.home()),
     })))
+}
+
+/// `claude-memory doctor`'s checks, run by the engine for the Overview:
+/// config.toml read afresh, the engine as it is, every known project. The
+/// PATH is the engine's own (what Claude Code's hooks see may differ).
+async fn doctor(State(state): State<AppState>) -> Result<axum::Json<Value>> {
+    let engine = state.engine().clone();
+    let home = state.home().to_owned();
+    let seen = crate::doctor::EngineSeen {
+        url: format!("http://127.0.0.1:{}/", state.port()),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        model: engine.embedder().map(|e| e.model_id().to_owned()),
+    };
+    let report = tokio::task::spawn_blocking(move || {
+        let config = crate::launch::load_config_in(&home)?;
+        let projects = engine.registry().map(|r| r.projects()).unwrap_or_default();
+        let path_var = std::env::var_os("PATH").unwrap_or_default();
+        Ok::<_, Error>(crate::doctor::run_checks(&config, &path_var, &projects, Some(&seen)))
+    })
+    .await
+    .map_err(|e| Error::Service(e.to_string()))??;
+    Ok(axum::Json(serde_json::to_value(&report).map_err(|e| Error::Service(e.to_string()))?))
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,7 @@
 
 mod api;
 pub mod discovery;
+pub mod doctor;
 mod error;
 mod hooks;
 pub mod launch;

@@ -61,6 +61,8 @@ fn writes(client: &Client, p: &Path, n: &Path) -> Vec<(&'static str, Request)> {
             })),
         ),
         ("GET /api/events", client.request("GET", "/api/events")),
+        ("GET /api/doctor", client.request("GET", "/api/doctor")),
+        ("GET /api/timeline", client.request("GET", &format!("/api/timeline?project={}", enc(p)))),
     ]
 }
 

@@ -20,6 +20,7 @@ import type {
   StatsAnswer,
   Status,
   TimelineAnswer,
+  DoctorReport,
 } from './types';
 
 export class ApiError extends Error {
@@ -130,6 +131,10 @@ export class Api {
   }
   stats(project: string): Promise<StatsAnswer> {
     return this.get('/stats', { project });
+  }
+  /** `claude-memory doctor`'s checks, as the engine sees them. */
+  doctor(): Promise<DoctorReport> {
+    return this.get('/doctor');
   }
   /** The project's history, newest first (one session's with `session`). */
   timeline(project: string, session?: string | null, limit = 200): Promise<TimelineAnswer> {

@@ -87,6 +87,18 @@ export interface TimelineAnswer {
   hook_calls: HookCall[];
 }
 
+export interface DoctorCheck {
+  name: string;
+  outcome: 'ok' | 'warn' | 'fail';
+  detail: string;
+  fix?: string;
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  checks: DoctorCheck[];
+}
+
 export interface MemoryDetail {
   memory: Memory;
   injections: Injection[];
