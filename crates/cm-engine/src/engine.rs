@@ -123,7 +123,7 @@ impl Engine {
     }
 
     /// The thresholds in force: `config.toml`'s where set, else the active
-    /// model's calibrated ones, else [`Calibration::UNMEASURED`].
+    /// model's calibrated ones, else [`cm_core::Calibration::UNMEASURED`].
     pub fn calibration(&self) -> cm_core::Calibration {
         let model = self.embedder().and_then(|e| e.calibration()).unwrap_or(cm_core::Calibration::UNMEASURED);
         let config = self.config();
