@@ -64,6 +64,48 @@ async fn end_streams_on_shutdown(
     axum::response::Response::from_parts(parts, axum::body::Body::from_stream(body))
 }
 
+/// Longest wait for a request's headers: a client trickling them a byte at
+/// a time (slowloris) would otherwise hold a connection open forever.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Accepts and serves HTTP/1 connections until `cancel`, then lets the open
+/// ones finish (streams end on shutdown, see [`end_streams_on_shutdown`]).
+/// What `axum::serve` does, plus a header-read timeout.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            () = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause, go on.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+        let connection =
+            graceful.watch(builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
 impl Server {
     /// Takes the engine lock, binds 127.0.0.1, writes the discovery file and
     /// starts serving. Fails with a clear message if another engine runs or
@@ -91,7 +133,7 @@ impl Server {
             .layer(axum::middleware::from_fn_with_state(cancel.clone(), end_streams_on_shutdown));
         let task = tokio::spawn({
             let cancel = cancel.clone();
-            async move { axum::serve(listener, app).with_graceful_shutdown(cancel.cancelled_owned()).await }
+            async move { serve_connections(listener, app, cancel).await }
         });
         let info = EngineInfo {
             port: addr.port(),

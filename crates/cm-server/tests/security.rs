@@ -355,3 +355,38 @@ async fn a_secret_in_tags_sent_through_mcp_update_is_never_stored() {
     let raw = String::from_utf8_lossy(&bytes).to_lowercase();
     assert!(!raw.contains("abcdefghijklmnopqrstuvwxyz0123456789"), "the token reached the database");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let env = common::start(common::test_config(), false).await;
+    let mut stream = tokio::net::TcpStream::connect(env.server.addr()).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+    // A header line every second, never the blank line that ends them
+    // (the attack held 8 such connections open past 100 s).
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if stream.write_all(b"X-Slow: 1\r\n").await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 256];
+        match tokio::time::timeout(std::time::Duration::from_millis(10), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            // hyper answers 408 before closing.
+            Ok(Ok(n)) if String::from_utf8_lossy(&buf[..n]).contains("408") => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(closed, "the connection was still open after {:?}", started.elapsed());
+    // A normal request right after is served.
+    env.client.get("/api/status").await.expect(200);
+}
