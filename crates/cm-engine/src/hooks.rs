@@ -224,7 +224,7 @@ impl Engine {
         results
             .hits
             .iter()
-            .filter(|h| gate.passes(h, &subject))
+            .filter(|h| injectable(&h.memory) && gate.passes(h, &subject))
             .take(cfg.prompt_limit)
             .map(|h| h.memory.id)
             .collect()
