@@ -50,9 +50,24 @@ impl Token {
                 file.write_all(hex.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| io(&path, e))?;
                 Ok(Token(hex))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Token::load(home)?.ok_or_else(|| Error::Service(format!("{} is empty", path.display())))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match Token::load(home)? {
+                Some(token) => Ok(token),
+                None => {
+                    // An empty token file (a full disk, a crash mid-write)
+                    // blocked every start; a fresh token replaces it, written
+                    // beside it and renamed over it. The caller holds the
+                    // engine lock, so no other engine is writing one.
+                    let fresh = path.with_extension("new");
+                    let _ = std::fs::remove_file(&fresh);
+                    let mut file = options.open(&fresh).map_err(|e| io(&fresh, e))?;
+                    file.write_all(hex.as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .map_err(|e| io(&fresh, e))?;
+                    std::fs::rename(&fresh, &path).map_err(|e| io(&path, e))?;
+                    tracing::warn!(file = %path.display(), "the token file was empty; a new token was written");
+                    Ok(Token(hex))
+                }
+            },
             Err(e) => Err(io(&path, e)),
         }
     }
@@ -197,6 +212,22 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(Token::path(tmp.path())).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn an_empty_token_file_is_replaced_by_a_fresh_token() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(Token::path(tmp.path()), "  \n").unwrap();
+        let token = Token::load_or_create(tmp.path()).unwrap();
+        assert_eq!(token.expose().len(), 64);
+        let stored = std::fs::read_to_string(Token::path(tmp.path())).unwrap();
+        assert_eq!(stored, token.expose());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
             let mode = std::fs::metadata(Token::path(tmp.path())).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }

@@ -27,6 +27,9 @@ pub(crate) async fn check_host_and_origin(
     req: Request,
     next: Next,
 ) -> Response {
+    if req.headers().get_all(HOST).iter().count() > 1 {
+        return Error::BadRequest("the request has more than one Host header".into()).into_response();
+    }
     let host = req
         .headers()
         .get(HOST)

@@ -390,3 +390,21 @@ async fn a_client_trickling_its_headers_is_cut_off() {
     // A normal request right after is served.
     env.client.get("/api/status").await.expect(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_host_headers_are_refused() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let env = common::start(common::test_config(), false).await;
+    let token = cm_server::Token::load(&env.home).unwrap().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(env.server.addr()).await.unwrap();
+    let request = format!(
+        "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: attacker.example\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        token.expose()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("more than one Host header"), "{answer}");
+}
