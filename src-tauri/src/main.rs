@@ -133,11 +133,19 @@ fn init_logging() {
         tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hf_hub=off"))
     };
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .with_filter(filter());
     let file = cm_server::launch::home().ok().and_then(|home| {
         let dir = home.join("logs");
         std::fs::create_dir_all(&dir).ok()?;
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("engine.log")).ok()?;
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        // Logs name projects and queries: the owner's alone, as `serve`'s are.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(dir.join("engine.log")).ok()?;
         Some(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)

@@ -57,7 +57,11 @@ fn init_logging(serving: bool) {
         tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
     };
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(filter());
+    // Colour codes only for a person at a terminal, not in pipes and captured logs.
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .with_filter(filter());
     let file = serving.then(service::log_file).flatten().and_then(|path| {
         std::fs::create_dir_all(path.parent()?).ok()?;
         let mut options = std::fs::OpenOptions::new();

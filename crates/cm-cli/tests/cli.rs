@@ -395,3 +395,19 @@ fn stored_escape_sequences_are_never_printed_raw() {
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{args:?} printed an escape: {out:?}");
     }
 }
+
+#[test]
+fn logs_in_a_pipe_carry_no_colour_codes() {
+    let env = Env::new();
+    env.ok(&["save", "the cache is warmed at start", "--type", "fact"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_claude-memory"))
+        .arg("list")
+        .current_dir(&env.project)
+        .env("CLAUDE_MEMORY_HOME", &env.home)
+        .env("CLAUDE_MEMORY_LOG", "debug")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.is_empty(), "debug logs go to stderr: {stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+}
