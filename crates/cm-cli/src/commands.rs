@@ -83,18 +83,28 @@ async fn bench_embed(args: &crate::cli::BenchEmbedArgs, json: bool) -> Result<()
     output::print(json, &report, |r| r.to_string())
 }
 
+/// The model a quality benchmark measures (`--model`, `--model-dir`, else
+/// the configured one); one that fails to load is an error.
+async fn bench_model(
+    config: &cm_core::Config,
+    model: Option<&str>,
+    model_dir: Option<&std::path::Path>,
+) -> Result<std::sync::Arc<dyn cm_core::Embedder>> {
+    let cfg = paths::embed_config(config, model, model_dir)?;
+    let id = cfg.spec.id.clone();
+    let embedder = cm_embed::EmbedService::load_async(cfg)
+        .await
+        .with_context(|| format!("loading embedding model {id}"))?;
+    Ok(std::sync::Arc::new(embedder))
+}
+
 /// LoCoMo is measured with a model: without one only BM25 could run, and
 /// a model that fails to load is an error here rather than a silent fallback.
 async fn bench_locomo(args: &crate::cli::BenchLocomoArgs, json: bool) -> Result<()> {
     let config = paths::load_config()?;
     let conversations = cm_engine::bench::locomo::load_dir(&args.data)?;
-    let cfg = paths::embed_config(&config, args.model.as_deref(), args.model_dir.as_deref())?;
-    let id = cfg.spec.id.clone();
-    let embedder = cm_embed::EmbedService::load_async(cfg)
-        .await
-        .with_context(|| format!("loading embedding model {id}"))?;
-    let report =
-        cm_engine::bench::locomo::run(&conversations, config, Some(std::sync::Arc::new(embedder))).await?;
+    let embedder = bench_model(&config, args.model.as_deref(), args.model_dir.as_deref()).await?;
+    let report = cm_engine::bench::locomo::run(&conversations, config, Some(embedder)).await?;
     output::print(json, &report, |r| r.to_string())
 }
 
@@ -105,12 +115,8 @@ async fn bench_gate(args: &crate::cli::BenchGateArgs, json: bool) -> Result<()> 
         Some(dir) => cm_engine::bench::locomo::load_dir(dir)?,
         None => Vec::new(),
     };
-    let cfg = paths::embed_config(&config, args.model.as_deref(), args.model_dir.as_deref())?;
-    let id = cfg.spec.id.clone();
-    let embedder = cm_embed::EmbedService::load_async(cfg)
-        .await
-        .with_context(|| format!("loading embedding model {id}"))?;
-    let report = cm_engine::bench::gate::run(config, std::sync::Arc::new(embedder), &conversations).await?;
+    let embedder = bench_model(&config, args.model.as_deref(), args.model_dir.as_deref()).await?;
+    let report = cm_engine::bench::gate::run(config, embedder, &conversations).await?;
     output::print(json, &report, |r| r.to_string())
 }
 

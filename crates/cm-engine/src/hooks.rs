@@ -211,6 +211,15 @@ impl Engine {
         answer
     }
 
+    /// The gate in force: the calibrated (or configured) similarity and the
+    /// configured shared words.
+    fn gate(&self) -> Gate {
+        Gate {
+            min_similarity: self.calibration().relevance,
+            min_shared_words: self.config().hooks.min_shared_words,
+        }
+    }
+
     /// Which of `results` (a search for `query`) the UserPromptSubmit hook
     /// would inject for a prompt like it, in order: the first
     /// `hooks.prompt_limit` that pass the gate. What a session already saw
@@ -218,8 +227,7 @@ impl Engine {
     /// page marks.
     pub fn would_inject(&self, query: &str, results: &cm_core::SearchResults) -> Vec<i64> {
         let cfg = &self.config().hooks;
-        let gate =
-            Gate { min_similarity: self.calibration().relevance, min_shared_words: cfg.min_shared_words };
+        let gate = self.gate();
         let subject = meaningful_words(query);
         results
             .hits
@@ -334,8 +342,7 @@ impl Engine {
             seen.extend(self.recent_injections().get(project.root(), s));
         }
         let subject = meaningful_words(subject);
-        let gate =
-            Gate { min_similarity: self.calibration().relevance, min_shared_words: cfg.min_shared_words };
+        let gate = self.gate();
         let picked: Vec<(&cm_core::SearchHit, Passed)> = results
             .hits
             .iter()
