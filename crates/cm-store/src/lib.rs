@@ -121,6 +121,13 @@ fn owner_only(db: &Path) {
     let _ = db;
 }
 
+/// Whether a migration failed only because another process applied the
+/// same one first: `CREATE` finds the table there, `ALTER TABLE … ADD
+/// COLUMN` finds the column.
+fn lost_migration_race(error: &str) -> bool {
+    error.contains("already exists") || error.contains("duplicate column name")
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
@@ -176,11 +183,12 @@ impl Store {
         // Two processes opening a new database at once both try to migrate;
         // the loser fails on "already exists" once the winner commits. The
         // winner recorded its work, so running again is a no-op and succeeds.
+        // (An `ADD COLUMN` migration loses with "duplicate column name".)
         let mut attempt = 0;
         loop {
             match sqlx::migrate!("./migrations").run(&self.pool).await {
                 Ok(()) => return Ok(()),
-                Err(e) if attempt < 3 && e.to_string().contains("already exists") => {
+                Err(e) if attempt < 3 && lost_migration_race(&e.to_string()) => {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
                 }
