@@ -290,11 +290,11 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(HookCall {
-                    event: r.try_get(0)?,
-                    session_id: r.try_get(1)?,
-                    outcome: r.try_get(2)?,
-                    injected: r.try_get(3)?,
-                    at: r.try_get(4)?,
+                    event: r.try_get("event")?,
+                    session_id: r.try_get("session_id")?,
+                    outcome: r.try_get("outcome")?,
+                    injected: r.try_get("injected")?,
+                    at: r.try_get("created_at")?,
                 })
             })
             .collect()
@@ -342,12 +342,12 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let detail: String = r.try_get(4)?;
+                let detail: String = r.try_get("detail")?;
                 Ok(TimelineEntry {
-                    kind: r.try_get(0)?,
-                    at: r.try_get(1)?,
-                    session_id: r.try_get(2)?,
-                    what: r.try_get(3)?,
+                    kind: r.try_get("kind")?,
+                    at: r.try_get("at")?,
+                    session_id: r.try_get("session_id")?,
+                    what: r.try_get("what")?,
                     detail: serde_json::from_str(&detail).map_err(|e| Error::Data(e.to_string()))?,
                 })
             })
@@ -367,11 +367,11 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Injection {
-                    session_id: r.try_get(0)?,
-                    event: r.try_get(1)?,
-                    memory_id: r.try_get(2)?,
-                    score: r.try_get(3)?,
-                    created_at: r.try_get(4)?,
+                    session_id: r.try_get("session_id")?,
+                    event: r.try_get("event")?,
+                    memory_id: r.try_get("memory_id")?,
+                    score: r.try_get("score")?,
+                    created_at: r.try_get("created_at")?,
                 })
             })
             .collect()
@@ -380,14 +380,14 @@ impl Store {
     /// Injections per day (UTC, `YYYY-MM-DD`) over the last `days` days.
     pub async fn injections_per_day(&self, days: u32) -> Result<Vec<(String, i64)>> {
         let since = now_ms() - i64::from(days) * 86_400_000;
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT date(created_at / 1000, 'unixepoch') AS day, COUNT(*) FROM injections
+        let rows = sqlx::query(
+            "SELECT date(created_at / 1000, 'unixepoch') AS day, COUNT(*) AS injections FROM injections
              WHERE created_at >= ?1 GROUP BY day ORDER BY day",
         )
         .bind(since)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows)
+        rows.iter().map(|r| Ok((r.try_get("day")?, r.try_get("injections")?))).collect()
     }
 
     /// Queues `job`. A session's queued transcript job is updated in place
@@ -491,14 +491,16 @@ impl Store {
         max_attempts: i64,
     ) -> Result<JobRetry> {
         let mut tx = self.begin_write().await?;
-        let row: Option<(String, String, i64)> =
-            sqlx::query_as("SELECT kind, session_id, attempts FROM jobs WHERE id = ?1")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((kind, session_id, attempts)) = row else {
+        let row = sqlx::query("SELECT kind, session_id, attempts FROM jobs WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
             return Err(crate::Error::Data(format!("no job {id}")));
         };
+        let kind: String = row.try_get("kind")?;
+        let session_id: String = row.try_get("session_id")?;
+        let attempts: i64 = row.try_get("attempts")?;
         let set_state = |state: &'static str, last_error: String, run_after: Option<i64>| {
             sqlx::query(
                 "UPDATE jobs SET state = ?2, last_error = ?3, run_after = COALESCE(?4, run_after),
@@ -568,27 +570,27 @@ pub enum JobRetry {
     Failed,
 }
 
-/// Columns selected for a [`Job`], in the order [`job_from_row`] reads them.
+/// Columns selected for a [`Job`]: the ones [`job_from_row`] reads, by name.
 const JOB_COLUMNS: &str = "id, kind, session_id, transcript_path, trigger, payload, state, attempts, \
      last_error, run_after, created_at, updated_at";
 
 fn job_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Job> {
-    let kind: String = r.try_get(1)?;
-    let payload: String = r.try_get(5)?;
+    let kind: String = r.try_get("kind")?;
+    let payload: String = r.try_get("payload")?;
     Ok(Job {
-        id: r.try_get(0)?,
+        id: r.try_get("id")?,
         kind: JobKind::parse(&kind)
             .ok_or_else(|| crate::Error::Data(format!("unknown job kind {kind:?}")))?,
-        session_id: r.try_get(2)?,
-        transcript_path: r.try_get(3)?,
-        trigger: r.try_get(4)?,
+        session_id: r.try_get("session_id")?,
+        transcript_path: r.try_get("transcript_path")?,
+        trigger: r.try_get("trigger")?,
         payload: serde_json::from_str(&payload).unwrap_or(serde_json::Value::Null),
-        state: r.try_get(6)?,
-        attempts: r.try_get(7)?,
-        last_error: r.try_get(8)?,
-        run_after: r.try_get(9)?,
-        created_at: r.try_get(10)?,
-        updated_at: r.try_get(11)?,
+        state: r.try_get("state")?,
+        attempts: r.try_get("attempts")?,
+        last_error: r.try_get("last_error")?,
+        run_after: r.try_get("run_after")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
     })
 }
 
@@ -638,15 +640,15 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Cluster {
-                    id: r.try_get(0)?,
-                    theme: r.try_get(1)?,
-                    domain: r.try_get(2)?,
-                    member_count: r.try_get(3)?,
-                    avg_confidence: r.try_get(4)?,
-                    status: r.try_get(5)?,
-                    merged_memory_id: r.try_get(6)?,
-                    created_at: r.try_get(7)?,
-                    updated_at: r.try_get(8)?,
+                    id: r.try_get("id")?,
+                    theme: r.try_get("theme")?,
+                    domain: r.try_get("domain")?,
+                    member_count: r.try_get("member_count")?,
+                    avg_confidence: r.try_get("avg_confidence")?,
+                    status: r.try_get("status")?,
+                    merged_memory_id: r.try_get("merged_memory_id")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
                 })
             })
             .collect()

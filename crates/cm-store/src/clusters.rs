@@ -74,8 +74,8 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::NotFound(id))?;
-        let (domain, content): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-        if let Some(existing) = row.try_get::<Option<i64>, _>(2)? {
+        let (domain, content): (String, String) = (row.try_get("domain")?, row.try_get("content")?);
+        if let Some(existing) = row.try_get::<Option<i64>, _>("cluster_id")? {
             tx.commit().await?;
             return Ok(Assignment { cluster_id: existing, created: false, similarity: 1.0, mature: false });
         }
@@ -90,10 +90,10 @@ impl Store {
         .await?;
         let mut best: Option<(i64, f64, Vec<f32>, i64)> = None;
         for c in &clusters {
-            let centroid = blob_vector(&c.try_get::<Vec<u8>, _>(1)?);
+            let centroid = blob_vector(&c.try_get::<Vec<u8>, _>("centroid")?);
             let sim = cosine(vector, &centroid);
             if sim >= threshold && best.as_ref().is_none_or(|b| sim > b.1) {
-                best = Some((c.try_get(0)?, sim, centroid, c.try_get(2)?));
+                best = Some((c.try_get("id")?, sim, centroid, c.try_get("member_count")?));
             }
         }
         let now = now_ms();
@@ -140,7 +140,7 @@ impl Store {
     /// Live memories with a vector in `space` that belong to no cluster
     /// (consolidated memories excepted), oldest first, with their vectors.
     pub async fn unclustered(&self, space: &Space, limit: usize) -> Result<Vec<(i64, Vec<f32>)>> {
-        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT m.id, f.embedding FROM memories m JOIN {}_full f ON f.memory_id = m.id
              WHERE m.archived = 0 AND m.cluster_id IS NULL AND m.source != 'merge'
              ORDER BY m.id LIMIT ?1",
@@ -149,7 +149,9 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|(id, blob)| (id, blob_vector(&blob))).collect())
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, blob_vector(&r.try_get::<Vec<u8>, _>("embedding")?))))
+            .collect()
     }
 
     /// Every live memory's vector in `space` with its cluster, oldest first
@@ -159,7 +161,7 @@ impl Store {
         space: &Space,
         limit: usize,
     ) -> Result<Vec<(i64, Option<i64>, Vec<f32>)>> {
-        let rows: Vec<(i64, Option<i64>, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT m.id, m.cluster_id, f.embedding FROM memories m JOIN {}_full f ON f.memory_id = m.id
              WHERE m.archived = 0 ORDER BY m.id LIMIT ?1",
             space.table
@@ -167,7 +169,12 @@ impl Store {
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.into_iter().map(|(id, cluster, blob)| (id, cluster, blob_vector(&blob))).collect())
+        rows.iter()
+            .map(|r| {
+                let vector = blob_vector(&r.try_get::<Vec<u8>, _>("embedding")?);
+                Ok((r.try_get("id")?, r.try_get("cluster_id")?, vector))
+            })
+            .collect()
     }
 
     /// The live members of a cluster, oldest first.
@@ -182,10 +189,10 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Member {
-                    id: r.try_get(0)?,
-                    content: r.try_get(1)?,
-                    structured: r.try_get(2)?,
-                    confidence: r.try_get(3)?,
+                    id: r.try_get("id")?,
+                    content: r.try_get("content")?,
+                    structured: r.try_get("structured")?,
+                    confidence: r.try_get("confidence")?,
                 })
             })
             .collect()
@@ -291,13 +298,15 @@ async fn refresh_cluster(
     cluster_id: i64,
     maturity: Maturity,
 ) -> Result<bool> {
-    let (n, avg): (i64, Option<f64>) = sqlx::query_as(
-        "SELECT COUNT(*), AVG(confidence) FROM memories WHERE cluster_id = ?1 AND archived = 0",
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS members, AVG(confidence) AS avg_confidence FROM memories
+         WHERE cluster_id = ?1 AND archived = 0",
     )
     .bind(cluster_id)
     .fetch_one(&mut *conn)
     .await?;
-    let avg = avg.unwrap_or(0.0);
+    let n: i64 = row.try_get("members")?;
+    let avg = row.try_get::<Option<f64>, _>("avg_confidence")?.unwrap_or(0.0);
     let mature = n >= maturity.members && avg >= maturity.avg_confidence;
     sqlx::query(
         "UPDATE clusters SET member_count = ?2, avg_confidence = ?3,

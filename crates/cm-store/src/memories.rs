@@ -12,7 +12,7 @@ use sqlx::{Row, SqliteConnection};
 use crate::vectors::{Space, delete_vectors, insert_vector, sync_metadata};
 use crate::{Error, Result, Store, now_ms};
 
-/// Columns selected for a [`Memory`], in the order [`memory_from_row`] reads them.
+/// Columns selected for a [`Memory`]: the ones [`memory_from_row`] reads, by name.
 pub(crate) const MEMORY_COLUMNS: &str = "id, content, structured, summary, memory_type, domain, tags, \
      keywords, confidence, evidence_count, access_count, last_accessed_at, created_at, updated_at, \
      source, session_id, transcript_start, transcript_end, content_hash, embedding_model, archived, \
@@ -512,7 +512,7 @@ pub(crate) async fn find_duplicate(
     // CROSS JOIN pins the full-text match as the outer loop; a plain JOIN lets
     // the planner scan `memories` and re-run the MATCH once per row. No
     // ranking: the grouped AND query matches few rows, all of them checked.
-    let rows: Vec<(i64, String)> = sqlx::query_as(
+    let rows = sqlx::query(
         "SELECT m.id, m.content FROM memories_fts f CROSS JOIN memories m ON m.id = f.rowid
          WHERE memories_fts MATCH ?1 AND m.archived = 0
          LIMIT ?2",
@@ -522,7 +522,13 @@ pub(crate) async fn find_duplicate(
     .fetch_all(&mut *conn)
     .await?;
     let words: HashSet<String> = word_set(content);
-    Ok(rows.into_iter().find(|(_, c)| jaccard(&words, &word_set(c)) >= threshold).map(|(id, _)| id))
+    for row in &rows {
+        let candidate: String = row.try_get("content")?;
+        if jaccard(&words, &word_set(&candidate)) >= threshold {
+            return Ok(Some(row.try_get("id")?));
+        }
+    }
+    Ok(None)
 }
 
 pub(crate) async fn reinforce(conn: &mut SqliteConnection, id: i64) -> Result<()> {

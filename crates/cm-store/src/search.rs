@@ -6,7 +6,7 @@ use cm_core::search::{Candidate, SearchHit, SearchMode, SearchRequest, SearchRes
 use cm_core::text::fts_query;
 use cm_core::{Domain, MemoryType, SearchConfig};
 use sqlx::AssertSqlSafe;
-use sqlx::SqliteConnection;
+use sqlx::{Row, SqliteConnection};
 
 use crate::memories::{MEMORY_COLUMNS, memory_from_row};
 use crate::vectors::{Space, blob_vector, vector_blob};
@@ -157,7 +157,7 @@ async fn bm25_candidates(
     };
     // CROSS JOIN pins the full-text match as the outer loop; a plain JOIN lets
     // the planner scan `memories` and re-run the MATCH once per row.
-    let rows: Vec<(i64, f64)> = sqlx::query_as(
+    let rows = sqlx::query(
         "SELECT m.id, bm25(memories_fts) AS score
          FROM memories_fts CROSS JOIN memories m ON m.id = memories_fts.rowid
          WHERE memories_fts MATCH ?1
@@ -175,7 +175,7 @@ async fn bm25_candidates(
     .bind(limit as i64)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows)
+    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("score")?))).collect()
 }
 
 /// Filter clauses on a space's metadata columns, for the KNN query. sqlite-vec
@@ -225,34 +225,36 @@ async fn knn(
             "SELECT memory_id, distance FROM {} WHERE embedding MATCH ?1 AND k = ?2{filters} ORDER BY distance",
             space.table
         );
-        let rows: Vec<(i64, f64)> =
-            bind_filters(sqlx::query_as(AssertSqlSafe(sql)).bind(&blob).bind(k as i64), req)
-                .fetch_all(&mut *conn)
-                .await?;
-        return Ok(rows.into_iter().map(|(id, d)| (id, 1.0 - d)).collect());
+        let rows = bind_filters(sqlx::query(AssertSqlSafe(sql)).bind(&blob).bind(k as i64), req)
+            .fetch_all(&mut *conn)
+            .await?;
+        return rows
+            .iter()
+            .map(|r| Ok((r.try_get("memory_id")?, 1.0 - r.try_get::<f64, _>("distance")?)))
+            .collect();
     }
     let sql = format!(
         "SELECT memory_id FROM {} WHERE embedding_coarse MATCH vec_quantize_binary(?1) AND k = ?2{filters}
          ORDER BY distance",
         space.table
     );
-    let coarse: Vec<(i64,)> = bind_filters(
-        sqlx::query_as(AssertSqlSafe(sql)).bind(&blob).bind((k * config.rescore_factor.max(1)) as i64),
+    let coarse = bind_filters(
+        sqlx::query(AssertSqlSafe(sql)).bind(&blob).bind((k * config.rescore_factor.max(1)) as i64),
         req,
     )
     .fetch_all(&mut *conn)
     .await?;
-    let ids: Vec<i64> = coarse.into_iter().map(|(id,)| id).collect();
+    let ids: Vec<i64> = coarse.iter().map(|r| r.try_get("memory_id")).collect::<Result<_, _>>()?;
     let mut exact = exact_similarities(conn, space, vector, &ids).await?;
     exact.sort_by(|a, b| b.1.total_cmp(&a.1));
     exact.truncate(k);
     Ok(exact)
 }
 
-fn bind_filters<'q, O>(
-    q: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
+fn bind_filters<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     req: &'q SearchRequest,
-) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments> {
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
     q.bind(req.memory_type.map(MemoryType::as_str))
         .bind(req.domain.as_ref().map(Domain::as_str))
         .bind(req.min_confidence)
@@ -275,19 +277,18 @@ async fn exact_similarities(
         "SELECT v.memory_id, v.embedding FROM json_each(?1) AS j CROSS JOIN {}_full AS v ON v.memory_id = j.value",
         space.table
     );
-    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(sql))
+    let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(serde_json::Value::from(ids.to_vec()).to_string())
         .fetch_all(&mut *conn)
         .await?;
-    let out = rows
-        .into_iter()
-        .map(|(id, blob)| {
+    rows.iter()
+        .map(|r| {
+            let blob: Vec<u8> = r.try_get("embedding")?;
             // Both sides are L2-normalised, so the dot product is the cosine.
             let dot: f32 = blob_vector(&blob).iter().zip(vector).map(|(a, b)| a * b).sum();
-            (id, f64::from(dot))
+            Ok((r.try_get("memory_id")?, f64::from(dot)))
         })
-        .collect();
-    Ok(out)
+        .collect()
 }
 
 /// The memories with these ids, driven by the id list (see `exact_similarities`).

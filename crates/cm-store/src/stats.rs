@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::AssertSqlSafe;
+use sqlx::sqlite::SqlitePool;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Result, Store};
 
@@ -37,41 +38,45 @@ impl Store {
     /// Totals by type, domain and source; clusters by status; vectors by model; file size.
     pub async fn stats(&self) -> Result<Stats> {
         let pool = self.pool();
-        let (total, archived, avg): (i64, i64, Option<f64>) = sqlx::query_as(
-            "SELECT COALESCE(SUM(archived = 0), 0), COALESCE(SUM(archived = 1), 0),
-                    AVG(CASE WHEN archived = 0 THEN confidence END) FROM memories",
+        let totals = sqlx::query(
+            "SELECT COALESCE(SUM(archived = 0), 0) AS total, COALESCE(SUM(archived = 1), 0) AS archived,
+                    AVG(CASE WHEN archived = 0 THEN confidence END) AS avg_confidence FROM memories",
         )
         .fetch_one(pool)
         .await?;
         let group = |col: &str| {
-            format!("SELECT {col}, COUNT(*) FROM memories WHERE archived = 0 GROUP BY {col} ORDER BY {col}")
+            format!(
+                "SELECT {col} AS key, COUNT(*) AS n FROM memories WHERE archived = 0 GROUP BY {col} ORDER BY {col}"
+            )
         };
-        let by_type: Vec<(String, i64)> =
-            sqlx::query_as(AssertSqlSafe(group("memory_type"))).fetch_all(pool).await?;
-        let by_domain: Vec<(String, i64)> =
-            sqlx::query_as(AssertSqlSafe(group("domain"))).fetch_all(pool).await?;
-        let by_source: Vec<(String, i64)> =
-            sqlx::query_as(AssertSqlSafe(group("source"))).fetch_all(pool).await?;
-        let clusters: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM clusters GROUP BY status").fetch_all(pool).await?;
-        let vectors: Vec<(String, i64)> =
-            sqlx::query_as("SELECT model_id, vector_count FROM embedding_spaces").fetch_all(pool).await?;
+        let by_type = counts(pool, group("memory_type")).await?;
+        let by_domain = counts(pool, group("domain")).await?;
+        let by_source = counts(pool, group("source")).await?;
+        let clusters =
+            counts(pool, "SELECT status AS key, COUNT(*) AS n FROM clusters GROUP BY status").await?;
+        let vectors = counts(pool, "SELECT model_id AS key, vector_count AS n FROM embedding_spaces").await?;
         let file_len = |suffix: &str| {
             let mut p = self.path().as_os_str().to_owned();
             p.push(suffix);
             std::fs::metadata(p).map_or(0, |m| m.len())
         };
         Ok(Stats {
-            total,
-            archived,
-            by_type: by_type.into_iter().collect(),
-            by_domain: by_domain.into_iter().collect(),
-            by_source: by_source.into_iter().collect(),
-            clusters: clusters.into_iter().collect(),
-            avg_confidence: avg.unwrap_or(0.0),
-            vectors: vectors.into_iter().collect(),
+            total: totals.try_get("total")?,
+            archived: totals.try_get("archived")?,
+            by_type,
+            by_domain,
+            by_source,
+            clusters,
+            avg_confidence: totals.try_get::<Option<f64>, _>("avg_confidence")?.unwrap_or(0.0),
+            vectors,
             db_bytes: file_len("") + file_len("-wal"),
             llm: self.llm_usage().await?,
         })
     }
+}
+
+/// The `key` and `n` columns of `sql`'s rows, as a map.
+async fn counts(pool: &SqlitePool, sql: impl Into<String>) -> Result<BTreeMap<String, i64>> {
+    let rows = sqlx::query(AssertSqlSafe(sql.into())).fetch_all(pool).await?;
+    rows.iter().map(|r| Ok((r.try_get("key")?, r.try_get("n")?))).collect()
 }

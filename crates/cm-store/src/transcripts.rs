@@ -47,15 +47,15 @@ pub enum MinedCommit {
     Stale,
 }
 
-/// A `transcript_progress` row, selected in column order.
+/// A `transcript_progress` row, its columns read by name.
 fn progress_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TranscriptProgress> {
     Ok(TranscriptProgress {
-        session_id: r.try_get(0)?,
-        transcript_path: r.try_get(1)?,
-        lines_done: r.try_get(2)?,
-        bytes_done: r.try_get(3)?,
-        updated_at: r.try_get(4)?,
-        pending: r.try_get(5)?,
+        session_id: r.try_get("session_id")?,
+        transcript_path: r.try_get("transcript_path")?,
+        lines_done: r.try_get("lines_done")?,
+        bytes_done: r.try_get("bytes_done")?,
+        updated_at: r.try_get("updated_at")?,
+        pending: r.try_get("pending")?,
     })
 }
 

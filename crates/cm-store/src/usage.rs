@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sqlx::Row;
 
 use crate::{Result, Store, now_ms};
 
@@ -77,18 +78,23 @@ impl Store {
 
     /// The project's LLM usage so far.
     pub async fn llm_usage(&self) -> Result<LlmUsage> {
-        let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT day, purpose, requests, failures, prompt_tokens, completion_tokens
              FROM llm_usage ORDER BY day, purpose",
         )
         .fetch_all(self.pool())
         .await?;
         let mut usage = LlmUsage::default();
-        for (day, purpose, requests, failures, prompt_tokens, completion_tokens) in rows {
-            let t = LlmTotals { requests, failures, prompt_tokens, completion_tokens };
+        for row in &rows {
+            let t = LlmTotals {
+                requests: row.try_get("requests")?,
+                failures: row.try_get("failures")?,
+                prompt_tokens: row.try_get("prompt_tokens")?,
+                completion_tokens: row.try_get("completion_tokens")?,
+            };
             usage.total += t;
-            *usage.by_purpose.entry(purpose).or_default() += t;
-            *usage.by_day.entry(day).or_default() += t;
+            *usage.by_purpose.entry(row.try_get("purpose")?).or_default() += t;
+            *usage.by_day.entry(row.try_get("day")?).or_default() += t;
         }
         Ok(usage)
     }

@@ -193,11 +193,14 @@ pub(crate) async fn sync_metadata(conn: &mut SqliteConnection, id: i64) -> Resul
     if tables.is_empty() {
         return Ok(());
     }
-    let (archived, memory_type, domain, confidence): (i64, String, String, f64) =
-        sqlx::query_as("SELECT archived, memory_type, domain, confidence FROM memories WHERE id = ?1")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let row = sqlx::query("SELECT archived, memory_type, domain, confidence FROM memories WHERE id = ?1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let archived: i64 = row.try_get("archived")?;
+    let memory_type: String = row.try_get("memory_type")?;
+    let domain: String = row.try_get("domain")?;
+    let confidence: f64 = row.try_get("confidence")?;
     for table in tables {
         sqlx::query(AssertSqlSafe(format!(
             "UPDATE {table} SET archived = ?2, memory_type = ?3, domain = ?4, confidence = ?5
@@ -216,9 +219,10 @@ pub(crate) async fn sync_metadata(conn: &mut SqliteConnection, id: i64) -> Resul
 
 /// Removes a memory's vectors from every space.
 pub(crate) async fn delete_vectors(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    let spaces: Vec<(i64, String)> =
-        sqlx::query_as("SELECT id, table_name FROM embedding_spaces").fetch_all(&mut *conn).await?;
-    for (space_id, table) in spaces {
+    let spaces = sqlx::query("SELECT id, table_name FROM embedding_spaces").fetch_all(&mut *conn).await?;
+    for space in &spaces {
+        let space_id: i64 = space.try_get("id")?;
+        let table: String = space.try_get("table_name")?;
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}_full WHERE memory_id = ?1")))
             .bind(id)
             .execute(&mut *conn)
