@@ -99,7 +99,7 @@ fn install(prefix: &Path, onnxruntime: Option<&Path>) -> Result<InstallReport> {
     };
 
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let found = cm_engine::setup::find_on_path(&path);
+    let found = cm_claude_code::find_on_path(&path);
     let on_path = found.as_ref().and_then(|f| f.canonicalize().ok()) == bin.canonicalize().ok();
     if !on_path {
         notes.push(match found {

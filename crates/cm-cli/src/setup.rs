@@ -1,11 +1,11 @@
-//! `claude-memory setup` and `uninstall`: arguments in, `cm_engine::setup` out.
+//! `claude-memory setup` and `uninstall`: arguments in, `cm_claude_code` out.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use cm_engine::setup::{FileAction, Operation, Part, Program, Scope, SetupOptions, SetupReport};
+use cm_claude_code::{FileAction, Operation, Part, Program, Scope, SetupOptions, SetupReport};
 
 use crate::cli::{Cli, Command};
 use crate::output;
@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let options =
         SetupOptions { project, scope, user_files: None, dry_run: args.dry_run, program: Program::resolve() };
     let report =
-        if uninstall { cm_engine::setup::uninstall(&options)? } else { cm_engine::setup::setup(&options)? };
+        if uninstall { cm_claude_code::uninstall(&options)? } else { cm_claude_code::setup(&options)? };
     if !uninstall && !args.dry_run {
         // Claude Code is connected: the dashboard stops asking to finish setup.
         cm_server::launch::mark_setup_done(&crate::paths::home()?)?;

@@ -37,10 +37,6 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
-    /// Claude Code's configuration cannot be set up or removed (the message
-    /// names the file).
-    #[error("{0}")]
-    Setup(String),
     /// A read named a folder that is not a project: reads never create one.
     #[error(
         "{} is not a claude-memory project (no .claude-memory/ folder): run `claude-memory setup` there, or save a memory to start one",

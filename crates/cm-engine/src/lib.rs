@@ -22,7 +22,6 @@ mod project;
 mod projection;
 mod redaction;
 mod registry;
-pub mod setup;
 mod structuring;
 pub mod transcript;
 

@@ -92,7 +92,7 @@ pub fn render(r: &Report) -> String {
 }
 
 fn on_path(path_var: &std::ffi::OsStr) -> Check {
-    match cm_engine::setup::find_on_path(path_var) {
+    match cm_claude_code::find_on_path(path_var) {
         Some(found) => check("path", Outcome::Ok, format!("claude-memory is {}", found.display()), None),
         None => check(
             "path",
@@ -106,10 +106,10 @@ fn on_path(path_var: &std::ffi::OsStr) -> Check {
 /// How to run the install with this very binary (the CLI), else by name.
 fn install_command() -> String {
     match std::env::current_exe() {
-        Ok(exe) if exe.file_stem().is_some_and(|s| s == cm_engine::setup::PROGRAM_NAME) => {
+        Ok(exe) if exe.file_stem().is_some_and(|s| s == cm_claude_code::PROGRAM_NAME) => {
             format!("{} install", exe.display())
         }
-        _ => format!("{} install", cm_engine::setup::PROGRAM_NAME),
+        _ => format!("{} install", cm_claude_code::PROGRAM_NAME),
     }
 }
 
@@ -265,7 +265,7 @@ struct ClaudeState {
 
 impl ClaudeState {
     fn load() -> ClaudeState {
-        let files = cm_engine::setup::ClaudeUserFiles::from_env().ok();
+        let files = cm_claude_code::ClaudeUserFiles::from_env().ok();
         let user_settings = files.as_ref().and_then(|f| read_json(&f.settings));
         let global_path = files.map(|f| f.global_config);
         let global = global_path.as_deref().and_then(read_json);
@@ -295,8 +295,7 @@ fn own_hook_programs(settings: &Value) -> Vec<String> {
         for groups in events.values() {
             for group in groups.as_array().into_iter().flatten() {
                 for hook in group["hooks"].as_array().into_iter().flatten() {
-                    if let Some(program) =
-                        hook["command"].as_str().and_then(cm_engine::setup::own_hook_program)
+                    if let Some(program) = hook["command"].as_str().and_then(cm_claude_code::own_hook_program)
                     {
                         out.push(program.to_owned());
                     }
@@ -313,7 +312,7 @@ fn runnable(program: &str, path_var: &std::ffi::OsStr) -> bool {
     if program.contains('/') {
         Path::new(program).is_file()
     } else {
-        cm_engine::setup::find_on_path(path_var).is_some()
+        cm_claude_code::find_on_path(path_var).is_some()
     }
 }
 
@@ -330,10 +329,10 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         .collect();
     let hooks: Vec<String> = settings.iter().flat_map(own_hook_programs).collect();
     let broken: Vec<&String> = hooks.iter().filter(|p| !runnable(p, path_var)).collect();
-    let plugin = cm_engine::setup::ClaudeUserFiles::from_env()
-        .is_ok_and(|u| cm_engine::setup::plugin_enabled(&u, Some(root)));
+    let plugin = cm_claude_code::ClaudeUserFiles::from_env()
+        .is_ok_and(|u| cm_claude_code::plugin_enabled(&u, Some(root)));
     if plugin {
-        let name_of = cm_engine::setup::PLUGIN_NAME;
+        let name_of = cm_claude_code::PLUGIN_NAME;
         let detail = if hooks.is_empty() {
             format!("hooks and MCP server from the {name_of} plugin")
         } else {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use cm_claude_code::{Program, Scope, SetupOptions};
 use cm_engine::Project;
-use cm_engine::setup::{Program, Scope, SetupOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -91,7 +91,7 @@ pub(super) async fn run_setup(State(state): State<AppState>, bytes: Bytes) -> Re
         dry_run: b.dry_run,
         program: Program::resolve(),
     };
-    let report = tokio::task::spawn_blocking(move || cm_engine::setup::setup(&options))
+    let report = tokio::task::spawn_blocking(move || cm_claude_code::setup(&options))
         .await
         .map_err(|e| Error::Service(e.to_string()))?
         .map_err(|e| Error::BadRequest(e.to_string()))?;

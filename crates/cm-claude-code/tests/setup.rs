@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cm_engine::setup::{
+use cm_claude_code::{
     ClaudeUserFiles, FileAction, Part, Program, Scope, SetupOptions, SetupReport, setup, uninstall,
 };
 use serde_json::Value;
@@ -300,7 +300,7 @@ fn parsed(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
-fn file<'a>(report: &'a SetupReport, path: &Path) -> &'a cm_engine::setup::FileReport {
+fn file<'a>(report: &'a SetupReport, path: &Path) -> &'a cm_claude_code::FileReport {
     report
         .files
         .iter()
@@ -759,7 +759,7 @@ fn with_the_plugin_enabled_setup_adds_no_second_copy_and_removes_an_earlier_one(
     std::fs::create_dir_all(files.settings.parent().unwrap()).unwrap();
     std::fs::write(&files.settings, r#"{"enabledPlugins": {"project-memory@project-memory": true}}"#)
         .unwrap();
-    assert!(cm_engine::setup::plugin_enabled(&files, Some(&dir.root)));
+    assert!(cm_claude_code::plugin_enabled(&files, Some(&dir.root)));
 
     let report = setup(&dir.options(Scope::Local)).unwrap();
     assert!(report.notes.iter().any(|n| n.contains("project-memory plugin")), "{:?}", report.notes);
@@ -774,7 +774,7 @@ fn with_the_plugin_enabled_setup_adds_no_second_copy_and_removes_an_earlier_one(
         ".claude/settings.local.json",
         r#"{"enabledPlugins": {"project-memory@project-memory": false}}"#,
     );
-    assert!(!cm_engine::setup::plugin_enabled(&files, Some(&dir.root)));
+    assert!(!cm_claude_code::plugin_enabled(&files, Some(&dir.root)));
     setup(&dir.options(Scope::Local)).unwrap();
     assert!(dir.read(".claude/settings.local.json").contains("claude-memory hook"));
 }
@@ -785,8 +785,8 @@ fn the_plugin_registers_exactly_the_hooks_setup_does() {
     let hooks: Value =
         serde_json::from_str(&std::fs::read_to_string(plugin.join("hooks/hooks.json")).unwrap()).unwrap();
     let events = hooks["hooks"].as_object().unwrap();
-    assert_eq!(events.len(), cm_engine::setup::HOOKS.len());
-    for spec in cm_engine::setup::HOOKS {
+    assert_eq!(events.len(), cm_claude_code::HOOKS.len());
+    for spec in cm_claude_code::HOOKS {
         let group = &events[spec.event][0];
         assert_eq!(group["matcher"].as_str(), spec.matcher, "{}", spec.event);
         let hook = &group["hooks"][0];
@@ -804,5 +804,5 @@ fn the_plugin_registers_exactly_the_hooks_setup_does() {
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(plugin.join(".claude-plugin/plugin.json")).unwrap())
             .unwrap();
-    assert_eq!(manifest["name"], cm_engine::setup::PLUGIN_NAME);
+    assert_eq!(manifest["name"], cm_claude_code::PLUGIN_NAME);
 }

@@ -1,10 +1,18 @@
-//! Connecting Claude Code to claude-memory, and disconnecting it.
+//! Connecting Claude Code to claude-memory, and disconnecting it: the one
+//! place that edits Claude Code's own files (its `settings.json` hooks, the
+//! MCP server registration in `.mcp.json` or `.claude.json`) and detects the
+//! `project-memory` plugin.
+//!
+//! This is not engine code: the engine stores and searches memories and knows
+//! nothing of Claude Code's configuration. The CLI (`claude-memory setup`,
+//! `uninstall`, `install`) and the local service (the dashboard's setup
+//! wizard, `doctor`'s checks) depend on this crate; it depends on cm-engine
+//! only for [`cm_engine::Project`], to find and create a project's data folder.
 //!
 //! [`setup`] creates the project's `.claude-memory/` folder, merges the
 //! `claude-memory hook <Event>` command hooks into a Claude Code settings file
 //! and the `claude-memory mcp` stdio server into an MCP configuration file;
-//! [`uninstall`] takes out exactly those entries again and keeps the data. The
-//! CLI and the dashboard's setup wizard both call these functions.
+//! [`uninstall`] takes out exactly those entries again and keeps the data.
 //!
 //! These files belong to the user and often to their team, so the edits are
 //! conservative:
@@ -33,14 +41,16 @@
 //! else in the home directory).
 
 mod diff;
+mod error;
 mod json;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use cm_engine::Project;
 use serde::Serialize;
 
-use crate::{Error, Project, Result};
+pub use error::{Error, Result};
 use json::{Json, Object};
 
 /// Every hook command setup writes is `<program> hook <Event>`, where the
@@ -119,7 +129,7 @@ impl ClaudeUserFiles {
     /// Code then reads instead.
     pub fn resolve(config_dir: Option<PathBuf>, home: Option<PathBuf>) -> Result<ClaudeUserFiles> {
         let base = config_dir.clone().or(home).ok_or_else(|| {
-            Error::Setup("cannot find the home directory: set HOME or CLAUDE_CONFIG_DIR".into())
+            Error::Refused("cannot find the home directory: set HOME or CLAUDE_CONFIG_DIR".into())
         })?;
         let dir = config_dir.unwrap_or_else(|| base.join(".claude"));
         let legacy = dir.join(".config.json");
@@ -466,7 +476,7 @@ fn targets(options: &SetupOptions, project: Option<&Project>) -> Result<Vec<Targ
     let root = || {
         project
             .map(Project::root)
-            .ok_or_else(|| Error::Setup("setting up one project (not the user) needs its directory".into()))
+            .ok_or_else(|| Error::Refused("setting up one project (not the user) needs its directory".into()))
     };
     Ok(match options.scope {
         Scope::Local => {
@@ -566,7 +576,7 @@ fn apply(plan: &Plan) -> Result<Option<PathBuf>> {
     // overwrite a change made since we read the file.
     if read_optional(path)? != plan.original {
         let why = "changed while claude-memory was editing it; left as it is now, run the command again";
-        return Err(Error::Setup(format!("{}: {why}", path.display())));
+        return Err(Error::Refused(format!("{}: {why}", path.display())));
     }
     let backup = match plan.original {
         Some(_) => {
@@ -644,7 +654,7 @@ fn io(context: String, source: std::io::Error) -> Error {
 
 /// A file we will not edit, named, with why.
 fn refuse(file: &Path, why: String) -> Error {
-    Error::Setup(format!("{}: {why}; nothing was changed", file.display()))
+    Error::Refused(format!("{}: {why}; nothing was changed", file.display()))
 }
 
 fn wrong_shape(file: &Path, at: &str, found: &Json, expected: &str) -> Error {
