@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use cm_bench::{Corpus, percentile};
 use cm_core::{NewMemory, Source};
-use cm_engine::bench::{Corpus, percentile};
 use cm_engine::{Engine, Project, Registry};
 use serde::Serialize;
 

@@ -28,7 +28,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     if let Command::Bench(BenchCommand::Search(args)) = &cli.command {
-        let report = cm_engine::bench::search(&cm_engine::bench::SearchBenchOptions {
+        let report = cm_bench::search(&cm_bench::SearchBenchOptions {
             sizes: args.sizes.clone(),
             dim: args.dim,
             queries: args.queries,
@@ -102,9 +102,9 @@ async fn bench_model(
 /// a model that fails to load is an error here rather than a silent fallback.
 async fn bench_locomo(args: &crate::cli::BenchLocomoArgs, json: bool) -> Result<()> {
     let config = paths::load_config()?;
-    let conversations = cm_engine::bench::locomo::load_dir(&args.data)?;
+    let conversations = cm_bench::locomo::load_dir(&args.data)?;
     let embedder = bench_model(&config, args.model.as_deref(), args.model_dir.as_deref()).await?;
-    let report = cm_engine::bench::locomo::run(&conversations, config, Some(embedder)).await?;
+    let report = cm_bench::locomo::run(&conversations, config, Some(embedder)).await?;
     output::print(json, &report, |r| r.to_string())
 }
 
@@ -112,11 +112,11 @@ async fn bench_locomo(args: &crate::cli::BenchLocomoArgs, json: bool) -> Result<
 async fn bench_gate(args: &crate::cli::BenchGateArgs, json: bool) -> Result<()> {
     let config = paths::load_config()?;
     let conversations = match &args.data {
-        Some(dir) => cm_engine::bench::locomo::load_dir(dir)?,
+        Some(dir) => cm_bench::locomo::load_dir(dir)?,
         None => Vec::new(),
     };
     let embedder = bench_model(&config, args.model.as_deref(), args.model_dir.as_deref()).await?;
-    let report = cm_engine::bench::gate::run(config, embedder, &conversations).await?;
+    let report = cm_bench::gate::run(config, embedder, &conversations).await?;
     output::print(json, &report, |r| r.to_string())
 }
 

@@ -21,14 +21,6 @@ pub enum Error {
         /// What was wrong.
         message: String,
     },
-    /// A benchmark data set could not be understood.
-    #[error("{file}: {message}")]
-    BenchData {
-        /// The file (or directory) at fault.
-        file: String,
-        /// What was wrong.
-        message: String,
-    },
     /// Filesystem failure.
     #[error("{context}: {source}")]
     Io {

@@ -7,7 +7,6 @@
 //! built with.
 
 mod access;
-pub mod bench;
 mod clustering;
 mod engine;
 mod error;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use cm_core::{Config, Domain, MemoryType, NewMemory, Source};
-use cm_engine::bench::HashEmbedder;
 use cm_engine::{Engine, Project};
+use cm_testkit::HashEmbedder;
 
 fn setup() -> (Engine, Project, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use cm_core::memory::Memory;
 use cm_core::{Config, Domain, MemoryType, NewMemory, SaveAction, SearchMode, SearchRequest, Source};
-use cm_engine::bench::HashEmbedder;
 use cm_engine::{Engine, ExportFormat, ListFilter, Project};
+use cm_testkit::HashEmbedder;
 
 struct Fixture {
     _dir: tempfile::TempDir,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cm_core::{Config, EmbedKind, Embedder, NewMemory, SearchRequest, Source};
-use cm_engine::bench::HashEmbedder;
 use cm_engine::{Engine, ExportFormat, ListFilter, MemoryPatch, Project};
+use cm_testkit::HashEmbedder;
 
 /// A GitHub token: the redactor knows its shape in any field.
 const SECRET: &str = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";

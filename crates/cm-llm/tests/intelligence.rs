@@ -11,10 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cm_core::{Config, Domain, MemoryType, NewMemory, Source};
-use cm_engine::bench::HashEmbedder;
 use cm_engine::hooks::{HookEvent, HookInput};
 use cm_engine::{Engine, ListFilter, Project};
 use cm_llm::{LlmClient, LlmConfig, Provider, Secret};
+use cm_testkit::HashEmbedder;
 use common::{FakeServer, Reply};
 use serde_json::json;
 

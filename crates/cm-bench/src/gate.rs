@@ -31,12 +31,12 @@ use std::fmt;
 use std::sync::Arc;
 
 use cm_core::{Calibration, Config, Embedder, MemoryType, NewMemory, SearchRequest, Source};
-use cm_store::ListFilter;
+use cm_engine::hooks::{Gate, meaningful_words, prompt_query};
+use cm_engine::{Engine, ListFilter, Project};
 use serde::{Deserialize, Serialize};
 
-use super::locomo::{self, Conversation};
-use crate::hooks::{Gate, meaningful_words, prompt_query};
-use crate::{Engine, Error, Project, Result};
+use crate::locomo::{self, Conversation};
+use crate::{Error, Result};
 
 /// The built-in coding project.
 const CODING_PROJECT: &str = include_str!("coding_project.json");
@@ -64,7 +64,7 @@ struct FixturePrompt {
 
 fn fixture() -> Result<Fixture> {
     serde_json::from_str(CODING_PROJECT)
-        .map_err(|e| Error::BenchData { file: "coding_project.json".into(), message: e.to_string() })
+        .map_err(|e| Error::Data { file: "coding_project.json".into(), message: e.to_string() })
 }
 
 /// The gate at one threshold.
@@ -171,7 +171,7 @@ pub async fn run(
         let relevant: HashSet<i64> =
             p.relevant.iter().filter_map(|k| ids.get(k).map(|(id, _)| *id)).collect();
         if relevant.len() != p.relevant.len() {
-            return Err(Error::BenchData {
+            return Err(Error::Data {
                 file: "coding_project.json".into(),
                 message: format!("a prompt names an unknown memory: {:?}", p.relevant),
             });
@@ -258,7 +258,7 @@ async fn save_fixture(
     for m in &fixture.memories {
         let new = NewMemory::new(&m.content, Source::Import)?.with_type(m.memory_type);
         let outcome = engine.save(project, new).await?;
-        let id = outcome.id.ok_or_else(|| Error::BenchData {
+        let id = outcome.id.ok_or_else(|| Error::Data {
             file: "coding_project.json".into(),
             message: format!("memory {} was not saved as its own memory", m.key),
         })?;

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use cm_bench::locomo::{self, Conversation, Metrics};
 use cm_core::{Config, Embedder};
-use cm_engine::bench::HashEmbedder;
-use cm_engine::bench::locomo::{self, Conversation, Metrics};
 use cm_engine::{Engine, ListFilter};
+use cm_testkit::HashEmbedder;
 
 /// Two sessions, a repeated turn, an image caption, and questions whose
 /// BM25 rankings can be worked out by hand (see `bm25_figures_are_the_hand_computed_ones`).

@@ -55,13 +55,13 @@ use cm_core::{
     Config, Embedder, Fusion, MemoryType, NewMemory, Provenance, SearchConfig, SearchMode, SearchRequest,
     Source,
 };
+use cm_engine::{Engine, Project};
 use serde::Serialize;
 use serde_json::Value;
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
-use super::percentile;
-use crate::{Engine, Error, Project, Result};
+use crate::{Error, Result, percentile};
 
 /// LoCoMo's question categories that have answers, with their names.
 pub const CATEGORIES: [(u8, &str); 4] =
@@ -114,7 +114,7 @@ pub struct Conversation {
 impl Conversation {
     /// Reads one conversation in LoCoMo's JSON shape; `id` names it in errors and reports.
     pub fn parse(id: &str, json: &str) -> Result<Conversation> {
-        let bad = |message: String| Error::BenchData { file: id.to_owned(), message };
+        let bad = |message: String| Error::Data { file: id.to_owned(), message };
         let doc: Value = serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
         let obj = doc.as_object().ok_or_else(|| bad("not a JSON object".into()))?;
         // `session_<n>` holds the turns; `session_<n>_date_time` and the
@@ -199,7 +199,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Conversation>> {
     files.retain(|p| p.extension().is_some_and(|e| e == "json"));
     files.sort();
     if files.is_empty() {
-        return Err(Error::BenchData {
+        return Err(Error::Data {
             file: dir.display().to_string(),
             message: "no conversation files (*.json) here".into(),
         });
@@ -437,7 +437,7 @@ pub async fn ingest(engine: &Engine, conversations: &[Conversation]) -> Result<I
         }
         let outcomes = engine.record(&project, memories).await?;
         if engine.embedder().is_some() && outcomes.iter().any(|o| !o.embedded) {
-            return Err(Error::BenchData {
+            return Err(Error::Data {
                 file: c.id.clone(),
                 message: "embedding the turns failed (see the warnings above)".into(),
             });
@@ -473,7 +473,7 @@ pub async fn evaluate(
             if results.mode != mode {
                 // A hybrid search whose query could not be embedded ran as BM25:
                 // its figures would be mislabelled.
-                return Err(Error::BenchData {
+                return Err(Error::Data {
                     file: c.id.clone(),
                     message: format!("a {mode:?} search ran as {:?} (query embedding failed?)", results.mode),
                 });

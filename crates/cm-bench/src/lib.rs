@@ -1,32 +1,36 @@
-//! `claude-memory bench search`: latency and throughput on synthetic projects.
+//! claude-memory's benchmarks: how fast the engine saves and searches, how
+//! well it retrieves, and where its relevance thresholds belong. They drive
+//! the engine through its public API and are not part of it; the CLI's
+//! `claude-memory bench` commands depend on this crate, nothing else does.
 //!
-//! Memories are generated from topical vocabularies and embedded by a
-//! feature-hashing embedder (each word a fixed pseudo-random direction), so
-//! vectors have the clustered structure of real text embeddings and the
-//! quantised scan's recall is measured on something realistic rather than on
-//! uniform noise. Everything goes through the real save and search pipelines.
+//! This module is `claude-memory bench search`: latency and throughput on
+//! synthetic projects. Memories are generated from topical vocabularies and
+//! embedded by a feature-hashing embedder (cm-testkit's [`HashEmbedder`]:
+//! each word a fixed pseudo-random direction), so vectors have the clustered
+//! structure of real text embeddings and the quantised scan's recall is
+//! measured on something realistic rather than on uniform noise. Everything
+//! goes through the real save and search pipelines.
 //!
 //! [`locomo`] measures retrieval quality rather than speed, on real conversations;
 //! [`gate`] calibrates a model's hook and cluster thresholds.
 
+mod error;
 pub mod gate;
 pub mod locomo;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use cm_core::{
-    Config, EmbedError, EmbedFuture, EmbedKind, Embedder, MemoryType, NewMemory, SearchMode, SearchRequest,
-    Source,
-};
+use cm_core::{Config, Embedder, MemoryType, NewMemory, SearchMode, SearchRequest, Source};
+use cm_engine::{Engine, Project};
+use cm_testkit::HashEmbedder;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use crate::{Engine, Project, Result};
+pub use error::{Error, Result};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -136,58 +140,6 @@ impl fmt::Display for SearchBenchReport {
     }
 }
 
-/// An embedder that sums a fixed pseudo-random direction per word.
-#[derive(Debug)]
-pub struct HashEmbedder {
-    dim: usize,
-    words: Mutex<HashMap<String, Arc<Vec<f32>>>>,
-}
-
-impl HashEmbedder {
-    /// A hashing embedder of dimension `dim`.
-    pub fn new(dim: usize) -> Self {
-        HashEmbedder { dim, words: Mutex::new(HashMap::new()) }
-    }
-
-    fn word_vector(&self, word: &str) -> Arc<Vec<f32>> {
-        let mut words = self.words.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        words
-            .entry(word.to_owned())
-            .or_insert_with(|| {
-                let seed = word
-                    .bytes()
-                    .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-                let mut rng = StdRng::seed_from_u64(seed);
-                Arc::new((0..self.dim).map(|_| rng.random::<f32>() * 2.0 - 1.0).collect())
-            })
-            .clone()
-    }
-
-    fn embed_text(&self, text: &str) -> Vec<f32> {
-        let mut v = vec![0f32; self.dim];
-        for w in cm_core::text::words(text) {
-            for (a, b) in v.iter_mut().zip(self.word_vector(&w).iter()) {
-                *a += b;
-            }
-        }
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
-        v.iter_mut().for_each(|x| *x /= norm);
-        v
-    }
-}
-
-impl Embedder for HashEmbedder {
-    fn model_id(&self) -> &str {
-        "bench-hash"
-    }
-    fn dimension(&self) -> usize {
-        self.dim
-    }
-    fn embed<'a>(&'a self, texts: &'a [String], _kind: EmbedKind) -> EmbedFuture<'a> {
-        Box::pin(async move { Ok::<_, EmbedError>(texts.iter().map(|t| self.embed_text(t)).collect()) })
-    }
-}
-
 /// Synthetic notes and queries: pseudo-words drawn from topics, with a
 /// skewed general vocabulary, so full-text and vector search have realistic work.
 #[derive(Debug)]
@@ -285,7 +237,7 @@ pub async fn search(opts: &SearchBenchOptions) -> Result<SearchBenchReport> {
         let dir = base.join(format!("n{size}-d{}", opts.dim));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)
-            .map_err(|source| crate::Error::Io { context: format!("creating {}", dir.display()), source })?;
+            .map_err(|source| Error::Io { context: format!("creating {}", dir.display()), source })?;
         let project = Project::at(&dir)?;
         let engine = Engine::new(Config::default(), Some(embedder.clone()));
         let mut corpus = Corpus::new(42);

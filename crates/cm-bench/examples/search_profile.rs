@@ -1,11 +1,12 @@
 //! Times each search stage on a kept synthetic project, to find where time goes.
-//! `cargo run --release -p cm-engine --example search_profile -- DIR SIZE MODE TOUCH`
+//! `cargo run --release -p cm-bench --example search_profile -- DIR SIZE MODE TOUCH`
 use std::sync::Arc;
 use std::time::Instant;
 
+use cm_bench::SearchBenchOptions;
 use cm_core::{Config, SearchMode, SearchRequest};
-use cm_engine::bench::{HashEmbedder, SearchBenchOptions};
 use cm_engine::{Engine, Project};
+use cm_testkit::HashEmbedder;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -20,7 +21,7 @@ async fn main() {
     let touch = args[4] == "touch";
     let project_dir = dir.join(format!("n{size}-d1024"));
     if !project_dir.exists() {
-        cm_engine::bench::search(&SearchBenchOptions {
+        cm_bench::search(&SearchBenchOptions {
             sizes: vec![size],
             dim: 1024,
             queries: 1,

@@ -1,0 +1,12 @@
+//! Test support for claude-memory's crates: a deterministic embedder, and the
+//! harnesses that several crates' integration tests would otherwise each copy.
+//!
+//! Keeping these in their own crate lets a library's tests use them without
+//! the library depending on its dependents: of the workspace's crates,
+//! cm-testkit depends only on cm-core. It is a dev-dependency of cm-engine
+//! and cm-llm; the one normal dependent is cm-bench, whose synthetic search
+//! benchmark embeds with [`HashEmbedder`] at run time.
+
+mod embedder;
+
+pub use embedder::HashEmbedder;
