@@ -1,58 +1,15 @@
 //! The real `claude-memory` binary, run as a user would.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
+use cm_testkit::cli::Sandbox;
 use serde_json::Value;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    home: PathBuf,
-    project: PathBuf,
-}
-
-impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let home = tmp.path().join("home");
-        let project = tmp.path().join("project");
-        std::fs::create_dir_all(project.join(".git")).unwrap();
-        Env { home, project, _tmp: tmp }
-    }
-
-    fn run_in(&self, dir: &Path, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_claude-memory"))
-            .args(args)
-            .current_dir(dir)
-            .env("CLAUDE_MEMORY_HOME", &self.home)
-            .env_remove("CLAUDE_MEMORY_LOG")
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run_in(&self.project, args);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        serde_json::from_str(&self.ok(&all)).unwrap()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run_in(&self.project, args);
-        assert!(!out.status.success(), "{args:?} should have failed");
-        assert!(out.stdout.is_empty(), "nothing on stdout when failing");
-        String::from_utf8(out.stderr).unwrap()
-    }
-}
+const BIN: &str = env!("CARGO_BIN_EXE_claude-memory");
 
 #[test]
 fn save_search_validate_show_round_trip() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let saved = env.json(&[
         "save",
         "Integration tests need the fake Anthropic API on port 9000",
@@ -90,7 +47,7 @@ fn save_search_validate_show_round_trip() {
 
 #[test]
 fn delete_archives_restore_brings_back_purge_removes() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let id = env.json(&["save", "the staging database is read-only on fridays"])["id"]
         .as_i64()
         .unwrap()
@@ -106,7 +63,7 @@ fn delete_archives_restore_brings_back_purge_removes() {
 
 #[test]
 fn stats_export_import() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     env.ok(&["save", "bugs in the parser come from CRLF line endings", "--type", "bug"]);
     env.ok(&[
         "save",
@@ -150,7 +107,7 @@ fn stats_export_import() {
 
 #[test]
 fn import_refuses_endless_input_and_impossible_counters() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     // `import /dev/zero` read gigabytes before failing; it stops at the limit now.
     let err = env.fails(&["import", "/dev/zero"]);
     assert!(err.contains("/dev/zero is larger than 256 MiB"), "{err}");
@@ -170,7 +127,7 @@ fn import_refuses_endless_input_and_impossible_counters() {
 
 #[test]
 fn bad_input_is_one_clear_line_and_changes_nothing() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let err = env.fails(&["save", "something", "--type", "note"]);
     assert!(err.starts_with("error: invalid type"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
@@ -187,7 +144,7 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
 
 #[test]
 fn project_is_the_nearest_data_dir_else_the_git_root() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let deep = env.project.join("src/module");
     std::fs::create_dir_all(&deep).unwrap();
     let out = env.run_in(&deep, &["save", "saved from a subdirectory", "--json"]);
@@ -204,7 +161,7 @@ fn project_is_the_nearest_data_dir_else_the_git_root() {
 
 #[test]
 fn a_corrupt_database_names_the_file() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     std::fs::create_dir_all(env.project.join(".claude-memory")).unwrap();
     let db = env.project.join(".claude-memory/memory.db");
     std::fs::write(&db, b"garbage garbage garbage".repeat(200)).unwrap();
@@ -215,7 +172,7 @@ fn a_corrupt_database_names_the_file() {
 
 #[test]
 fn secrets_never_reach_the_output_or_the_database() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let key = "AKIAIOSFODNN7EXAMPLE";
     let out = env.json(&["save", &format!("deploy uses aws key {key} for the bucket")]);
     assert!(out["redacted"].as_array().is_some_and(|r| !r.is_empty()), "{out}");
@@ -224,9 +181,9 @@ fn secrets_never_reach_the_output_or_the_database() {
 
 #[test]
 fn config_file_errors_are_reported() {
-    let env = Env::new();
-    std::fs::create_dir_all(&env.home).unwrap();
-    std::fs::write(env.home.join("config.toml"), "[search]\nvector_weight = 7\n").unwrap();
+    let env = Sandbox::new(BIN);
+    std::fs::create_dir_all(&env.cm_home).unwrap();
+    std::fs::write(env.cm_home.join("config.toml"), "[search]\nvector_weight = 7\n").unwrap();
     let err = env.fails(&["stats"]);
     assert!(err.contains("config.toml") && err.contains("vector_weight"), "{err}");
 }
@@ -247,14 +204,12 @@ fn test_model_dir() -> PathBuf {
 
 #[test]
 fn with_a_model_search_finds_meaning_not_just_words() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let model_dir = test_model_dir();
     let run = |args: &[&str]| -> Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_claude-memory"))
-            .args(args)
+        let out = env
+            .command(args)
             .arg("--json")
-            .current_dir(&env.project)
-            .env("CLAUDE_MEMORY_HOME", &env.home)
             .env("CLAUDE_MEMORY_MODEL", "all-minilm-l6-v2")
             .env("CLAUDE_MEMORY_MODEL_DIR", &model_dir)
             .output()
@@ -276,11 +231,9 @@ fn with_a_model_search_finds_meaning_not_just_words() {
 
 #[test]
 fn a_missing_model_warns_and_falls_back_to_full_text() {
-    let env = Env::new();
-    let out = Command::new(env!("CARGO_BIN_EXE_claude-memory"))
-        .args(["save", "still saved without a model", "--json"])
-        .current_dir(&env.project)
-        .env("CLAUDE_MEMORY_HOME", &env.home)
+    let env = Sandbox::new(BIN);
+    let out = env
+        .command(&["save", "still saved without a model", "--json"])
         .env("CLAUDE_MEMORY_MODEL", "bge-m3")
         .output()
         .unwrap();
@@ -293,7 +246,7 @@ fn a_missing_model_warns_and_falls_back_to_full_text() {
 
 #[test]
 fn models_install_from_a_local_copy_then_use_re_embeds_the_project() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let id = env.json(&["save", "The office cat sleeps on the radiator every afternoon"])["id"].clone();
     env.ok(&["save", "Database migrations run automatically at boot"]);
     // Another project, known to the registry because a command opened it.
@@ -318,7 +271,7 @@ fn models_install_from_a_local_copy_then_use_re_embeds_the_project() {
 
     let used = env.json(&["models", "use", "all-minilm-l6-v2"]);
     assert_eq!(used["reembedded"], 3, "both projects: {used}");
-    let config = std::fs::read_to_string(env.home.join("config.toml")).unwrap();
+    let config = std::fs::read_to_string(env.cm_home.join("config.toml")).unwrap();
     assert!(config.contains("model = \"all-minilm-l6-v2\""), "{config}");
 
     // The memories saved before the model existed are now found by meaning.
@@ -350,7 +303,7 @@ fn models_install_from_a_local_copy_then_use_re_embeds_the_project() {
 
 #[test]
 fn bench_locomo_prints_one_json_object_per_run() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let data = env.project.join("locomo");
     std::fs::create_dir(&data).unwrap();
     assert!(env.fails(&["bench", "locomo", "--data", data.to_str().unwrap()]).contains("*.json"));
@@ -381,7 +334,7 @@ fn bench_locomo_prints_one_json_object_per_run() {
 
 #[test]
 fn stored_escape_sequences_are_never_printed_raw() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     let saved = env.json(&["save", "Deploys need the VPN \u{1b}[2J\u{1b}]0;pwned\u{7} up first"]);
     let id = saved["id"].as_i64().unwrap().to_string();
     for args in [
@@ -398,15 +351,9 @@ fn stored_escape_sequences_are_never_printed_raw() {
 
 #[test]
 fn logs_in_a_pipe_carry_no_colour_codes() {
-    let env = Env::new();
+    let env = Sandbox::new(BIN);
     env.ok(&["save", "the cache is warmed at start", "--type", "fact"]);
-    let out = Command::new(env!("CARGO_BIN_EXE_claude-memory"))
-        .arg("list")
-        .current_dir(&env.project)
-        .env("CLAUDE_MEMORY_HOME", &env.home)
-        .env("CLAUDE_MEMORY_LOG", "debug")
-        .output()
-        .unwrap();
+    let out = env.command(&["list"]).env("CLAUDE_MEMORY_LOG", "debug").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !stderr.is_empty(), "debug logs go to stderr: {stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr:?}");

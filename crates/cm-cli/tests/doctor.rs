@@ -2,99 +2,33 @@
 //! real binary, a temporary HOME, each check made to fail on purpose.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use cm_testkit::cli::Sandbox;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_claude-memory");
 const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    /// `HOME`.
-    home: PathBuf,
-    /// `CLAUDE_MEMORY_HOME`.
-    cm_home: PathBuf,
-    project: PathBuf,
-    path: String,
-    vars: Vec<(String, String)>,
+/// The sandbox doctor tests start from: an empty environment but for the
+/// system's PATH, so each check finds only what a test gives it.
+fn sandbox() -> Sandbox {
+    let mut env = Sandbox::new(BIN);
+    env.clear_env = true;
+    env.path = Some(SYSTEM_PATH.to_owned());
+    env
 }
 
-impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().canonicalize().unwrap();
-        let (home, cm_home, project) = (root.join("home"), root.join("cmhome"), root.join("project"));
-        std::fs::create_dir_all(project.join(".git")).unwrap();
-        std::fs::create_dir_all(&home).unwrap();
-        Env { _tmp: tmp, home, cm_home, project, path: SYSTEM_PATH.to_owned(), vars: Vec::new() }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(&self.project)
-            .env_clear()
-            .env("HOME", &self.home)
-            .env("PATH", &self.path)
-            .env("CLAUDE_MEMORY_HOME", &self.cm_home);
-        for (k, v) in &self.vars {
-            c.env(k, v);
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// `doctor --json`: exit success and the checks by name.
-    fn doctor(&self) -> (bool, std::collections::HashMap<String, Value>) {
-        let out = self.run(&["doctor", "--json"]);
-        let report: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-        let checks = report["checks"].as_array().unwrap();
-        let by_name = checks.iter().map(|c| (c["name"].as_str().unwrap().to_owned(), c.clone())).collect();
-        assert_eq!(report["ok"], out.status.success(), "ok matches the exit status");
-        (out.status.success(), by_name)
-    }
-
-    fn serve(&self) -> Serving {
-        let child = self
-            .cmd(&["serve", "--port", "0", "--no-watch"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Stopped however the test ends, a failed assertion included.
-        let serving = Serving(child);
-        let until = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < until {
-            let out = self.ok(&["status", "--json"]);
-            if serde_json::from_str::<Value>(&out).is_ok_and(|v| v["running"] == true) {
-                return serving;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the engine did not start");
-    }
-}
-
-/// A running `serve`, killed when dropped.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `doctor --json`: exit success and the checks by name.
+fn doctor(env: &Sandbox) -> (bool, std::collections::HashMap<String, Value>) {
+    let out = env.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let checks = report["checks"].as_array().unwrap();
+    let by_name = checks.iter().map(|c| (c["name"].as_str().unwrap().to_owned(), c.clone())).collect();
+    assert_eq!(report["ok"], out.status.success(), "ok matches the exit status");
+    (out.status.success(), by_name)
 }
 
 fn test_deps() -> Option<(PathBuf, PathBuf)> {
@@ -110,8 +44,8 @@ fn outcome(checks: &std::collections::HashMap<String, Value>, name: &str) -> Str
 
 #[test]
 fn doctor_fails_without_the_command_on_the_path_and_install_fixes_it() {
-    let mut env = Env::new();
-    let (ok, checks) = env.doctor();
+    let mut env = sandbox();
+    let (ok, checks) = doctor(&env);
     assert!(!ok);
     assert_eq!(outcome(&checks, "path"), "fail");
     assert!(checks["path"]["fix"].as_str().unwrap().contains(" install"), "{:?}", checks["path"]);
@@ -122,23 +56,23 @@ fn doctor_fails_without_the_command_on_the_path_and_install_fixes_it() {
     let bin = prefix.join("bin/claude-memory");
     assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(BIN).unwrap(), "the command is this binary");
 
-    env.path = format!("{}:{SYSTEM_PATH}", prefix.join("bin").display());
-    let (_, checks) = env.doctor();
+    env.path = Some(format!("{}:{SYSTEM_PATH}", prefix.join("bin").display()));
+    let (_, checks) = doctor(&env);
     assert_eq!(outcome(&checks, "path"), "ok");
     assert!(checks["path"]["detail"].as_str().unwrap().contains(bin.to_str().unwrap()));
 }
 
 #[test]
 fn doctor_reports_a_missing_onnx_runtime_and_a_found_one_with_its_version() {
-    let mut env = Env::new();
+    let mut env = sandbox();
     env.vars.push(("ORT_DYLIB_PATH".into(), "/nonexistent/libonnxruntime.so".into()));
-    let (ok, checks) = env.doctor();
+    let (ok, checks) = doctor(&env);
     assert!(!ok);
     assert_eq!(outcome(&checks, "onnxruntime"), "fail");
     assert!(checks["onnxruntime"]["fix"].as_str().unwrap().contains("--onnxruntime"));
     let Some((ort, _)) = test_deps() else { panic!("run scripts/setup-test-deps.sh and source its env.sh") };
     env.vars = vec![("ORT_DYLIB_PATH".into(), ort.display().to_string())];
-    let (_, checks) = env.doctor();
+    let (_, checks) = doctor(&env);
     assert_eq!(outcome(&checks, "onnxruntime"), "ok", "{:?}", checks["onnxruntime"]);
     assert!(
         checks["onnxruntime"]["detail"].as_str().unwrap().contains("1.32"),
@@ -158,28 +92,28 @@ fn trust(home: &Path, project: &Path) {
 
 #[test]
 fn doctor_checks_a_projects_wiring_and_says_when_claude_code_has_not_trusted_it() {
-    let env = Env::new();
+    let env = sandbox();
     // Not set up: nothing to check for this folder yet.
-    let (_, checks) = env.doctor();
+    let (_, checks) = doctor(&env);
     assert!(!checks.contains_key("project: hooks"));
 
     let out = env.ok(&["setup"]);
     assert!(out.contains("not on your PATH"), "setup says it wrote the absolute path: {out}");
-    let (_, checks) = env.doctor();
+    let (_, checks) = doctor(&env);
     assert_eq!(outcome(&checks, "project: hooks"), "ok", "{:?}", checks["project: hooks"]);
     assert_eq!(outcome(&checks, "project: mcp"), "ok", "{:?}", checks["project: mcp"]);
     assert_eq!(outcome(&checks, "project: trust"), "warn");
     assert!(checks["project: trust"]["detail"].as_str().unwrap().contains("pending approval in Claude Code"));
 
     trust(&env.home, &env.project);
-    let (_, checks) = env.doctor();
+    let (_, checks) = doctor(&env);
     assert_eq!(outcome(&checks, "project: trust"), "ok");
 
     // A hook naming a command that does not exist fails the check.
     let settings = env.project.join(".claude/settings.local.json");
     let text = std::fs::read_to_string(&settings).unwrap().replace(BIN, "/gone/claude-memory");
     std::fs::write(&settings, text).unwrap();
-    let (ok, checks) = env.doctor();
+    let (ok, checks) = doctor(&env);
     assert!(!ok);
     assert_eq!(outcome(&checks, "project: hooks"), "fail");
     assert!(checks["project: hooks"]["fix"].as_str().unwrap().contains("claude-memory setup"));
@@ -190,10 +124,10 @@ fn models_use_switches_a_running_engine_and_doctor_sees_it() {
     let Some((ort, model)) = test_deps() else {
         panic!("run scripts/setup-test-deps.sh and source its env.sh")
     };
-    let mut env = Env::new();
+    let mut env = sandbox();
     env.vars.push(("ORT_DYLIB_PATH".into(), ort.display().to_string()));
     env.ok(&["save", "The nightly build publishes to the staging bucket"]);
-    let _engine = env.serve();
+    let _engine = env.serve(&["serve", "--port", "0", "--no-watch"]);
     let status: Value = serde_json::from_str(&env.ok(&["status", "--json"])).unwrap();
     assert!(status["model"].is_null(), "{status}");
 
@@ -204,7 +138,7 @@ fn models_use_switches_a_running_engine_and_doctor_sees_it() {
         "# my settings\n[embedding]\nmodel = \"all-minilm-l6-v2\"\n",
     )
     .unwrap();
-    let (ok, checks) = env.doctor();
+    let (ok, checks) = doctor(&env);
     assert!(!ok);
     assert_eq!(outcome(&checks, "engine"), "fail", "{:?}", checks["engine"]);
     assert!(checks["engine"]["fix"].as_str().unwrap().contains("reload"));
@@ -216,26 +150,30 @@ fn models_use_switches_a_running_engine_and_doctor_sees_it() {
     assert_eq!(status["model"]["id"], "all-minilm-l6-v2", "{status}");
     let config = std::fs::read_to_string(env.cm_home.join("config.toml")).unwrap();
     assert!(config.starts_with("# my settings"), "the user's comment stays: {config}");
-    let (_, checks) = env.doctor();
+    let (_, checks) = doctor(&env);
     assert_eq!(outcome(&checks, "engine"), "ok", "{:?}", checks["engine"]);
     assert_eq!(outcome(&checks, "model"), "ok", "{:?}", checks["model"]);
 }
 
 #[test]
 fn doctor_says_when_a_projects_hooks_last_reached_the_engine() {
-    let env = Env::new();
+    let env = sandbox();
     env.ok(&["setup"]);
-    let (_, checks) = env.doctor();
+    let (_, checks) = doctor(&env);
     assert_eq!(outcome(&checks, "project: last hook"), "warn");
     assert!(checks["project: last hook"]["detail"].as_str().unwrap().contains("no hook of this project"));
 
-    let _engine = env.serve();
+    let _engine = env.serve(&["serve", "--port", "0", "--no-watch"]);
     env.ok(&["save", "Deploys go through the blue green pipeline on Fridays", "--type", "decision"]);
     let payload = serde_json::json!({
         "session_id": "doctor-1", "cwd": env.project, "prompt": "how do deploys work with the blue green pipeline"
     });
-    let mut hook =
-        env.cmd(&["hook", "UserPromptSubmit"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut hook = env
+        .command(&["hook", "UserPromptSubmit"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     use std::io::Write as _;
     hook.stdin.take().unwrap().write_all(payload.to_string().as_bytes()).unwrap();
     let out = hook.wait_with_output().unwrap();
@@ -243,7 +181,7 @@ fn doctor_says_when_a_projects_hooks_last_reached_the_engine() {
     // Recorded right after the answer.
     let until = Instant::now() + Duration::from_secs(10);
     loop {
-        let (_, checks) = env.doctor();
+        let (_, checks) = doctor(&env);
         let detail = checks["project: last hook"]["detail"].as_str().unwrap().to_owned();
         if outcome(&checks, "project: last hook") == "ok" {
             assert!(detail.starts_with("UserPromptSubmit just now: injected 1"), "{detail}");

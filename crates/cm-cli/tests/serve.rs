@@ -2,99 +2,57 @@
 //! run them: the real binary, a real engine process, a temporary home.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Stdio;
 
+use cm_testkit::cli::{Sandbox, Serving};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_claude-memory");
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    home: PathBuf,
-    project: PathBuf,
+/// A sandbox whose project already has its data folder.
+fn sandbox() -> Sandbox {
+    let env = Sandbox::new(BIN);
+    std::fs::create_dir_all(env.project.join(".claude-memory")).unwrap();
+    env
 }
 
-impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let home = tmp.path().join("home");
-        let project = tmp.path().join("project");
-        std::fs::create_dir_all(project.join(".claude-memory")).unwrap();
-        Env { home, project: project.canonicalize().unwrap(), _tmp: tmp }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(&self.project)
-            .env("CLAUDE_MEMORY_HOME", &self.home)
-            // The watcher would scan the real home otherwise.
-            .env("HOME", self.home.parent().unwrap())
-            .env_remove("CLAUDE_MEMORY_LOG");
-        c
-    }
-
-    fn run(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
-        let mut child = self
-            .cmd(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-    }
-
-    fn serve(&self) -> Child {
-        let mut child =
-            self.cmd(&["serve", "--port", "0"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            let (_, out, _) = self.run(&["status", "--json"], "");
-            if serde_json::from_str::<Value>(&out).is_ok_and(|v| v["running"] == true) {
-                return child;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the engine did not start");
-    }
+/// Runs `args` with `stdin`: whether it succeeded, its stdout and its stderr.
+fn run(env: &Sandbox, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let out = env.run_with_input(args, stdin);
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
-fn stop(mut child: Child, home: &Path) {
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = child.wait().unwrap();
+fn stop(engine: Serving, cm_home: &Path) {
+    let status = engine.terminate();
     assert!(status.success(), "serve exited with {status} on SIGTERM");
-    assert!(!home.join("engine.json").exists(), "the discovery file is removed on a clean stop");
+    assert!(!cm_home.join("engine.json").exists(), "the discovery file is removed on a clean stop");
 }
 
 #[test]
 fn serve_status_hook_and_clean_shutdown() {
-    let env = Env::new();
-    let (ok, _, err) = env
-        .run(&["save", "Deploys go out from the release branch on Tuesdays only", "--type", "decision"], "");
+    let env = sandbox();
+    let (ok, _, err) = run(
+        &env,
+        &["save", "Deploys go out from the release branch on Tuesdays only", "--type", "decision"],
+        "",
+    );
     assert!(ok, "{err}");
-    let (_, out, _) = env.run(&["status", "--json"], "");
+    let (_, out, _) = run(&env, &["status", "--json"], "");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["running"], false);
 
-    let engine = env.serve();
-    let (_, out, _) = env.run(&["status", "--json"], "");
+    let engine = env.serve(&["serve", "--port", "0"]);
+    let (_, out, _) = run(&env, &["status", "--json"], "");
     let status: Value = serde_json::from_str(&out).unwrap();
     assert!(status["url"].as_str().unwrap().starts_with("http://127.0.0.1:"), "{status}");
     assert_eq!(status["projects"], 1, "the saved-to project was discovered: {status}");
 
     // A second engine refuses to start, saying why.
-    let (ok, _, err) = env.run(&["serve", "--port", "0"], "");
+    let (ok, _, err) = run(&env, &["serve", "--port", "0"], "");
     assert!(!ok && err.contains("already running"), "{err}");
 
     let payload = json!({ "session_id": "s", "cwd": env.project, "prompt": "when do deploys go out from the release branch?" });
-    let (ok, out, err) = env.run(&["hook", "UserPromptSubmit"], &payload.to_string());
+    let (ok, out, err) = run(&env, &["hook", "UserPromptSubmit"], &payload.to_string());
     assert!(ok && err.is_empty(), "{err}");
     let answer: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(answer["hookSpecificOutput"]["hookEventName"], "UserPromptSubmit");
@@ -104,20 +62,20 @@ fn serve_status_hook_and_clean_shutdown() {
     // Session end queues the transcript; the hook prints nothing.
     let end =
         json!({ "session_id": "s", "cwd": env.project, "transcript_path": "/t/s.jsonl", "reason": "exit" });
-    let (ok, out, _) = env.run(&["hook", "SessionEnd"], &end.to_string());
+    let (ok, out, _) = run(&env, &["hook", "SessionEnd"], &end.to_string());
     assert!(ok && out.is_empty(), "{out}");
 
-    stop(engine, &env.home);
-    let (_, out, _) = env.run(&["status", "--json"], "");
+    stop(engine, &env.cm_home);
+    let (_, out, _) = run(&env, &["status", "--json"], "");
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["running"], false);
 }
 
 #[test]
 fn mcp_over_stdio_relays_to_the_engine_and_prints_only_protocol() {
-    let env = Env::new();
-    let engine = env.serve();
+    let env = sandbox();
+    let engine = env.serve(&["serve", "--port", "0"]);
     let mut mcp = env
-        .cmd(&["mcp"])
+        .command(&["mcp"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -145,7 +103,7 @@ fn mcp_over_stdio_relays_to_the_engine_and_prints_only_protocol() {
     assert!(mcp.wait().unwrap().success());
 
     // The memory went to the project of the working directory.
-    let (_, out, _) = env.run(&["list", "--json"], "");
+    let (_, out, _) = run(&env, &["list", "--json"], "");
     assert!(out.contains("CI caches cargo registries"), "{out}");
-    stop(engine, &env.home);
+    stop(engine, &env.cm_home);
 }

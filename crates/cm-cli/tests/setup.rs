@@ -1,60 +1,28 @@
 //! `claude-memory setup` and `uninstall`, run as a user would, with HOME and
 //! CLAUDE_MEMORY_HOME in a temporary directory so the real ones are never touched.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
+use cm_testkit::cli::Sandbox;
 use serde_json::Value;
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    home: PathBuf,
-    project: PathBuf,
+const BIN: &str = env!("CARGO_BIN_EXE_claude-memory");
+
+/// The user has claude-memory on the PATH (`claude-memory install`): setup
+/// writes the bare command then.
+fn sandbox() -> Sandbox {
+    let mut env = Sandbox::new(BIN);
+    env.path = Some(format!("{}:/usr/bin:/bin", Path::new(BIN).parent().unwrap().display()));
+    env
 }
 
-impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().canonicalize().unwrap();
-        let (home, project) = (root.join("home"), root.join("project"));
-        std::fs::create_dir_all(project.join(".git")).unwrap();
-        std::fs::create_dir_all(&home).unwrap();
-        Env { _tmp: tmp, home, project }
-    }
-
-    fn run(&self, args: &[&str], config_dir: Option<&Path>) -> Output {
-        let bin = Path::new(env!("CARGO_BIN_EXE_claude-memory"));
-        // The user has claude-memory on the PATH (`claude-memory install`):
-        // setup writes the bare command then.
-        let path = format!("{}:/usr/bin:/bin", bin.parent().unwrap().display());
-        let mut cmd = Command::new(bin);
-        cmd.args(args)
-            .current_dir(&self.project)
-            .env("PATH", path)
-            .env("HOME", &self.home)
-            .env("CLAUDE_MEMORY_HOME", self.home.join("claude-memory"))
-            .env_remove("CLAUDE_CONFIG_DIR")
-            .env_remove("CLAUDE_MEMORY_LOG");
-        if let Some(dir) = config_dir {
-            cmd.env("CLAUDE_CONFIG_DIR", dir);
-        }
-        cmd.output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args, None);
-        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn read(&self, path: &Path) -> Value {
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[test]
 fn setup_and_uninstall_in_a_project_and_for_the_user() {
-    let env = Env::new();
+    let env = sandbox();
     let settings = env.project.join(".claude/settings.local.json");
     let mcp = env.project.join(".mcp.json");
 
@@ -66,7 +34,7 @@ fn setup_and_uninstall_in_a_project_and_for_the_user() {
     );
     assert!(dry.contains("nothing was changed"), "{dry}");
     assert!(!settings.exists() && !mcp.exists() && !env.project.join(".claude-memory").exists());
-    let setup_done = env.home.join("claude-memory/.setup-done");
+    let setup_done = env.cm_home.join(".setup-done");
     assert!(!setup_done.exists(), "a dry run does not finish the first run");
 
     let report: Value = serde_json::from_str(&env.ok(&["setup", "--json"])).unwrap();
@@ -77,16 +45,16 @@ fn setup_and_uninstall_in_a_project_and_for_the_user() {
     assert_eq!(report["data_dir"]["action"], "created");
     let actions: Vec<&Value> = report["files"].as_array().unwrap().iter().map(|f| &f["action"]).collect();
     assert_eq!(actions, ["created", "created"]);
-    assert_eq!(env.read(&settings)["hooks"]["UserPromptSubmit"][0]["hooks"][0]["timeout"], 2);
+    assert_eq!(read(&settings)["hooks"]["UserPromptSubmit"][0]["hooks"][0]["timeout"], 2);
     assert_eq!(
-        env.read(&mcp)["mcpServers"]["claude-memory"],
+        read(&mcp)["mcpServers"]["claude-memory"],
         serde_json::json!({"type": "stdio", "command": "claude-memory", "args": ["mcp"], "alwaysLoad": true})
     );
     assert!(env.ok(&["setup"]).contains("already set up"));
 
     // A broken file is named, and nothing is touched.
     std::fs::write(&mcp, "{\"mcpServers\": {").unwrap();
-    let out = env.run(&["uninstall"], None);
+    let out = env.run(&["uninstall"]);
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains(".mcp.json: not valid JSON") && err.contains("nothing was changed"), "{err}");
@@ -106,17 +74,17 @@ fn setup_and_uninstall_in_a_project_and_for_the_user() {
     let home_config = env.home.join(".claude.json");
     assert_eq!(paths, [home_settings.to_str().unwrap(), home_config.to_str().unwrap()]);
     assert_eq!(
-        env.read(&home_settings)["hooks"]["SessionEnd"][0]["hooks"][0]["command"],
+        read(&home_settings)["hooks"]["SessionEnd"][0]["hooks"][0]["command"],
         "claude-memory hook SessionEnd"
     );
-    assert_eq!(env.read(&home_config)["mcpServers"]["claude-memory"]["command"], "claude-memory");
+    assert_eq!(read(&home_config)["mcpServers"]["claude-memory"]["command"], "claude-memory");
     assert!(!settings.exists() && !mcp.exists(), "the project is left alone");
     assert!(env.ok(&["uninstall", "--user"]).contains("removed"));
     assert!(!home_settings.exists());
 
     // CLAUDE_CONFIG_DIR moves the user's files, as it does for Claude Code.
     let config_dir = env.home.join("claude-config");
-    let out = env.run(&["setup", "--user"], Some(&config_dir));
+    let out = env.command(&["setup", "--user"]).env("CLAUDE_CONFIG_DIR", &config_dir).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(config_dir.join("settings.json").exists() && config_dir.join(".claude.json").exists());
     assert!(!home_settings.exists());

@@ -3,10 +3,14 @@
 //!
 //! Keeping these in their own crate lets a library's tests use them without
 //! the library depending on its dependents: of the workspace's crates,
-//! cm-testkit depends only on cm-core. It is a dev-dependency of cm-engine
-//! and cm-llm; the one normal dependent is cm-bench, whose synthetic search
-//! benchmark embeds with [`HashEmbedder`] at run time.
+//! cm-testkit depends only on cm-core. It is a dev-dependency of cm-engine,
+//! cm-llm and the CLI; the one normal dependent is cm-bench, whose synthetic
+//! search benchmark embeds with [`HashEmbedder`] at run time.
+//!
+//! - [`HashEmbedder`]: vectors from the words of a text, no model to load.
+//! - [`cli`]: the `claude-memory` binary in a temporary home.
 
+pub mod cli;
 mod embedder;
 
 pub use embedder::HashEmbedder;
