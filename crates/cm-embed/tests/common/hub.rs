@@ -22,8 +22,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cm_testkit::http::{Request, read_request};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Something to do wrong while serving a file's bytes.
@@ -119,41 +120,15 @@ impl FakeHub {
 }
 
 async fn handle(mut socket: TcpStream, state: &State) -> std::io::Result<()> {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = socket.read(&mut buf).await?;
-        if n == 0 || head.len() > 64 * 1024 {
-            return Ok(());
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&head).into_owned();
-    let mut lines = text.split("\r\n");
-    let mut request_line = lines.next().unwrap_or("").split(' ');
-    let method = request_line.next().unwrap_or("").to_string();
-    let path = request_line.next().unwrap_or("").to_string();
-    let headers: HashMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let range = headers.get("range").cloned();
-    let body_start = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let mut body = head[body_start..].to_vec();
-    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-    while body.len() < length {
-        let n = socket.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&buf[..n]);
-    }
+    let Some(request) = read_request(&mut socket).await? else { return Ok(()) };
+    let range = request.header("range").map(str::to_owned);
+    let host = request.header("host").unwrap_or_default().to_owned();
+    let Request { method, target: path, body, .. } = request;
     state.seen.lock().unwrap().push(Seen {
         method: method.clone(),
         path: path.clone(),
         range: range.clone(),
     });
-    let host = headers.get("host").cloned().unwrap_or_default();
     let head_only = method == "HEAD";
 
     if let Some(sha) = path.strip_prefix("/cdn/") {
