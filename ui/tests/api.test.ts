@@ -119,7 +119,7 @@ describe('Api', () => {
   });
 
   it('tells a search from a list', () => {
-    expect(isSearch({ hits: [], mode: 'bm25' })).toBe(true);
+    expect(isSearch({ hits: [], mode: 'bm25', hook: { injects: [], limit: 3, min_similarity: 0.3 } })).toBe(true);
     expect(isSearch({ memories: [], limit: 1, offset: 0 })).toBe(false);
   });
 });

@@ -12,7 +12,7 @@ use crate::memory::MemoryType;
 use crate::{Error, Result};
 
 /// How vector and BM25 results are combined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Fusion {
     /// `vector_weight · similarity + bm25_weight · min(|bm25| / bm25_scale, 1)`,
@@ -23,7 +23,7 @@ pub enum Fusion {
 }
 
 /// Search and ranking settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SearchConfig {
     /// Fusion mode.
@@ -80,7 +80,7 @@ impl Default for SearchConfig {
 /// Session context goes stale within weeks; a bug stays useful for a season;
 /// facts, patterns, decisions and preferences hold for about a year unless
 /// revised. Consolidated skills never decay.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HalfLives {
     /// `fact`.
@@ -139,7 +139,7 @@ impl SearchConfig {
 }
 
 /// Save-pipeline settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SaveConfig {
     /// Jaccard similarity of word sets at or above which a save reinforces an
@@ -156,7 +156,7 @@ impl Default for SaveConfig {
 }
 
 /// Which embedding model is active and how it runs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmbeddingConfig {
     /// The active model's id (see `claude-memory models list`); `None`: no
@@ -171,7 +171,7 @@ pub struct EmbeddingConfig {
 }
 
 /// The local service (`claude-memory serve`, the tray app).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceConfig {
     /// TCP port on 127.0.0.1.
@@ -185,7 +185,7 @@ impl Default for ServiceConfig {
 }
 
 /// What the Claude Code hooks inject, and how fast they must be.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HooksConfig {
     /// Deadline of `hook UserPromptSubmit` and `hook SessionStart`, in milliseconds.
@@ -232,7 +232,7 @@ impl Default for HooksConfig {
 }
 
 /// Where projects are discovered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectsConfig {
     /// Directories watched for `.claude-memory/` folders (empty: the home directory).
@@ -275,7 +275,7 @@ impl Default for ProjectsConfig {
 }
 
 /// Which saves are structured into `<what>/<when>/<do>/<warn>`, and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StructureConfig {
     /// Saves Claude makes through MCP.
@@ -321,7 +321,7 @@ impl StructureConfig {
 }
 
 /// Clustering of similar memories and when a cluster is ready to merge.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// A saved memory joins the nearest cluster of its domain whose centroid
@@ -345,7 +345,7 @@ impl Default for ClusterConfig {
 }
 
 /// All settings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Search and ranking.

@@ -29,7 +29,7 @@ pub struct EmbedError(pub String);
 /// similarity differently (all-MiniLM-L6-v2 puts unrelated sentences near
 /// 0.1, e5 near 0.7), so a threshold only means something for the model it
 /// was measured on; `claude-memory bench gate` measures them.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct Calibration {
     /// A hook injects a memory at least this similar to the prompt or tool call.
     pub relevance: f64,

@@ -18,7 +18,9 @@ pub const MIN_CONFIDENCE: f64 = 0.3;
 pub const MAX_CONFIDENCE: f64 = 0.9;
 
 /// What kind of knowledge a memory holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum MemoryType {
     /// A stable fact about the codebase.
@@ -84,7 +86,7 @@ impl FromStr for MemoryType {
 }
 
 /// Where a save came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Claude called the `memory_save` tool.
@@ -423,7 +425,7 @@ pub struct Memory {
 }
 
 /// What a save did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SaveAction {
     /// A new memory was written.
@@ -446,7 +448,7 @@ impl SaveAction {
 }
 
 /// The result of a save.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SaveOutcome {
     /// The memory created or reinforced; absent when rejected.
     pub id: Option<i64>,

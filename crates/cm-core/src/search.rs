@@ -10,7 +10,7 @@ use crate::config::{Fusion, SearchConfig};
 use crate::memory::{Domain, Memory, MemoryType};
 
 /// Which retrievers a search uses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// BM25 and vectors, fused.

@@ -34,7 +34,7 @@ use cm_core::Calibration;
 use crate::spec::{ModelSpec, Pooling};
 
 /// One file of a catalogue model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ModelFile {
     /// Path inside the Hugging Face repository (`onnx/model.onnx`).
     pub repo_path: Cow<'static, str>,
@@ -52,7 +52,7 @@ pub struct ModelFile {
 }
 
 /// A model that can be downloaded or installed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct CatalogueEntry {
     /// How to run it; `spec.id` is the catalogue id.
     pub spec: ModelSpec,

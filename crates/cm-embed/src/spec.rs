@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalogue::CATALOGUE;
 
 /// How token vectors are pooled into one vector per text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// The first token's vector (`[CLS]`); the BGE family.
@@ -25,7 +25,7 @@ pub enum Pooling {
 }
 
 /// Describes one embedding model: how to feed it and how to read it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelSpec {
     /// Stable identifier recorded with every vector, including the variant
     /// (`all-minilm-l6-v2-int8`): vectors of two variants are not comparable.

@@ -41,7 +41,7 @@ pub const LOCAL_BUILD_NOTE: &str = "local build (unverified against Hugging Face
 const MANIFEST_FORMAT: u32 = 1;
 
 /// How one installed file was checked when it was installed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FileCheck {
     /// Its SHA-256 equals the one the catalogue pins.
@@ -57,7 +57,7 @@ pub enum FileCheck {
 }
 
 /// One file of an installed model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ManifestFile {
     /// Name inside the model directory.
     pub name: String,
@@ -70,7 +70,7 @@ pub struct ManifestFile {
 }
 
 /// Where an installed model came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InstallSource {
     /// Downloaded from a Hugging Face Hub.
@@ -90,7 +90,7 @@ pub enum InstallSource {
 }
 
 /// `manifest.json`: what an installed model is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Manifest {
     /// Layout version of this file.
     pub format: u32,
@@ -110,7 +110,7 @@ pub struct Manifest {
 }
 
 /// How trustworthy an installed model is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ModelState {
     /// Every file matches the catalogue's SHA-256 (or, where it pins none, the Hub's).
@@ -149,7 +149,7 @@ impl std::fmt::Display for ModelState {
 }
 
 /// An installed model, as [`ModelStore::list`] reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct InstalledModel {
     /// Its id (the directory's name).
     pub id: String,
@@ -167,7 +167,7 @@ pub struct InstalledModel {
 }
 
 /// One file's result in a [`VerifyReport`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FileReport {
     /// Name inside the model directory.
     pub name: String,
@@ -182,7 +182,7 @@ pub struct FileReport {
 }
 
 /// The result of re-hashing an installed model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct VerifyReport {
     /// The model's id.
     pub id: String,

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// Something the engine did. Delivered to every subscriber; a slow subscriber
 /// misses events rather than slowing the engine down.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EngineEvent {
     /// A memory was saved (created, reinforced or rejected).
@@ -55,8 +55,10 @@ pub enum EngineEvent {
     },
     /// Progress of a long task (model download, re-embedding).
     Progress {
-        /// What is progressing, e.g. `download:all-minilm-l6-v2`.
+        /// What is progressing, e.g. `install:all-minilm-l6-v2`.
         task: String,
+        /// Where it stands; the last event of a task says how it ended.
+        state: TaskState,
         /// Units done.
         done: u64,
         /// Units in all, when known.
@@ -77,5 +79,22 @@ pub enum EngineEvent {
     Error {
         /// What failed, in words.
         message: String,
+        /// The task that failed, when one did (as in [`EngineEvent::Progress`]).
+        task: Option<String>,
     },
+}
+
+/// Where a long task stands: carried as data so no reader has to match
+/// the words of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Started or under way.
+    Running,
+    /// Ended well.
+    Finished,
+    /// Ended with an error (the message says which).
+    Failed,
+    /// Stopped on request.
+    Cancelled,
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// How a check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Ok,
@@ -21,7 +21,7 @@ pub enum Outcome {
 }
 
 /// One check.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Check {
     /// A stable name (`path`, `onnxruntime`, `model`, `engine`, `project.hooks`…).
     pub name: String,
@@ -34,7 +34,7 @@ pub struct Check {
 }
 
 /// Every check, and whether none failed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub ok: bool,
     pub checks: Vec<Check>,
@@ -207,10 +207,7 @@ fn last_hook(root: &Path, name: &str, hooks_set_up: bool) -> Check {
         Ok(project) if project.db_path().is_file() => tokio::runtime::Handle::current().block_on(async {
             // Only reads: no model, no registry.
             let engine = cm_engine::Engine::new(cm_core::Config::default(), None);
-            let calls = match engine.store(&project).await {
-                Ok(store) => store.hook_calls().await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
+            let calls = engine.hook_calls(&project).await.map_err(|e| e.to_string());
             engine.close().await;
             calls
         }),

@@ -22,6 +22,9 @@ pub enum Error {
     /// The request conflicts with work in progress.
     #[error("{0}")]
     Conflict(String),
+    /// The request's body is over the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// The request took too long.
     #[error("the request took longer than {0} ms")]
     Timeout(u64),
@@ -45,6 +48,7 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Engine(e) if e.is_not_found() => StatusCode::NOT_FOUND,
             Error::Engine(cm_engine::Error::NotAProject(_)) => StatusCode::NOT_FOUND,

@@ -55,12 +55,30 @@ pub fn home() -> Result<PathBuf> {
 
 /// The registry of every project claude-memory has opened.
 pub fn registry() -> Result<cm_engine::Registry> {
-    Ok(cm_engine::Registry::new(home()?.join("projects.json")))
+    Ok(cm_engine::Registry::new(registry_file(&home()?)))
 }
+
+// Every per-user file and folder is named here once (the token and
+// `engine.json` in `discovery`); nothing else spells them.
 
 /// The settings file in `home`.
 pub fn config_file(home: &Path) -> PathBuf {
     home.join("config.toml")
+}
+
+/// The list of every project opened, in `home`.
+pub fn registry_file(home: &Path) -> PathBuf {
+    home.join("projects.json")
+}
+
+/// The installed embedding models, in `home`.
+pub fn models_dir(home: &Path) -> PathBuf {
+    home.join("models")
+}
+
+/// The engine's log (`serve` and the tray app append to it), in `home`.
+pub fn engine_log(home: &Path) -> PathBuf {
+    home.join("logs").join("engine.log")
 }
 
 /// Loads settings: defaults → `<home>/config.toml` → `CLAUDE_MEMORY_*` variables.
@@ -221,7 +239,7 @@ pub fn embed_config(
             cm_embed::EmbedConfig::new(dir, spec)
         }
         // An installed model: its manifest says which ONNX file to run.
-        None => cm_embed::ModelStore::new(home()?.join("models"))
+        None => cm_embed::ModelStore::new(models_dir(&home()?))
             .embed_config(&id)
             .map_err(|e| Error::Service(cm_core::error_chain(&e)))?,
     };

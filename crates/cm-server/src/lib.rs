@@ -15,10 +15,12 @@
 mod api;
 pub mod discovery;
 pub mod doctor;
+pub mod dto;
 mod error;
 mod hooks;
 pub mod launch;
 pub mod mcp;
+pub mod project;
 mod security;
 mod serve;
 mod static_files;

@@ -12,7 +12,7 @@ use crate::memories::{MEMORY_COLUMNS, memory_from_row};
 use crate::{Error, Result, Store, now_ms};
 
 /// Kinds of queued work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobKind {
     /// Mine a session's transcript for memories.
@@ -55,7 +55,7 @@ pub struct NewJob {
 }
 
 /// A queued, running or finished job.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Job {
     /// Id.
     pub id: i64,
@@ -84,7 +84,7 @@ pub struct Job {
 }
 
 /// One memory injected into a conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Injection {
     /// Claude Code's session id.
     pub session_id: String,
@@ -112,7 +112,7 @@ pub struct Injected {
 }
 
 /// The latest call of one hook event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct HookCall {
     /// The hook event.
     pub event: String,
@@ -127,7 +127,7 @@ pub struct HookCall {
 }
 
 /// One entry of a project's history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TimelineEntry {
     /// `injection`, `save` or `job`.
     pub kind: String,
@@ -606,7 +606,7 @@ pub(crate) async fn finish_job_in(conn: &mut sqlx::SqliteConnection, id: i64, no
 }
 
 /// A cluster of similar memories.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Cluster {
     /// Id.
     pub id: i64,

@@ -9,7 +9,7 @@ use sqlx::{AssertSqlSafe, Row};
 use crate::{Result, Store};
 
 /// Counts describing one project.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stats {
     /// Live (not archived) memories.
     pub total: i64,

@@ -8,7 +8,7 @@ use sqlx::Row;
 use crate::{Result, Store, now_ms};
 
 /// Totals of LLM calls.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LlmTotals {
     /// Calls that got an answer.
     pub requests: i64,
@@ -30,7 +30,7 @@ impl std::ops::AddAssign for LlmTotals {
 }
 
 /// A project's LLM usage: in all, by purpose, and per day.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LlmUsage {
     /// Everything.
     pub total: LlmTotals,
@@ -41,7 +41,7 @@ pub struct LlmUsage {
 }
 
 /// One call to count: `None` tokens for a failed call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, schemars::JsonSchema)]
 pub struct LlmCall<'a> {
     /// What it was for.
     pub purpose: &'a str,

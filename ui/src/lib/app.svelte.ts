@@ -4,13 +4,13 @@
 import { Api } from './api';
 import { applyProgress, parseTask, parseTaskError, startTask, type TaskKind, type TaskProgress } from './progress';
 import { streamEvents } from './sse';
-import type { EngineEvent, ProjectInfo, Status } from './types';
+import type { FeedEvent, ProjectInfo, Status } from './types';
 import { effectiveTheme, loadTheme, type ThemeChoice } from './theme';
 
 export interface FeedItem {
   seq: number;
   at: number;
-  event: EngineEvent;
+  event: FeedEvent;
 }
 
 const PROJECT_KEY = 'claude-memory.project';
@@ -30,7 +30,7 @@ class AppState {
   /** Model installs and activations by task (`install:<id>`, `activate:<id>`), from the event stream. */
   tasks = $state<Record<string, TaskProgress>>({});
   /** Each listener gets every event (the Models page follows installs). */
-  private listeners = new Set<(e: EngineEvent) => void>();
+  private listeners = new Set<(e: FeedEvent) => void>();
   private seq = 0;
   private abort: AbortController | null = null;
 
@@ -80,7 +80,7 @@ class AppState {
     this.tasks[`${kind}:${id}`] = failure ? { ...task, message: failure, failed: true } : task;
   }
 
-  private track(event: EngineEvent): void {
+  private track(event: FeedEvent): void {
     if (event.type === 'progress') {
       const t = parseTask(event.task);
       if (!t) return;
@@ -95,7 +95,7 @@ class AppState {
     }
   }
 
-  on(listener: (e: EngineEvent) => void): () => void {
+  on(listener: (e: FeedEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -116,12 +116,12 @@ class AppState {
         if (state === 'unauthorized') this.unauthorized = true;
       },
       onMessage: (message) => {
-        let event: EngineEvent;
+        let event: FeedEvent;
         try {
           const data: unknown = JSON.parse(message.data);
-          event = data && typeof data === 'object' && 'type' in data ? (data as EngineEvent) : { type: message.event };
+          event = data && typeof data === 'object' && 'type' in data ? (data as FeedEvent) : { type: 'unknown', name: message.event };
         } catch {
-          event = { type: message.event, raw: message.data };
+          event = { type: 'unknown', name: message.event, raw: message.data };
         }
         this.seq += 1;
         this.feed = [{ seq: this.seq, at: Date.now(), event }, ...this.feed].slice(0, 500);

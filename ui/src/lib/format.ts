@@ -122,7 +122,7 @@ export function passedBecause(m: { reason: string | null; similarity: number | n
 }
 
 /** The headline of one timeline entry. */
-export function describeEntry(e: { kind: string; what: string; detail: Record<string, unknown> | unknown[] }): string {
+export function describeEntry(e: { kind: string; what: string; detail: unknown }): string {
   switch (e.kind) {
     case 'injection': {
       const n = Array.isArray(e.detail) ? e.detail.length : 0;

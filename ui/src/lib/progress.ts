@@ -3,7 +3,10 @@
 // activations (`activate:<id>`, memories re-embedded). A pure reducer, so
 // the Models page and the setup wizard show the same thing.
 
-import type { EngineEvent } from './types';
+import type { EngineEvent, FeedEvent, TaskState } from './types';
+
+/** A task's `progress` event (tests and early events may leave fields out). */
+export type ProgressEvent = Partial<Extract<EngineEvent, { type: 'progress' }>> & { state?: TaskState };
 
 export type TaskKind = 'install' | 'activate';
 
@@ -50,13 +53,14 @@ function num(v: unknown): number | null {
  * the event's `detail` (`bytes_per_sec`, `eta_secs`) or else from the
  * progress since the last sample.
  */
-export function applyProgress(prev: TaskProgress | undefined, kind: TaskKind, e: EngineEvent, now: number): TaskProgress {
+export function applyProgress(prev: TaskProgress | undefined, kind: TaskKind, e: ProgressEvent, now: number): TaskProgress {
   const base = prev && prev.kind === kind && isRunning(prev) ? prev : startTask(kind, now, '');
   const detail = e.detail && typeof e.detail === 'object' ? (e.detail as Record<string, unknown>) : {};
   const total = num(e.total) ?? base.total;
   const message = typeof e.message === 'string' ? e.message : kind === 'install' ? (detailMessage(detail) ?? base.message) : base.message;
-  const finished = kind === 'install' ? message === 'installed' : message === 'done';
-  const failed = message.startsWith('failed') || message === 'cancelled';
+  // How the task ended is data (`state`), never read from the words.
+  const finished = e.state === 'finished';
+  const failed = e.state === 'failed' || e.state === 'cancelled';
   // Progress only grows within a task; the engine's closing event says
   // `done: 0` (it only carries the outcome), and a finished task did it all.
   let done = Math.max(base.done, num(e.done) ?? 0);
@@ -95,12 +99,11 @@ function detailMessage(detail: Record<string, unknown>): string | null {
   }
 }
 
-/** A failure reported as an `error` event (`installing <id>: …` or `activating <id>: …`): the task and its message. */
-export function parseTaskError(e: EngineEvent): { kind: TaskKind; id: string; message: string } | null {
-  if (e.type !== 'error' || typeof e.message !== 'string') return null;
-  const m = /^(installing|activating) ([^:\s]+): /.exec(e.message);
-  if (!m) return null;
-  return { kind: m[1] === 'installing' ? 'install' : 'activate', id: m[2]!, message: e.message };
+/** A failure reported as an `error` event naming its task: the task and its message. */
+export function parseTaskError(e: FeedEvent): { kind: TaskKind; id: string; message: string } | null {
+  if (e.type !== 'error') return null;
+  const t = parseTask(e.task);
+  return t ? { ...t, message: e.message } : null;
 }
 
 /** `1.5 MiB/s`; null → ''. */

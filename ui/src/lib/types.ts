@@ -1,59 +1,45 @@
-// The shapes of the engine's `/api` answers (see crates/cm-server/src/api.rs).
+// The dashboard's names for the engine's `/api` types. Everything the engine
+// answers with is generated from the Rust wire types into `api-types.ts`
+// (checked by `cargo test --workspace --test api_types`); only what the Rust
+// side keeps as free-form JSON is described by hand below.
 
-export interface Memory {
-  id: number;
-  content: string;
-  structured: string | null;
-  summary: string | null;
-  type: string;
-  domain: string;
-  tags: string[];
-  keywords: string[];
-  confidence: number;
-  evidence_count: number;
-  access_count: number;
-  last_accessed_at: number | null;
-  created_at: number;
-  updated_at: number;
-  source: string;
-  embedding_model: string | null;
-  archived: boolean;
-  merged_into: number | null;
-  cluster_id: number | null;
-}
+export type {
+  CancelAnswer,
+  Check as DoctorCheck,
+  Cluster,
+  ClusterMapAnswer,
+  ClustersAnswer,
+  Config,
+  CatalogueEntry,
+  EngineEvent,
+  HookCall,
+  Injection,
+  MapPointView as MapPoint,
+  MemoriesAnswer,
+  MemoryAnswer,
+  MemoryDetail,
+  MemoryType,
+  MemoryView as Memory,
+  ModelEntry,
+  ModelsAnswer,
+  ProjectAnswer,
+  ProjectInfo,
+  ProjectsAnswer,
+  Report as DoctorReport,
+  SearchAnswer,
+  SearchHitView as SearchHit,
+  SettingsAnswer,
+  Stats,
+  StatsAnswer,
+  StatusAnswer as Status,
+  TaskState,
+  TimelineAnswer,
+  TimelineEntry,
+} from './api-types';
 
-export interface SearchHit extends Memory {
-  score: number;
-  vector_similarity: number | null;
-  bm25: number | null;
-}
+import type { Config, EngineEvent } from './api-types';
 
-export interface SearchAnswer {
-  hits: SearchHit[];
-  mode: 'hybrid' | 'bm25' | 'vector';
-  /** What Claude Code's prompt hook would inject for a prompt like this search. */
-  hook?: { injects: number[]; limit: number; min_similarity: number };
-}
-
-export interface MemoriesAnswer {
-  memories: Memory[];
-  limit: number;
-  offset: number;
-}
-
-export interface MemoryAnswer {
-  memory: Memory;
-}
-
-export interface Injection {
-  session_id: string;
-  event: string;
-  memory_id: number;
-  score: number | null;
-  created_at: number;
-}
-
-/** One memory of a hook answer in the timeline. */
+/** One memory of a hook answer in the timeline (an injection entry's `detail`). */
 export interface TimelineMemory {
   id: number;
   score: number | null;
@@ -64,128 +50,25 @@ export interface TimelineMemory {
   content: string;
 }
 
-export interface TimelineEntry {
-  kind: 'injection' | 'save' | 'job';
-  at: number;
-  session_id: string | null;
-  /** The hook event, the save's source, or the job's kind. */
-  what: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  detail: any;
-}
+/** What the event stream delivers: the engine's events, a note that some
+ * were missed, or (from a newer engine) one this dashboard does not know. */
+export type FeedEvent =
+  | EngineEvent
+  | { type: 'lagged'; missed: number }
+  | { type: 'unknown'; name: string; raw?: string };
 
-export interface HookCall {
-  event: string;
-  session_id: string | null;
-  outcome: string;
-  injected: number;
-  at: number;
-}
-
-export interface TimelineAnswer {
-  entries: TimelineEntry[];
-  hook_calls: HookCall[];
-}
-
-export interface DoctorCheck {
-  name: string;
-  outcome: 'ok' | 'warn' | 'fail';
-  detail: string;
-  fix?: string;
-}
-
-export interface DoctorReport {
-  ok: boolean;
-  checks: DoctorCheck[];
-}
-
-export interface MemoryDetail {
-  memory: Memory;
-  injections: Injection[];
-}
-
-export interface Status {
-  version: string;
-  uptime_ms: number;
-  port: number;
-  paused: boolean;
-  projects: number;
-  model: { id: string; dimension: number } | null;
-  /** The LLM that structures memories, e.g. "Azure OpenAI deployment `gpt-4o-mini`"; null: offline. */
-  llm?: string | null;
-  /** Whether the setup wizard has been completed (absent from older engines). */
-  setup_done?: boolean;
-}
-
-export interface ProjectInfo {
-  path: string;
-  name: string | null;
-  present: boolean;
-  memories: { total: number; archived: number } | null;
-}
-
-export interface ProjectsAnswer {
-  projects: ProjectInfo[];
-}
-
-export interface ProjectAnswer {
-  project: ProjectInfo;
-}
-
-export interface Stats {
-  total: number;
-  archived: number;
-  by_type: Record<string, number>;
-  by_domain: Record<string, number>;
-  by_source: Record<string, number>;
-  clusters: Record<string, number>;
-  avg_confidence: number;
-  vectors: Record<string, number>;
-  db_bytes: number;
-}
-
-export interface StatsAnswer {
-  stats: Stats;
-  injections_per_day: { day: string; count: number }[];
-}
-
-export interface Cluster {
+/** A save entry's `detail` in the timeline. */
+export interface TimelineSave {
   id: number;
-  theme: string;
-  domain: string;
-  member_count: number;
-  avg_confidence: number;
-  status: string;
-}
-
-export interface ClustersAnswer {
-  clusters: Cluster[];
-}
-
-export interface ModelEntry {
-  id: string;
-  entry: Record<string, unknown>;
-  installed: { state: string; size_on_disk: number } | null;
-}
-
-export interface ModelsAnswer {
-  catalogue: ModelEntry[];
-  active: string | null;
-  loaded: string | null;
+  content: string;
 }
 
 /** config.toml as JSON: known sections are edited in the form, the rest kept as they are. */
 export type ConfigFile = Record<string, Record<string, unknown>>;
 
-export interface SettingsAnswer {
-  file: ConfigFile;
-  running: ConfigFile;
-}
-
-/** One event of GET /api/events. */
-export interface EngineEvent {
-  type: string;
-  [key: string]: unknown;
+/** The settings as the form edits them: section by section, by name. */
+export function configFile(config: Config): ConfigFile {
+  return config as unknown as ConfigFile;
 }
 
 /** The LLM provider (`[llm.provider]`): one shape per kind. */
@@ -256,20 +139,4 @@ export interface SetupRequest {
   project: string;
   scope: SetupScope;
   dry_run: boolean;
-}
-
-/** One memory on the clusters map: its embedding projected to 2-D, in [-1, 1]. */
-export interface MapPoint {
-  id: number;
-  x: number;
-  y: number;
-  cluster_id: number | null;
-  memory_type: string;
-  domain: string;
-  summary: string;
-}
-
-export interface ClusterMapAnswer {
-  model: string | null;
-  points: MapPoint[];
 }

@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use cm_llm::{Credentials, KeySource, LlmClient, LlmConfig, Provider, Secret};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body;
+use super::{JsonBody, OptionalBody, blocking};
 use crate::{AppState, Error, Result};
 
 #[derive(Deserialize)]
@@ -23,11 +22,6 @@ pub(super) struct LlmBody {
     /// Removes the stored key.
     #[serde(default)]
     clear_key: bool,
-}
-
-/// Runs blocking credential and file work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Service(e.to_string()))?
 }
 
 /// The stored key and where it is, if any.
@@ -63,8 +57,7 @@ async fn usage_everywhere(state: &AppState) -> cm_store::LlmTotals {
     let engine = state.engine();
     let mut total = cm_store::LlmTotals::default();
     for project in engine.known_projects().await {
-        let Ok(store) = engine.store(&project).await else { continue };
-        if let Ok(u) = store.llm_usage().await {
+        if let Ok(u) = engine.llm_usage(&project).await {
             total += u.total;
         }
     }
@@ -78,8 +71,10 @@ pub(super) async fn get_llm(State(state): State<AppState>) -> Result<axum::Json<
 
 /// `PUT /api/llm`: checks and saves the settings (and the key), then swaps
 /// the engine's LLM at once. Invalid settings change nothing.
-pub(super) async fn put_llm(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
-    let b: LlmBody = body(&bytes)?;
+pub(super) async fn put_llm(
+    State(state): State<AppState>,
+    JsonBody(b): JsonBody<LlmBody>,
+) -> Result<axum::Json<Value>> {
     let key = b.typed_key();
     if !matches!(b.config.provider, Provider::None) {
         b.config.validate().map_err(|e| Error::BadRequest(e.to_string()))?;
@@ -120,8 +115,10 @@ pub(super) async fn put_llm(State(state): State<AppState>, bytes: Bytes) -> Resu
 
 /// `POST /api/llm/test`: one short chat with the given settings (the stored
 /// ones without a body; the stored key unless one is given).
-pub(super) async fn test_llm(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
-    let given: Option<LlmBody> = if bytes.is_empty() { None } else { Some(body(&bytes)?) };
+pub(super) async fn test_llm(
+    State(state): State<AppState>,
+    OptionalBody(given): OptionalBody<LlmBody>,
+) -> Result<axum::Json<Value>> {
     let home = state.home().to_owned();
     let client = blocking(move || {
         let (config, key) = match given {

@@ -4,14 +4,14 @@
 
 use std::path::PathBuf;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use cm_claude_code::{Program, Scope, SetupOptions};
 use cm_engine::Project;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::body;
+use super::{JsonBody, blocking};
+use crate::dto::ProjectAnswer;
 use crate::{AppState, Error, Result};
 
 pub(crate) use crate::launch::setup_done;
@@ -36,8 +36,10 @@ pub(super) struct AddProject {
 /// `POST /api/projects`: records a folder as a project. Nothing is written
 /// in the folder: its `.claude-memory/` is created when setup is applied
 /// (or the first memory is saved), so the wizard's review shows it.
-pub(super) async fn add_project(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
-    let b: AddProject = body(&bytes)?;
+pub(super) async fn add_project(
+    State(state): State<AppState>,
+    JsonBody(b): JsonBody<AddProject>,
+) -> Result<axum::Json<ProjectAnswer>> {
     let root = absolute_dir(&b.path)?;
     let project = Project::at(&root)?;
     let registry = state
@@ -45,20 +47,7 @@ pub(super) async fn add_project(State(state): State<AppState>, bytes: Bytes) -> 
         .registry()
         .ok_or_else(|| Error::Service("this engine keeps no list of projects".into()))?;
     registry.add(project.root()).map_err(|e| Error::Service(e.to_string()))?;
-    let present = project.data_dir().is_dir();
-    let memories = match present {
-        true => {
-            let stats = state.engine().stats(&project).await?;
-            json!({ "total": stats.total, "archived": stats.archived })
-        }
-        false => Value::Null,
-    };
-    Ok(axum::Json(json!({ "project": {
-        "path": project.root(),
-        "name": project.root().file_name().map(|n| n.to_string_lossy().into_owned()),
-        "present": present,
-        "memories": memories,
-    }})))
+    Ok(axum::Json(ProjectAnswer { project: super::system::project_info(&state, project.root()).await }))
 }
 
 #[derive(Deserialize)]
@@ -73,8 +62,10 @@ pub(super) struct SetupBody {
 /// `POST /api/setup`: the same setup as `claude-memory setup`, for one
 /// project and scope; with `dry_run`, only the report of what would change
 /// (every file's unified diff).
-pub(super) async fn run_setup(State(state): State<AppState>, bytes: Bytes) -> Result<axum::Json<Value>> {
-    let b: SetupBody = body(&bytes)?;
+pub(super) async fn run_setup(
+    State(state): State<AppState>,
+    JsonBody(b): JsonBody<SetupBody>,
+) -> Result<axum::Json<Value>> {
     let scope = match b.scope.as_str() {
         "local" => Scope::Local,
         "shared" => Scope::Shared,
@@ -91,10 +82,9 @@ pub(super) async fn run_setup(State(state): State<AppState>, bytes: Bytes) -> Re
         dry_run: b.dry_run,
         program: Program::resolve(),
     };
-    let report = tokio::task::spawn_blocking(move || cm_claude_code::setup(&options))
-        .await
-        .map_err(|e| Error::Service(e.to_string()))?
-        .map_err(|e| Error::BadRequest(e.to_string()))?;
+    let report =
+        blocking(move || cm_claude_code::setup(&options).map_err(|e| Error::BadRequest(e.to_string())))
+            .await?;
     if !b.dry_run
         && let Some(registry) = state.engine().registry()
     {

@@ -1,0 +1,91 @@
+//! The `/api` edge: typed parameters and bodies refused with the field
+//! named and nothing written, empty form values taken as absent, the
+//! settings file's comments kept by a dashboard save, and task outcomes
+//! carried as data.
+
+mod common;
+
+use std::time::Duration;
+
+use cm_engine::{EngineEvent, TaskState};
+use common::{enc, start, test_config};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_parameter_or_body_field_is_named_and_nothing_is_written() {
+    let env = start(test_config(), false).await;
+    let p = env.project(&env.root().join("p"));
+    let q = enc(&p);
+
+    let r = env.client.get(&format!("/api/memories?project={q}&limit=many")).await.expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("parameter limit"), "{}", r.text());
+    let r = env.client.get(&format!("/api/memories?project={q}&q=x&mode=fuzzy")).await.expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("mode"), "{}", r.text());
+
+    let r = env
+        .client
+        .post(&format!("/api/memories?project={q}"), &json!({ "content": "walrus", "confidence": "high" }))
+        .await
+        .expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("confidence"), "{}", r.text());
+    let r = env
+        .client
+        .post(&format!("/api/memories?project={q}"), &json!({ "content": "walrus", "type": "opinion" }))
+        .await
+        .expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("type"), "{}", r.text());
+    assert!(env.memories(&p).await.is_empty(), "a refused save writes nothing");
+
+    // Forms send `type=` for "any": an empty value is no filter.
+    env.client.save(&p, "the walrus sleeps on the ice").await;
+    let r = env.client.get(&format!("/api/memories?project={q}&type=&domain=&limit=")).await.expect(200);
+    assert_eq!(r.json()["memories"].as_array().unwrap().len(), 1, "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_settings_save_keeps_the_comments_in_config_toml() {
+    let env = start(test_config(), false).await;
+    let file = env.home.join("config.toml");
+    std::fs::write(&file, "# tuned for the big monorepo\n[hooks]\n# fewer, better memories\nprompt_limit = 2\n")
+        .unwrap();
+
+    let mut settings = env.client.get("/api/settings").await.expect(200).json()["file"].clone();
+    assert_eq!(settings["hooks"]["prompt_limit"], 2);
+    settings["hooks"]["prompt_limit"] = json!(4);
+    let r = env.client.request("PUT", "/api/settings").json(&settings).send().await.expect(200);
+    assert_eq!(r.json()["saved"], true);
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("# tuned for the big monorepo"), "{text}");
+    assert!(text.contains("# fewer, better memories"), "{text}");
+    assert!(text.contains("prompt_limit = 4"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_install_says_so_as_data() {
+    let env = start(test_config(), false).await;
+    let mut events = env.engine.subscribe();
+    let missing = env.root().join("no-such-model-dir");
+    let r = env
+        .client
+        .post("/api/models/all-minilm-l6-v2/install", &json!({ "from": missing }))
+        .await
+        .expect(202);
+    assert_eq!(r.json()["task"], "install:all-minilm-l6-v2");
+
+    let (mut failed, mut error_task) = (false, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !(failed && error_task.is_some()) {
+        let event = tokio::time::timeout_at(deadline, events.recv()).await.expect("the task ends").unwrap();
+        match event {
+            EngineEvent::Progress { task, state: TaskState::Failed, .. } => {
+                assert_eq!(task, "install:all-minilm-l6-v2");
+                failed = true;
+            }
+            EngineEvent::Progress { state: TaskState::Finished, .. } => panic!("a missing folder installed"),
+            EngineEvent::Error { task, .. } => error_task = task,
+            _ => {}
+        }
+    }
+    assert_eq!(error_task.as_deref(), Some("install:all-minilm-l6-v2"));
+}
