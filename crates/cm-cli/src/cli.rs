@@ -24,8 +24,21 @@ pub struct Global {
     pub json: bool,
 }
 
+/// Every command: those about one project, and those about the user's
+/// installation (which need no project). Each half is matched exhaustively
+/// on its own path.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Project(ProjectCommand),
+    #[command(flatten)]
+    User(UserCommand),
+}
+
+/// Commands on one project's memories (`--project`, else the project of the
+/// working directory), run in-process on its database.
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
     /// Save a memory.
     Save(SaveArgs),
     /// Search memories (hybrid BM25 + vector).
@@ -65,6 +78,12 @@ pub enum Command {
         /// The JSONL file ("-" for stdin).
         file: PathBuf,
     },
+}
+
+/// Commands on the user's installation: the engine, models, Claude Code's
+/// configuration, benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
     /// Embedding models: list, install (download or from a local copy), use, remove, verify.
     #[command(subcommand)]
     Models(ModelsCommand),

@@ -2,68 +2,80 @@
 //! engine, print.
 
 use std::io::Read;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use cm_claude_code::Operation;
 use cm_core::{Domain, MemoryType, NewMemory, SearchMode, SearchRequest, Source};
 use cm_engine::{Engine, ExportFormat, ListFilter, Project, find_project};
 
-use crate::cli::{BenchCommand, Cli, Command, Format, Mode};
+use crate::cli::{BenchCommand, Cli, Command, Format, Global, Mode, ProjectCommand, UserCommand};
 use crate::{output, paths};
 
 pub async fn run(cli: Cli) -> Result<()> {
-    if matches!(cli.command, Command::Setup(_) | Command::Uninstall(_)) {
-        return crate::setup::run(cli);
+    let Global { project, json } = cli.global;
+    match cli.command {
+        Command::User(command) => user_command(command, project.as_deref(), json).await,
+        Command::Project(command) => project_command(command, project.as_deref(), json).await,
     }
-    let json = cli.global.json;
-    match &cli.command {
-        Command::Serve { port, no_watch } => return crate::service::serve(*port, !no_watch).await,
-        Command::Status => return tokio::task::block_in_place(|| crate::service::status(json)),
-        Command::Reload => return tokio::task::block_in_place(|| crate::service::reload(json)),
-        Command::Mcp => return crate::service::mcp(cli.global.project.as_deref()).await,
-        Command::Install(args) => return crate::install::run(args, json),
-        Command::Doctor => {
-            let project = cli.global.project.clone();
-            return tokio::task::block_in_place(|| crate::doctor::run(project.as_deref(), json));
+}
+
+/// A command about the installation: no project is opened for it.
+async fn user_command(command: UserCommand, project: Option<&Path>, json: bool) -> Result<()> {
+    match command {
+        UserCommand::Serve { port, no_watch } => crate::service::serve(port, !no_watch).await,
+        UserCommand::Status => tokio::task::block_in_place(|| crate::service::status(json)),
+        UserCommand::Reload => tokio::task::block_in_place(|| crate::service::reload(json)),
+        UserCommand::Mcp => crate::service::mcp(project).await,
+        UserCommand::Install(args) => crate::install::run(&args, json),
+        UserCommand::Doctor => tokio::task::block_in_place(|| crate::doctor::run(project, json)),
+        UserCommand::Setup(args) => crate::setup::run(args, Operation::Setup, project, json),
+        UserCommand::Uninstall(args) => crate::setup::run(args, Operation::Uninstall, project, json),
+        UserCommand::Models(command) => crate::models::run(command, json, project).await,
+        UserCommand::Bench(command) => bench(command, json).await,
+        // `main` answers hooks before starting a runtime; this is the same answer.
+        UserCommand::Hook { event } => {
+            crate::hook::run(&event);
+            Ok(())
         }
-        _ => {}
     }
-    if let Command::Bench(BenchCommand::Search(args)) = &cli.command {
-        let report = cm_bench::search(&cm_bench::SearchBenchOptions {
-            sizes: args.sizes.clone(),
-            dim: args.dim,
-            queries: args.queries,
-            dir: args.dir.clone(),
-        })
-        .await?;
-        return output::print(json, &report, |r| r.to_string());
+}
+
+async fn bench(command: BenchCommand, json: bool) -> Result<()> {
+    match command {
+        BenchCommand::Search(args) => {
+            let report = cm_bench::search(&cm_bench::SearchBenchOptions {
+                sizes: args.sizes,
+                dim: args.dim,
+                queries: args.queries,
+                dir: args.dir,
+            })
+            .await?;
+            output::print(json, &report, |r| r.to_string())
+        }
+        BenchCommand::Embed(args) => bench_embed(&args, json).await,
+        BenchCommand::Hook(args) => crate::bench_hook::run(&args, json).await,
+        BenchCommand::Locomo(args) => bench_locomo(&args, json).await,
+        BenchCommand::Gate(args) => bench_gate(&args, json).await,
     }
-    if let Command::Models(models) = cli.command {
-        return crate::models::run(models, json, cli.global.project.as_deref()).await;
-    }
-    if let Command::Bench(BenchCommand::Embed(args)) = &cli.command {
-        return bench_embed(args, json).await;
-    }
-    if let Command::Bench(BenchCommand::Hook(args)) = &cli.command {
-        return crate::bench_hook::run(args, json).await;
-    }
-    if let Command::Bench(BenchCommand::Locomo(args)) = &cli.command {
-        return bench_locomo(args, json).await;
-    }
-    if let Command::Bench(BenchCommand::Gate(args)) = &cli.command {
-        return bench_gate(args, json).await;
-    }
-    let project = resolve_project(cli.global.project.as_deref())?;
+}
+
+/// A command about one project's memories, on its database in-process.
+async fn project_command(command: ProjectCommand, project: Option<&Path>, json: bool) -> Result<()> {
+    let project = resolve_project(project)?;
     let config = paths::load_config()?;
     // Only commands that embed text pay for loading the model.
-    let embedder = match &cli.command {
-        Command::Save(_) | Command::Search(_) | Command::Import { .. } => paths::load_embedder(&config).await,
+    let embedder = match &command {
+        ProjectCommand::Save(_) | ProjectCommand::Search(_) | ProjectCommand::Import { .. } => {
+            paths::load_embedder(&config).await
+        }
         _ => None,
     };
     let engine = Engine::with_registry(config, embedder, paths::registry()?);
-    if matches!(cli.command, Command::Save(_) | Command::Import { .. }) {
+    if matches!(command, ProjectCommand::Save(_) | ProjectCommand::Import { .. }) {
         paths::attach_llm(&engine).await;
     }
-    let result = dispatch(&engine, &project, cli.command, json).await;
+    let result = dispatch(&engine, &project, command, json).await;
     engine.close().await;
     result
 }
@@ -135,7 +147,7 @@ fn read_bounded(input: impl Read, name: &str) -> Result<String> {
         .map_err(|e| anyhow::anyhow!("{name} is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
 }
 
-fn resolve_project(dir: Option<&std::path::Path>) -> Result<Project> {
+fn resolve_project(dir: Option<&Path>) -> Result<Project> {
     let root = match dir {
         Some(d) => d.to_owned(),
         None => {
@@ -152,9 +164,9 @@ fn resolve_project(dir: Option<&std::path::Path>) -> Result<Project> {
     Ok(Project::at(&root)?)
 }
 
-async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bool) -> Result<()> {
+async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, json: bool) -> Result<()> {
     match command {
-        Command::Save(a) => {
+        ProjectCommand::Save(a) => {
             let new = NewMemory::new(&a.text, Source::Cli)?
                 .with_type(a.memory_type.parse::<MemoryType>()?)
                 .with_domain(Domain::parse(&a.domain)?)
@@ -163,7 +175,7 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
             let outcome = engine.save(project, new).await?;
             output::print(json, &outcome, output::save)
         }
-        Command::Search(a) => {
+        ProjectCommand::Search(a) => {
             let mut req = SearchRequest::new(a.query, a.limit);
             req.memory_type = a.memory_type.as_deref().map(str::parse).transpose()?;
             req.domain = a.domain.as_deref().map(Domain::parse).transpose()?;
@@ -180,15 +192,15 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
             }
             output::print(false, &results, output::search)
         }
-        Command::Validate(a) => {
+        ProjectCommand::Validate(a) => {
             let m = engine.validate(project, a.id, a.helpful).await?;
             output::print(json, &m, |m| format!("memory {} confidence is now {:.2}", m.id, m.confidence))
         }
-        Command::Show { id } => {
+        ProjectCommand::Show { id } => {
             let m = engine.get(project, id).await?;
             output::print(json, &m, output::memory_detail)
         }
-        Command::List(a) => {
+        ProjectCommand::List(a) => {
             let filter = ListFilter {
                 memory_type: a.memory_type.as_deref().map(str::parse).transpose()?,
                 domain: a.domain.as_deref().map(Domain::parse).transpose()?,
@@ -198,7 +210,7 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
             let list = engine.list(project, &filter, a.limit, a.offset).await?;
             output::print(json, &list, |l| output::memory_table(l))
         }
-        Command::Delete { id, purge } => {
+        ProjectCommand::Delete { id, purge } => {
             if purge {
                 engine.purge(project, id).await?;
                 output::print(json, &serde_json::json!({"id": id, "action": "purged"}), |_| {
@@ -211,15 +223,15 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
                 })
             }
         }
-        Command::Restore { id } => {
+        ProjectCommand::Restore { id } => {
             let m = engine.set_archived(project, id, false).await?;
             output::print(json, &m, |m| format!("memory {} restored", m.id))
         }
-        Command::Stats => {
+        ProjectCommand::Stats => {
             let stats = engine.stats(project).await?;
             output::print(json, &stats, |s| output::stats(project, s))
         }
-        Command::Export { format } => {
+        ProjectCommand::Export { format } => {
             let format = match format {
                 Format::Jsonl => ExportFormat::Jsonl,
                 Format::Markdown => ExportFormat::Markdown,
@@ -231,7 +243,7 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
                 ExportFormat::Markdown => output::write_stdout(&output::inert(&text)),
             }
         }
-        Command::Import { file } => {
+        ProjectCommand::Import { file } => {
             let text = if file.as_os_str() == "-" {
                 read_bounded(std::io::stdin().lock(), "stdin")?
             } else {
@@ -247,20 +259,6 @@ async fn dispatch(engine: &Engine, project: &Project, command: Command, json: bo
                     r.renumbered
                 )
             })
-        }
-        Command::Models(_) => bail!("unreachable: models is handled before opening a project"),
-        Command::Bench(_) => bail!("unreachable: bench is handled before opening a project"),
-        Command::Serve { .. }
-        | Command::Status
-        | Command::Reload
-        | Command::Mcp
-        | Command::Hook { .. }
-        | Command::Install(_)
-        | Command::Doctor => {
-            bail!("unreachable: service commands are handled before opening a project")
-        }
-        Command::Setup(_) | Command::Uninstall(_) => {
-            bail!("unreachable: setup is handled before opening a project")
         }
     }
 }

@@ -23,11 +23,11 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // Hooks run for every prompt and tool call: no runtime, no logging, no
     // output but the answer, and always success.
-    if let cli::Command::Hook { event } = &cli.command {
+    if let cli::Command::User(cli::UserCommand::Hook { event }) = &cli.command {
         hook::run(event);
         return ExitCode::SUCCESS;
     }
-    init_logging(matches!(cli.command, cli::Command::Serve { .. }));
+    init_logging(matches!(cli.command, cli::Command::User(cli::UserCommand::Serve { .. })));
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -1,13 +1,12 @@
 //! `claude-memory setup` and `uninstall`: arguments in, `cm_claude_code` out.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use cm_claude_code::{FileAction, Operation, Part, Program, Scope, SetupOptions, SetupReport};
 
-use crate::cli::{Cli, Command};
 use crate::output;
 
 #[derive(Debug, Args)]
@@ -26,13 +25,10 @@ pub struct SetupArgs {
     pub dry_run: bool,
 }
 
-pub fn run(cli: Cli) -> Result<()> {
-    let json = cli.global.json;
-    let (args, uninstall) = match cli.command {
-        Command::Setup(args) => (args, false),
-        Command::Uninstall(args) => (args, true),
-        _ => anyhow::bail!("unreachable: not a setup command"),
-    };
+/// `setup` or `uninstall` (`operation`) for `args`, the project defaulting
+/// to `--project`.
+pub fn run(args: SetupArgs, operation: Operation, project: Option<&Path>, json: bool) -> Result<()> {
+    let uninstall = operation == Operation::Uninstall;
     let scope = match (args.user, args.shared) {
         (true, _) => Scope::User,
         (false, true) => Scope::Shared,
@@ -40,7 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     // For every project, a folder is only set up when named: a data folder
     // in the home directory would catch every project below it.
-    let project = match (args.dir.or(cli.global.project), scope) {
+    let project = match (args.dir.or_else(|| project.map(Path::to_owned)), scope) {
         (Some(dir), _) => Some(dir),
         (None, Scope::User) => None,
         (None, _) => {
