@@ -147,7 +147,7 @@ pub fn token() -> Option<Token> {
 /// True until the user has set claude-memory up: no `config.toml` and no
 /// `.setup-done` marker in the state directory.
 pub fn first_run(home: &Path) -> bool {
-    !home.join("config.toml").exists() && !home.join(".setup-done").exists()
+    !cm_server::launch::config_file(home).exists() && !cm_server::launch::setup_done(home)
 }
 
 fn present(root: &Path) -> Option<Project> {

@@ -138,14 +138,14 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_filter(filter());
     let file = cm_server::launch::home().ok().and_then(|home| {
-        let dir = home.join("logs");
-        std::fs::create_dir_all(&dir).ok()?;
+        let path = cm_server::launch::engine_log(&home);
+        std::fs::create_dir_all(path.parent()?).ok()?;
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
         // Logs name projects and queries: the owner's alone, as `serve`'s are.
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(dir.join("engine.log")).ok()?;
+        let file = options.open(&path).ok()?;
         Some(
             tracing_subscriber::fmt::layer()
                 .with_ansi(false)

@@ -67,7 +67,7 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
     let engine = Engine::with_registry(
         bench_config,
         Some(Arc::new(embedder)),
-        Registry::new(home.join("projects.json")),
+        Registry::new(cm_server::launch::registry_file(&home)),
     );
 
     let started = Instant::now();

@@ -13,7 +13,7 @@ use crate::cli::ModelsCommand;
 use crate::{output, paths};
 
 fn model_store() -> Result<ModelStore> {
-    Ok(ModelStore::new(paths::home()?.join("models")))
+    Ok(ModelStore::new(cm_server::launch::models_dir(&paths::home()?)))
 }
 
 #[derive(Debug, Serialize)]

@@ -337,7 +337,7 @@ fn sse_messages(body: &[u8]) -> Vec<String> {
 
 /// Where `serve` writes its log.
 pub fn log_file() -> Option<PathBuf> {
-    Some(paths::home().ok()?.join("logs").join("engine.log"))
+    Some(cm_server::launch::engine_log(&paths::home().ok()?))
 }
 
 #[cfg(test)]
