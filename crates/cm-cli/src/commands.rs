@@ -250,7 +250,19 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                 let f = std::fs::File::open(&file).with_context(|| format!("reading {}", file.display()))?;
                 read_bounded(f, &file.display().to_string())?
             };
-            let report = engine.import_jsonl(project, &text).await?;
+            // Progress on stderr for a person watching a large import.
+            let watched = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let report = engine
+                .import_jsonl_with_progress(project, &text, |done, total| {
+                    // One batch needs no progress.
+                    if watched && total > 500 {
+                        eprint!("\rimporting: {done} of {total} memories");
+                        if done == total {
+                            eprintln!();
+                        }
+                    }
+                })
+                .await?;
             output::print(json, &report, |r| {
                 format!(
                     "imported {}, skipped {} already present, renumbered {}",

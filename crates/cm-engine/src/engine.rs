@@ -592,13 +592,38 @@ impl Engine {
     /// imports nothing. Contents are redacted like any save, and the new
     /// memories are embedded.
     pub async fn import_jsonl(&self, project: &Project, text: &str) -> Result<ImportReport> {
+        self.import_jsonl_with_progress(project, text, |_, _| {}).await
+    }
+
+    /// [`Engine::import_jsonl`], reporting `(done, total)` lines after each
+    /// batch. Each batch is its own transaction, so a large import holds the
+    /// write lock for one batch at a time and saves, hooks and other imports
+    /// interleave with it; an interrupted import is resumed by running it
+    /// again (memories already present are skipped).
+    pub async fn import_jsonl_with_progress(
+        &self,
+        project: &Project,
+        text: &str,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ImportReport> {
+        /// Memories per transaction: a batch takes tens of milliseconds.
+        const BATCH: usize = 500;
         let mut memories = parse_jsonl(text)?;
         for m in &mut memories {
             m.redact();
         }
         let store = self.store_or_create(project).await?;
-        let report = store.import(&memories).await?;
-        self.embed_missing(&store, &report.imported).await?;
+        let mut report = ImportReport::default();
+        let mut done = 0;
+        for batch in memories.chunks(BATCH) {
+            let part = store.import(batch).await?;
+            self.embed_missing(&store, &part.imported).await?;
+            report.imported.extend(part.imported);
+            report.skipped += part.skipped;
+            report.renumbered += part.renumbered;
+            done += batch.len();
+            progress(done, memories.len());
+        }
         Ok(report)
     }
 

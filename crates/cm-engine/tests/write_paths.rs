@@ -281,3 +281,54 @@ async fn saves_after_the_data_folder_was_deleted_are_kept() {
         [(id, "Written after the folder was cleaned.")]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_import_commits_in_batches_and_lets_saves_in_between() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Config::default(), None);
+    let (a, b) = (project(tmp.path(), "a"), project(tmp.path(), "b"));
+    engine
+        .save(&a, NewMemory::new("The deploy script lives in ops/deploy.sh", Source::Cli).unwrap())
+        .await
+        .unwrap();
+    let export = engine.export(&a, ExportFormat::Jsonl).await.unwrap();
+    let template: serde_json::Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    let lines: Vec<String> = (0..1200)
+        .map(|i| {
+            let mut line = template.clone();
+            line["id"] = serde_json::json!(i + 1);
+            line["content"] = serde_json::json!(format!("imported note number {i}, one of many"));
+            line.to_string()
+        })
+        .collect();
+
+    // Another process's engine on the same project: its save needs the
+    // write lock, which an import holding one long transaction would keep
+    // for the whole file (the save would wait out its busy timeout).
+    let other = Engine::new(Config::default(), None);
+    let mut saved_between = Vec::new();
+    let mut reports = Vec::new();
+    let report = engine
+        .import_jsonl_with_progress(&b, &lines.join("\n"), |done, total| {
+            reports.push((done, total));
+            if done < total {
+                let note =
+                    NewMemory::new(&format!("saved while the import ran, after {done} lines"), Source::Cli);
+                let outcome = tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current().block_on(other.save(&b, note.unwrap()))
+                })
+                .expect("a save between two batches is not blocked by the import");
+                saved_between.push(outcome.id.unwrap());
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(reports, [(500, 1200), (1000, 1200), (1200, 1200)]);
+    assert_eq!(report.imported.len(), 1200);
+    assert_eq!(saved_between.len(), 2);
+    for id in saved_between {
+        assert!(engine.get(&b, id).await.unwrap().content.starts_with("saved while the import ran"));
+    }
+    other.close().await;
+    engine.close().await;
+}
