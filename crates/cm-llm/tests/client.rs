@@ -2,12 +2,10 @@
 //! request of each provider, usage, retries, timeouts, concurrency, and
 //! that the key never shows.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use cm_llm::{LlmClient, LlmConfig, LlmError, Provider, Secret};
-use common::{FakeServer, Reply};
+use cm_testkit::openai::{FakeServer, Reply};
 
 const KEY: &str = "sk-test-0123456789-very-secret";
 

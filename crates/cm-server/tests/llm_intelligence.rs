@@ -4,8 +4,6 @@
 //! nothing, a failing LLM falls back to the offline heuristics, and tokens are
 //! counted per project.
 
-mod common;
-
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +13,7 @@ use cm_engine::hooks::{HookEvent, HookInput};
 use cm_engine::{Engine, ListFilter, Project};
 use cm_llm::{LlmClient, LlmConfig, Provider, Secret};
 use cm_testkit::HashEmbedder;
-use common::{FakeServer, Reply};
+use cm_testkit::openai::{FakeServer, Reply};
 use serde_json::json;
 
 struct Fx {

@@ -2,15 +2,13 @@
 //! OpenAI and Azure chat-completions protocols: good XML, REJECT, malformed
 //! output, 429 then success, a timeout. No save ever fails because of it.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use cm_core::{Config, MemoryType, NewMemory, SaveAction, Source};
 use cm_engine::{Engine, Project};
 use cm_llm::{LlmClient, LlmConfig, Provider, Secret};
-use common::{FakeServer, Reply};
+use cm_testkit::openai::{FakeServer, Reply};
 
 const GOOD: &str = "<memory type=\"bug\" domain=\"testing\"><what>The login test is flaky because the fixture \
     clock is not frozen.</what><do>freeze the clock in conftest; rerun the suite</do><summary>Freeze the fixture \

@@ -1,7 +1,7 @@
 //! The reading half of the tests' fake HTTP/1.1 servers (the model hub of
-//! cm-embed's download tests, the OpenAI-compatible API of cm-llm's): one
-//! request from a raw TCP stream, so a fake can answer it however it likes,
-//! including wrongly.
+//! cm-embed's download tests, the OpenAI-compatible API of [`crate::openai`]):
+//! one request from a raw TCP stream, so a fake can answer it however it
+//! likes, including wrongly.
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;

@@ -1,15 +1,16 @@
 //! A scripted fake of the OpenAI chat-completions API on 127.0.0.1: a
 //! minimal HTTP/1.1 responder that records every request and answers each
 //! with the next scripted reply (a good answer once the script runs out).
-
-#![allow(dead_code)]
+//!
+//! cm-llm's client tests drive `LlmClient` against it directly; cm-server's
+//! LLM tests put a client on it behind a real engine.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cm_testkit::http::read_request;
+use crate::http::read_request;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -64,7 +65,7 @@ impl Reply {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct State {
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<Recorded>>,
@@ -73,6 +74,7 @@ struct State {
 }
 
 /// The running fake; it stops with the test's runtime.
+#[derive(Debug)]
 pub struct FakeServer {
     pub url: String,
     state: Arc<State>,
