@@ -185,6 +185,9 @@ pub struct ListArgs {
     /// Only archived memories.
     #[arg(long)]
     pub archived: bool,
+    /// Only memories with this tag (`--tag quarantined`: those no hook injects until reviewed).
+    #[arg(long)]
+    pub tag: Option<String>,
     /// Most memories shown.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,

@@ -205,6 +205,7 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                 memory_type: a.memory_type.as_deref().map(str::parse).transpose()?,
                 domain: a.domain.as_deref().map(Domain::parse).transpose()?,
                 archived: a.archived.then_some(true),
+                tag: a.tag,
                 ..ListFilter::default()
             };
             let list = engine.list(project, &filter, a.limit, a.offset).await?;

@@ -68,6 +68,8 @@ pub struct ListFilter {
     pub min_confidence: Option<f64>,
     /// `None`: live memories only; `Some(true)`: archived only; `Some(false)`: both.
     pub archived: Option<bool>,
+    /// Only memories with this tag (e.g. `quarantined`, for review).
+    pub tag: Option<String>,
 }
 
 /// A memory without a vector from some model: what embedding it needs.
@@ -131,6 +133,7 @@ impl Store {
                AND (?3 IS NULL OR source = ?3)
                AND (?4 IS NULL OR confidence >= ?4)
                AND (?5 IS NULL OR archived = ?5)
+               AND (?8 IS NULL OR EXISTS (SELECT 1 FROM json_each(memories.tags) WHERE value = ?8))
              ORDER BY created_at DESC, id DESC
              LIMIT ?6 OFFSET ?7"
         )))
@@ -145,6 +148,7 @@ impl Store {
         })
         .bind(limit as i64)
         .bind(offset as i64)
+        .bind(filter.tag.as_deref())
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(memory_from_row).collect()

@@ -172,9 +172,16 @@ async fn a_missing_memory_is_not_found_everywhere() {
 }
 
 #[tokio::test]
-async fn list_filters_by_type_domain_source_confidence_and_archived() {
+async fn list_filters_by_type_domain_source_confidence_archived_and_tag() {
     let (_dir, store) = open().await;
-    let bug = save(&store, note("The hook crashed on empty input").with_type(MemoryType::Bug)).await;
+    let bug = save(
+        &store,
+        note("The hook crashed on empty input")
+            .with_type(MemoryType::Bug)
+            .with_tags(&["hooks", "quarantined"])
+            .unwrap(),
+    )
+    .await;
     let api = save(&store, note("Tokens expire after an hour").with_domain(domain("api"))).await;
     let mut from_mcp = note("Saved through MCP").with_confidence(0.4).unwrap();
     from_mcp.source = Source::Mcp;
@@ -196,6 +203,11 @@ async fn list_filters_by_type_domain_source_confidence_and_archived() {
     assert_eq!(list_ids(&store, &only_archived, 10, 0).await, [archived]);
     let both = ListFilter { archived: Some(false), ..ListFilter::default() };
     assert_eq!(list_ids(&store, &both, 10, 0).await, [archived, mcp, api, bug]);
+    // A tag matches a whole element of the tags, not a substring of their text.
+    let tagged = ListFilter { tag: Some("quarantined".into()), ..ListFilter::default() };
+    assert_eq!(list_ids(&store, &tagged, 10, 0).await, [bug]);
+    let partial = ListFilter { tag: Some("hook".into()), ..ListFilter::default() };
+    assert!(list_ids(&store, &partial, 10, 0).await.is_empty());
 }
 
 #[tokio::test]

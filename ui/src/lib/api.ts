@@ -55,6 +55,8 @@ export interface MemoryQuery {
   domain?: string;
   min_confidence?: number | null;
   archived?: boolean;
+  /** List only: memories with this tag (`quarantined`, for review). */
+  tag?: string;
   mode?: 'hybrid' | 'bm25' | 'vector';
   limit?: number;
   offset?: number;

@@ -30,6 +30,8 @@ pub(super) struct MemoriesQuery {
     source: Option<Source>,
     min_confidence: Option<f64>,
     mode: Option<SearchMode>,
+    /// List: only memories with this tag (`quarantined` for review).
+    tag: Option<String>,
 }
 
 fn domain(d: Option<&str>) -> Result<Option<Domain>> {
@@ -71,6 +73,7 @@ pub(super) async fn search_or_list(
         source: q.source,
         min_confidence: q.min_confidence,
         archived: q.archived.and_then(|a| a.then_some(true)),
+        tag: q.tag,
     };
     let list = engine.list(&project, &filter, limit, offset).await?;
     let memories = list.iter().map(MemoryView::from).collect();
