@@ -73,10 +73,15 @@ pub enum ProjectCommand {
         #[arg(long, value_enum, default_value_t = Format::Jsonl)]
         format: Format,
     },
-    /// Import a JSONL export (idempotent: memories already present are skipped).
+    /// Import memories (idempotent: memories already present are skipped).
     Import {
-        /// The JSONL file ("-" for stdin).
+        /// The file ("-" for stdin).
         file: PathBuf,
+        /// `export`: this tool's own JSONL export (lossless). `jsonl`: one JSON object per
+        /// line with `content` and any of `type`, `domain`, `tags`, `confidence`,
+        /// `created_at`; bad lines are reported and skipped.
+        #[arg(long, value_enum, default_value_t = ImportFormatArg::Export)]
+        format: ImportFormatArg,
     },
 }
 
@@ -118,6 +123,13 @@ pub enum UserCommand {
         /// Claude Code's event name, e.g. UserPromptSubmit.
         event: String,
     },
+}
+
+/// What `import` reads.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportFormatArg {
+    Export,
+    Jsonl,
 }
 
 #[derive(Debug, Args)]

@@ -7,9 +7,11 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use cm_claude_code::Operation;
 use cm_core::{Domain, MemoryType, NewMemory, SearchMode, SearchRequest, Source};
-use cm_engine::{Engine, ExportFormat, ListFilter, Project, find_project};
+use cm_engine::{Engine, ExportFormat, ImportFormat, ListFilter, Project, find_project};
 
-use crate::cli::{BenchCommand, Cli, Command, Format, Global, Mode, ProjectCommand, UserCommand};
+use crate::cli::{
+    BenchCommand, Cli, Command, Format, Global, ImportFormatArg, Mode, ProjectCommand, UserCommand,
+};
 use crate::{output, paths};
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -244,7 +246,7 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                 ExportFormat::Markdown => output::write_stdout(&output::inert(&text)),
             }
         }
-        ProjectCommand::Import { file } => {
+        ProjectCommand::Import { file, format } => {
             let text = if file.as_os_str() == "-" {
                 read_bounded(std::io::stdin().lock(), "stdin")?
             } else {
@@ -253,8 +255,12 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
             };
             // Progress on stderr for a person watching a large import.
             let watched = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let format = match format {
+                ImportFormatArg::Export => ImportFormat::Export,
+                ImportFormatArg::Jsonl => ImportFormat::Jsonl,
+            };
             let report = engine
-                .import_jsonl_with_progress(project, &text, |done, total| {
+                .import(project, &text, format, |done, total| {
                     // One batch needs no progress.
                     if watched && total > 500 {
                         eprint!("\rimporting: {done} of {total} memories");
@@ -265,12 +271,19 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                 })
                 .await?;
             output::print(json, &report, |r| {
-                format!(
+                let mut text = format!(
                     "imported {}, skipped {} already present, renumbered {}",
                     r.imported.len(),
                     r.skipped,
                     r.renumbered
-                )
+                );
+                if !r.failed.is_empty() {
+                    text.push_str(&format!(", failed {}", r.failed.len()));
+                    for f in &r.failed {
+                        text.push_str(&format!("\n  line {}: {}", f.line, output::inert(&f.reason)));
+                    }
+                }
+                text
             })
         }
     }

@@ -12,7 +12,7 @@ use cm_store::{
 };
 use tokio::sync::OnceCell;
 
-use crate::export::{ExportFormat, parse_jsonl, render};
+use crate::export::{ExportFormat, ImportFormat, parse_jsonl, render};
 use crate::project::Project;
 use crate::redaction::Redact;
 use crate::{Error, Result};
@@ -604,11 +604,28 @@ impl Engine {
         &self,
         project: &Project,
         text: &str,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<ImportReport> {
+        self.import(project, text, ImportFormat::Export, progress).await
+    }
+
+    /// Imports `text` in `format` (see [`ImportFormat`]), in batches as
+    /// [`Engine::import_jsonl_with_progress`] does. Every memory crosses the
+    /// same redaction boundary as a save; one already present (the same
+    /// content) is skipped, so importing twice adds nothing.
+    pub async fn import(
+        &self,
+        project: &Project,
+        text: &str,
+        format: ImportFormat,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<ImportReport> {
         /// Memories per transaction: a batch takes tens of milliseconds.
         const BATCH: usize = 500;
-        let mut memories = parse_jsonl(text)?;
+        let (mut memories, failed) = match format {
+            ImportFormat::Export => (parse_jsonl(text)?, Vec::new()),
+            ImportFormat::Jsonl => crate::export::parse_lenient_jsonl(text, cm_store::now_ms()),
+        };
         for m in &mut memories {
             m.redact();
         }
@@ -624,6 +641,7 @@ impl Engine {
             done += batch.len();
             progress(done, memories.len());
         }
+        report.failed = failed;
         Ok(report)
     }
 

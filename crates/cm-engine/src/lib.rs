@@ -27,11 +27,13 @@ pub mod transcript;
 
 pub use clustering::{ClusterPass, MapPoint};
 pub use cm_core::{Config, Embedder};
-pub use cm_store::{ImportReport, ListFilter, MemoryPatch, MinedCommit, Stats, TranscriptProgress};
+pub use cm_store::{
+    ImportFailure, ImportReport, ListFilter, MemoryPatch, MinedCommit, Stats, TranscriptProgress,
+};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use events::{EngineEvent, TaskState};
-pub use export::ExportFormat;
+pub use export::{ExportFormat, ImportFormat};
 pub use jobs::{JobWorker, JobsReport, MineReport};
 pub use project::{DATA_DIR, Project, find_project, resolve_existing};
 pub use registry::Registry;

@@ -30,7 +30,7 @@ pub use activity::{
 };
 pub use clusters::{Assignment, Maturity, Member};
 pub use error::{Error, Result};
-pub use memories::{Access, ImportReport, ListFilter, MemoryPatch, Unembedded};
+pub use memories::{Access, ImportFailure, ImportReport, ListFilter, MemoryPatch, Unembedded};
 pub use stats::Stats;
 pub use transcripts::{MinedCommit, MinedMemory, TranscriptProgress};
 pub use usage::{LlmCall, LlmTotals, LlmUsage};

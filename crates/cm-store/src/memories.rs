@@ -111,6 +111,18 @@ pub struct ImportReport {
     pub skipped: usize,
     /// Imported memories whose original id was taken here and so got a new one.
     pub renumbered: usize,
+    /// Lines refused, each with why (lenient formats; nothing of them is written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<ImportFailure>,
+}
+
+/// A line an import could not take, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportFailure {
+    /// 1-based line number.
+    pub line: usize,
+    /// What was wrong with it.
+    pub reason: String,
 }
 
 impl Store {
