@@ -1,5 +1,8 @@
-//! The `claude-memory` binary: argument parsing and output only; every
-//! behaviour lives in the engine crate.
+//! The `claude-memory` binary. Memory behaviour lives in the engine crate;
+//! what is the binary's own is how it reaches the engine from outside: the
+//! blocking hook client (`hook`, `client`), the stdio MCP relay with
+//! reconnect and autostart (`service`), `install`, `doctor` and the
+//! benchmarks that time the real process.
 
 mod bench_hook;
 mod cli;
