@@ -97,9 +97,23 @@ function promptPayload(project, prompt) {
   return { session_id: "fault-suite", transcript_path: "", cwd: project, hook_event_name: "UserPromptSubmit", prompt };
 }
 
+/** kill -9, and wait until the process is gone (its engine lock with it). */
+async function killHard() {
+  const child = service.child;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once("exit", resolve));
+  killGroup(child, "SIGKILL");
+  await gone;
+}
+
+/** Stops the engine as a service manager does, and waits until it is gone. */
+async function stopEngine() {
+  await service.stop();
+  await killHard();
+}
+
 async function restart() {
-  killGroup(service.child, "SIGKILL");
-  await sleep(200);
+  await killHard();
   service = await startService(bin, sb, env);
 }
 
@@ -138,8 +152,9 @@ test("kill -9 in the middle of a burst loses no acknowledged save", async () => 
   };
   const workers = [0, 1, 2, 3, 4, 5, 6, 7].map(worker);
   while (acked.length < 60) await sleep(5);
-  killGroup(service.child, "SIGKILL");
+  const killed = killHard();
   stop = true;
+  await killed;
   await Promise.all(workers);
   service = await startService(bin, sb, env);
   const present = await allIds(p);
@@ -170,7 +185,7 @@ test("a corrupted database fails alone, with its path, and hooks stay silent", a
   const bad = projectDir("corrupt");
   assert.equal((await save(good, "the walrus colony sleeps on the northern ice shelf")).status, 201);
   assert.equal((await save(bad, "the heron fishes in the southern marsh at dawn")).status, 201);
-  await service.stop();
+  await stopEngine();
   const db = path.join(bad, ".claude-memory", "memory.db");
   for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true });
   fs.writeFileSync(db, Buffer.alloc(64 * 1024, 0x5a));
@@ -224,7 +239,7 @@ test("a full disk refuses writes cleanly and they work again once there is room"
     record("disk full (3 MB tmpfs)", acked.length, broke, `${acked.length - 1} saves fit, then ${refused} refused`);
     assert.deepEqual(broke, []);
   } finally {
-    await service.stop();
+    await stopEngine();
     spawnSync("umount", ["-l", data]);
     service = await startService(bin, sb, env);
   }
@@ -344,7 +359,7 @@ test("secrets in every field are redacted before they are stored", async () => {
     headers: { Accept: "application/json, text/event-stream", "X-Claude-Memory-Project": p },
     body: { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "memory_update", arguments: { id, tags: [secrets[0]] } } },
   });
-  await service.stop();
+  await stopEngine();
   const dir = path.join(p, ".claude-memory");
   const bytes = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f)).toString("latin1")).join("\n").toLowerCase();
   const broke = secrets.filter((s) => bytes.includes(s.toLowerCase()) || bytes.includes(s.split("=").pop().toLowerCase())).map((s) => `${s.slice(0, 6)}… stored`);
