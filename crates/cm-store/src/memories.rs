@@ -443,7 +443,8 @@ impl Store {
         Ok(n as u64)
     }
 
-    /// Ids of live memories with no vector in `space`, oldest first (for (re-)embedding).
+    /// Memories (archived ones too: a search may include them) with no vector
+    /// in `space`, oldest first (for (re-)embedding).
     pub async fn missing_vectors(&self, space: &Space, limit: usize) -> Result<Vec<Unembedded>> {
         let rows: Vec<Unembedded> = sqlx::query_as(
             "SELECT id, content, summary FROM memories WHERE embedding_model IS NOT ?1 OR embedding_model IS NULL
