@@ -138,6 +138,43 @@ impl ClaudeUserFiles {
     }
 }
 
+impl ClaudeUserFiles {
+    /// Claude Code's auto memory of `project` (`MEMORY.md` and topic files):
+    /// `projects/<the project's path, every character but letters and
+    /// digits made '-'>/memory` in the configuration directory.
+    pub fn auto_memory_dir(&self, project: &Path) -> PathBuf {
+        let encoded: String = project
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let config_dir = self.settings.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+        config_dir.join("projects").join(encoded).join("memory")
+    }
+}
+
+/// The Markdown files Claude Code loads into every session of `project`
+/// that exist: `CLAUDE.md`, `CLAUDE.local.md`, `.claude/CLAUDE.md`, the
+/// rules in `.claude/rules/` and the auto memory, in that order.
+pub fn instruction_files(user: &ClaudeUserFiles, project: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["CLAUDE.md", "CLAUDE.local.md", ".claude/CLAUDE.md"]
+        .iter()
+        .map(|name| project.join(name))
+        .filter(|p| p.is_file())
+        .collect();
+    for dir in [project.join(".claude").join("rules"), user.auto_memory_dir(project)] {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "md"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    files
+}
+
 /// The Claude Code plugin of this repository (`plugin/project-memory`):
 /// when it is enabled it provides the hooks and the MCP server, and setup
 /// must not register them a second time.

@@ -75,11 +75,13 @@ pub enum ProjectCommand {
     },
     /// Import memories (idempotent: memories already present are skipped).
     Import {
-        /// The file ("-" for stdin).
-        file: PathBuf,
+        /// The file ("-" for stdin); none for `--format claude-code`.
+        file: Option<PathBuf>,
         /// `export`: this tool's own JSONL export (lossless). `jsonl`: one JSON object per
         /// line with `content` and any of `type`, `domain`, `tags`, `confidence`,
-        /// `created_at`; bad lines are reported and skipped.
+        /// `created_at`; bad lines are reported and skipped. `claude-code`: the project's
+        /// CLAUDE.md, rules and Claude Code's auto memory, one memory per statement (run it
+        /// again to follow their edits; never injected, since Claude Code loads them itself).
         #[arg(long, value_enum, default_value_t = ImportFormatArg::Export)]
         format: ImportFormatArg,
     },
@@ -130,6 +132,7 @@ pub enum UserCommand {
 pub enum ImportFormatArg {
     Export,
     Jsonl,
+    ClaudeCode,
 }
 
 #[derive(Debug, Args)]

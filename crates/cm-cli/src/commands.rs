@@ -2,7 +2,7 @@
 //! engine, print.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cm_claude_code::Operation;
@@ -149,6 +149,44 @@ fn read_bounded(input: impl Read, name: &str) -> Result<String> {
         .map_err(|e| anyhow::anyhow!("{name} is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
 }
 
+/// `import --format claude-code`: the statements of the files Claude Code
+/// loads for this project, kept in step with them.
+async fn import_claude_code(
+    engine: &Engine,
+    project: &Project,
+    file: Option<PathBuf>,
+    json: bool,
+) -> Result<()> {
+    if let Some(file) = file {
+        bail!("--format claude-code reads the project's own files; leave out {}", file.display());
+    }
+    let user = cm_claude_code::ClaudeUserFiles::from_env()?;
+    let files = cm_claude_code::instruction_files(&user, project.root());
+    let mut statements = Vec::new();
+    for path in &files {
+        let text = read_bounded(
+            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?,
+            &path.display().to_string(),
+        )?;
+        statements.extend(cm_core::markdown::statements(&text));
+    }
+    let report = engine.sync_statements(project, cm_core::text::CLAUDE_CODE_TAG, &statements).await?;
+    output::print(json, &report, |r| {
+        let read: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        format!(
+            "read {}\nimported {}, unchanged {}, archived {} no longer there",
+            if read.is_empty() {
+                "nothing: no CLAUDE.md, rules or auto memory".to_owned()
+            } else {
+                read.join(", ")
+            },
+            r.imported.len(),
+            r.skipped,
+            r.archived
+        )
+    })
+}
+
 fn resolve_project(dir: Option<&Path>) -> Result<Project> {
     let root = match dir {
         Some(d) => d.to_owned(),
@@ -247,6 +285,12 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
             }
         }
         ProjectCommand::Import { file, format } => {
+            let format = match format {
+                ImportFormatArg::Export => ImportFormat::Export,
+                ImportFormatArg::Jsonl => ImportFormat::Jsonl,
+                ImportFormatArg::ClaudeCode => return import_claude_code(engine, project, file, json).await,
+            };
+            let Some(file) = file else { bail!("import needs a FILE (or - for stdin)") };
             let text = if file.as_os_str() == "-" {
                 read_bounded(std::io::stdin().lock(), "stdin")?
             } else {
@@ -255,10 +299,6 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
             };
             // Progress on stderr for a person watching a large import.
             let watched = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let format = match format {
-                ImportFormatArg::Export => ImportFormat::Export,
-                ImportFormatArg::Jsonl => ImportFormat::Jsonl,
-            };
             let report = engine
                 .import(project, &text, format, |done, total| {
                     // One batch needs no progress.

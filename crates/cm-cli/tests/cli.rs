@@ -358,3 +358,48 @@ fn logs_in_a_pipe_carry_no_colour_codes() {
     assert!(out.status.success() && !stderr.is_empty(), "debug logs go to stderr: {stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr:?}");
 }
+
+#[test]
+fn claude_code_files_are_imported_statement_by_statement_and_followed() {
+    let env = Sandbox::new(BIN);
+    std::fs::write(
+        env.project.join("CLAUDE.md"),
+        "# Conventions\n\n- Use pnpm, never npm, in this repository.\n- Migrations are never edited once landed.\n\n```sh\npnpm test\n```\n",
+    )
+    .unwrap();
+    let encoded: String = env
+        .project
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let auto = env.home.join(".claude/projects").join(encoded).join("memory");
+    std::fs::create_dir_all(&auto).unwrap();
+    std::fs::write(auto.join("MEMORY.md"), "- The staging cluster is called quokka-stage.\n").unwrap();
+
+    let first = env.json(&["import", "--format", "claude-code"]);
+    assert_eq!(first["imported"].as_array().unwrap().len(), 3, "{first}");
+    let again = env.json(&["import", "--format", "claude-code"]);
+    assert!(again["imported"].as_array().unwrap().is_empty(), "{again}");
+    assert_eq!(again["skipped"], 3, "{again}");
+
+    // An edit: one statement removed, one added.
+    std::fs::write(
+        env.project.join("CLAUDE.md"),
+        "- Use pnpm, never npm, in this repository.\n- Feature flags live in config/flags.toml.\n",
+    )
+    .unwrap();
+    let edited = env.json(&["import", "--format", "claude-code"]);
+    assert_eq!(edited["imported"].as_array().unwrap().len(), 1, "{edited}");
+    assert_eq!(edited["archived"], 1, "{edited}");
+    let live = env.json(&["list", "--tag", "claude-code"]);
+    let contents: Vec<&str> =
+        live.as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert!(contents.contains(&"Feature flags live in config/flags.toml."), "{contents:?}");
+    assert!(!contents.iter().any(|c| c.contains("Migrations")), "{contents:?}");
+
+    // What Claude Code loads itself is never injected again.
+    let hits = env.json(&["search", "which package manager, pnpm or npm?"]);
+    assert!(!hits.as_array().unwrap().is_empty(), "searchable: {hits}");
+    assert!(env.fails(&["import", "some-file", "--format", "claude-code"]).contains("leave out"));
+}

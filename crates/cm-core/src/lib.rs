@@ -11,6 +11,7 @@ pub mod config;
 pub mod embed;
 pub mod extract;
 pub mod llm;
+pub mod markdown;
 pub mod memory;
 pub mod redact;
 pub mod search;

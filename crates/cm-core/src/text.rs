@@ -120,6 +120,11 @@ pub fn content_hash(content: &str) -> String {
 /// is kept for review on the dashboard and never injected by a hook.
 pub const QUARANTINE_TAG: &str = "quarantined";
 
+/// The tag of memories imported from files Claude Code loads into every
+/// session itself (`CLAUDE.md`, rules, its auto memory): searchable, never
+/// injected again.
+pub const CLAUDE_CODE_TAG: &str = "claude-code";
+
 /// Why `text` reads like an instruction to the model rather than a note
 /// about a project (a memory is data; one that tries to steer Claude —
 /// "ignore previous instructions", a role or system tag, a forged hook

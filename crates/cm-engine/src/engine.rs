@@ -620,12 +620,82 @@ impl Engine {
         format: ImportFormat,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<ImportReport> {
-        /// Memories per transaction: a batch takes tens of milliseconds.
-        const BATCH: usize = 500;
-        let (mut memories, failed) = match format {
+        let (memories, failed) = match format {
             ImportFormat::Export => (parse_jsonl(text)?, Vec::new()),
             ImportFormat::Jsonl => crate::export::parse_lenient_jsonl(text, cm_store::now_ms()),
         };
+        let mut report = self.write_imported(project, memories, &mut progress).await?;
+        report.failed = failed;
+        Ok(report)
+    }
+
+    /// Makes the live memories tagged `origin` the memories of `statements`
+    /// (each a line of a file Claude Code loads, such as `CLAUDE.md` or its
+    /// auto memory): new statements are imported (tagged `origin`), those
+    /// already there are skipped, and memories whose statement is gone are
+    /// archived, so importing again follows the files' edits.
+    pub async fn sync_statements(
+        &self,
+        project: &Project,
+        origin: &str,
+        statements: &[String],
+    ) -> Result<ImportReport> {
+        let store = self.store_or_create(project).await?;
+        // Archived ones too: a statement that comes back is restored.
+        let filter =
+            ListFilter { tag: Some(origin.to_owned()), archived: Some(false), ..ListFilter::default() };
+        let mut present = Vec::new();
+        loop {
+            let page = store.list(&filter, 500, present.len()).await?;
+            let last = page.len() < 500;
+            present.extend(page);
+            if last {
+                break;
+            }
+        }
+        let now = cm_store::now_ms();
+        let mut fresh = Vec::new();
+        let mut restored = Vec::new();
+        let mut failed = Vec::new();
+        for (i, statement) in statements.iter().enumerate() {
+            match crate::export::statement_memory(statement, origin, now) {
+                Ok(m) => match present.iter().find(|p| p.content_hash == m.content_hash) {
+                    Some(p) if p.archived => restored.push(p.id),
+                    Some(_) => {}
+                    None => fresh.push(m),
+                },
+                Err(reason) => failed.push(cm_store::ImportFailure { line: i + 1, reason }),
+            }
+        }
+        let kept = |m: &cm_core::Memory| {
+            statements.iter().any(|s| cm_core::text::content_hash(s.trim()) == m.content_hash)
+        };
+        let mut archived = 0;
+        for m in present.iter().filter(|m| !m.archived && !kept(m)) {
+            store.set_archived(m.id, true).await?;
+            archived += 1;
+        }
+        for id in &restored {
+            store.set_archived(*id, false).await?;
+        }
+        let mut report = self.write_imported(project, fresh, &mut |_, _| {}).await?;
+        report.imported.extend(restored);
+        report.skipped = statements.len() - report.imported.len() - failed.len();
+        report.archived = archived;
+        report.failed = failed;
+        Ok(report)
+    }
+
+    /// Writes imported memories in batches (each its own transaction), after
+    /// the redaction boundary, and embeds them.
+    async fn write_imported(
+        &self,
+        project: &Project,
+        mut memories: Vec<cm_core::Memory>,
+        progress: &mut impl FnMut(usize, usize),
+    ) -> Result<ImportReport> {
+        /// Memories per transaction: a batch takes tens of milliseconds.
+        const BATCH: usize = 500;
         for m in &mut memories {
             m.redact();
         }
@@ -641,7 +711,6 @@ impl Engine {
             done += batch.len();
             progress(done, memories.len());
         }
-        report.failed = failed;
         Ok(report)
     }
 

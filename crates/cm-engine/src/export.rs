@@ -125,6 +125,19 @@ pub(crate) fn parse_lenient_jsonl(text: &str, now_ms: i64) -> (Vec<Memory>, Vec<
     (memories, failed)
 }
 
+/// A statement of a file Claude Code loads, as a memory tagged `origin`.
+pub(crate) fn statement_memory(
+    statement: &str,
+    origin: &str,
+    now_ms: i64,
+) -> std::result::Result<Memory, String> {
+    let new = cm_core::NewMemory::new(statement, cm_core::Source::Import)
+        .and_then(|n| n.with_tags(&[origin]))
+        .map_err(|e| e.to_string())?;
+    let confidence = new.confidence;
+    Ok(imported(new, confidence, now_ms))
+}
+
 fn lenient_memory(line: &str, now_ms: i64) -> std::result::Result<Memory, String> {
     let l: LenientLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let mut new = cm_core::NewMemory::new(&l.content, cm_core::Source::Import).map_err(|e| e.to_string())?;
@@ -144,7 +157,12 @@ fn lenient_memory(line: &str, now_ms: i64) -> std::result::Result<Memory, String
         None | Some(serde_json::Value::Null) => now_ms,
         Some(v) => timestamp_ms(&v)?,
     };
-    Ok(Memory {
+    Ok(imported(new, confidence, created_at))
+}
+
+/// A new memory as an import writes it: no id yet (one is given), seen once.
+fn imported(new: cm_core::NewMemory, confidence: f64, created_at: i64) -> Memory {
+    Memory {
         id: 0,
         content_hash: cm_core::text::content_hash(&new.content),
         content: new.content,
@@ -166,7 +184,7 @@ fn lenient_memory(line: &str, now_ms: i64) -> std::result::Result<Memory, String
         archived: false,
         merged_into: None,
         cluster_id: None,
-    })
+    }
 }
 
 /// A time as Unix milliseconds, from Unix seconds or milliseconds or an

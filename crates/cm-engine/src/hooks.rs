@@ -504,7 +504,10 @@ fn injectable(m: &Memory) -> bool {
     if quarantined {
         tracing::debug!(memory = m.id, "not injected: it reads like an instruction to the model");
     }
-    !quarantined
+    // Claude Code loads CLAUDE.md and its auto memory itself: injecting
+    // their statements again would only repeat them.
+    let loaded = m.tags.iter().any(|t| t == cm_core::text::CLAUDE_CODE_TAG);
+    !quarantined && !loaded
 }
 
 /// What a search hit must show to be injected.

@@ -51,3 +51,27 @@ async fn a_lenient_jsonl_import_takes_what_it_can_and_says_what_it_cannot() {
     assert_eq!(engine.list(&p, &ListFilter::default(), 100, 0).await.unwrap().len(), 4);
     engine.close().await;
 }
+
+#[tokio::test]
+async fn statements_claude_code_loads_itself_are_never_injected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Config::default(), None);
+    let p = Project::at(tmp.path()).unwrap();
+    let statement = "Releases are cut from the main branch every Thursday".to_owned();
+    engine.sync_statements(&p, cm_core::text::CLAUDE_CODE_TAG, &[statement]).await.unwrap();
+    engine
+        .save(
+            &p,
+            cm_core::NewMemory::new("Releases need a signed tag on the main branch", Source::Cli).unwrap(),
+        )
+        .await
+        .unwrap();
+    let query = "how are releases cut from the main branch?";
+    let results = engine.search(&p, &cm_core::SearchRequest::new(query, 10)).await.unwrap();
+    assert_eq!(results.hits.len(), 2, "both are found by a search");
+    let injected = engine.would_inject(query, &results);
+    let ids: Vec<i64> =
+        results.hits.iter().filter(|h| h.memory.source == Source::Cli).map(|h| h.memory.id).collect();
+    assert_eq!(injected, ids, "only the memory Claude Code does not load itself");
+    engine.close().await;
+}

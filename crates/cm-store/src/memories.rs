@@ -111,6 +111,10 @@ pub struct ImportReport {
     pub skipped: usize,
     /// Imported memories whose original id was taken here and so got a new one.
     pub renumbered: usize,
+    /// Memories archived because what they came from is gone (a statement
+    /// removed from `CLAUDE.md`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub archived: usize,
     /// Lines refused, each with why (lenient formats; nothing of them is written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<ImportFailure>,
@@ -595,4 +599,8 @@ pub(crate) async fn insert_row(
     .fetch_one(&mut *conn)
     .await?;
     Ok(id)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
