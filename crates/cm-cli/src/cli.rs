@@ -79,7 +79,8 @@ pub enum ProjectCommand {
         file: Option<PathBuf>,
         /// `export`: this tool's own JSONL export (lossless). `jsonl`: one JSON object per
         /// line with `content` and any of `type`, `domain`, `tags`, `confidence`,
-        /// `created_at`; bad lines are reported and skipped. `claude-code`: the project's
+        /// `created_at`; bad lines are reported and skipped. `claude-persistent-memory`: the
+        /// original Node.js tool's `memory.db` (read-only; ids kept where free). `claude-code`: the project's
         /// CLAUDE.md, rules and Claude Code's auto memory, one memory per statement (run it
         /// again to follow their edits; never injected, since Claude Code loads them itself).
         #[arg(long, value_enum, default_value_t = ImportFormatArg::Export)]
@@ -133,6 +134,7 @@ pub enum ImportFormatArg {
     Export,
     Jsonl,
     ClaudeCode,
+    ClaudePersistentMemory,
 }
 
 #[derive(Debug, Args)]

@@ -149,6 +149,23 @@ fn read_bounded(input: impl Read, name: &str) -> Result<String> {
         .map_err(|e| anyhow::anyhow!("{name} is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
 }
 
+/// What an import did, for a person.
+fn import_summary(r: &cm_engine::ImportReport) -> String {
+    let mut text = format!(
+        "imported {}, skipped {} already present, renumbered {}",
+        r.imported.len(),
+        r.skipped,
+        r.renumbered
+    );
+    if !r.failed.is_empty() {
+        text.push_str(&format!(", failed {}", r.failed.len()));
+        for f in &r.failed {
+            text.push_str(&format!("\n  line {}: {}", f.line, output::inert(&f.reason)));
+        }
+    }
+    text
+}
+
 /// `import --format claude-code`: the statements of the files Claude Code
 /// loads for this project, kept in step with them.
 async fn import_claude_code(
@@ -289,6 +306,13 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                 ImportFormatArg::Export => ImportFormat::Export,
                 ImportFormatArg::Jsonl => ImportFormat::Jsonl,
                 ImportFormatArg::ClaudeCode => return import_claude_code(engine, project, file, json).await,
+                ImportFormatArg::ClaudePersistentMemory => {
+                    let Some(db) = file else {
+                        bail!("import needs the original's memory.db (usually <its folder>/data/memory.db)")
+                    };
+                    let report = engine.import_original(project, &db).await?;
+                    return output::print(json, &report, import_summary);
+                }
             };
             let Some(file) = file else { bail!("import needs a FILE (or - for stdin)") };
             let text = if file.as_os_str() == "-" {
@@ -310,21 +334,7 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                     }
                 })
                 .await?;
-            output::print(json, &report, |r| {
-                let mut text = format!(
-                    "imported {}, skipped {} already present, renumbered {}",
-                    r.imported.len(),
-                    r.skipped,
-                    r.renumbered
-                );
-                if !r.failed.is_empty() {
-                    text.push_str(&format!(", failed {}", r.failed.len()));
-                    for f in &r.failed {
-                        text.push_str(&format!("\n  line {}: {}", f.line, output::inert(&f.reason)));
-                    }
-                }
-                text
-            })
+            output::print(json, &report, import_summary)
         }
     }
 }

@@ -629,6 +629,27 @@ impl Engine {
         Ok(report)
     }
 
+    /// Imports the memories of claude-persistent-memory's `memory.db` (the
+    /// original tool) at `path`, read-only: each with its type, domain,
+    /// structure, keywords, confidence, counts and times; a memory already
+    /// here (the same content) is skipped, so importing twice adds nothing.
+    /// Its vectors are not read (another model's space): the active model
+    /// embeds the memories anew.
+    pub async fn import_original(&self, project: &Project, path: &std::path::Path) -> Result<ImportReport> {
+        let rows = cm_store::read_original(path).await?;
+        let mut memories = Vec::with_capacity(rows.len());
+        let mut failed = Vec::new();
+        for row in &rows {
+            match crate::export::original_memory(row) {
+                Ok(m) => memories.push(m),
+                Err(reason) => failed.push(cm_store::ImportFailure { line: row.id as usize, reason }),
+            }
+        }
+        let mut report = self.write_imported(project, memories, &mut |_, _| {}).await?;
+        report.failed = failed;
+        Ok(report)
+    }
+
     /// Makes the live memories tagged `origin` the memories of `statements`
     /// (each a line of a file Claude Code loads, such as `CLAUDE.md` or its
     /// auto memory): new statements are imported (tagged `origin`), those

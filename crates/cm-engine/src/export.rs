@@ -166,8 +166,8 @@ fn imported(new: cm_core::NewMemory, confidence: f64, created_at: i64) -> Memory
         id: 0,
         content_hash: cm_core::text::content_hash(&new.content),
         content: new.content,
-        structured: None,
-        summary: None,
+        structured: new.structured,
+        summary: new.summary,
         memory_type: new.memory_type,
         domain: new.domain,
         tags: new.tags,
@@ -205,4 +205,58 @@ fn timestamp_ms(v: &serde_json::Value) -> std::result::Result<i64, String> {
         }
         _ => Err("created_at is not a time".into()),
     }
+}
+
+/// A memory of claude-persistent-memory (the original tool) as this tool
+/// stores it: its structured XML re-read by the tolerant parser, its
+/// keywords split, its times converted; a value this tool refuses (an
+/// unknown type, an invalid domain) falls back to the default and is not a
+/// reason to lose the memory. Only empty content is refused.
+pub(crate) fn original_memory(row: &cm_store::OriginalMemory) -> std::result::Result<Memory, String> {
+    let mut new =
+        cm_core::NewMemory::new(&row.content, cm_core::Source::Import).map_err(|e| e.to_string())?;
+    if let Some(t) = row.memory_type.as_deref().and_then(|t| t.parse().ok()) {
+        new = new.with_type(t);
+    }
+    if let Some(d) = row.domain.as_deref().and_then(|d| cm_core::Domain::parse(d).ok()) {
+        new = new.with_domain(d);
+    }
+    let split = |s: &Option<String>| -> Vec<String> {
+        s.as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    if let Ok(with) = new.clone().with_tags(&split(&row.tags)) {
+        new = with;
+    }
+    if let Ok(with) = new.clone().with_keywords(&split(&row.keywords)) {
+        new = with;
+    }
+    if let Some(xml) = row.structured_content.as_deref().filter(|x| !x.trim().is_empty())
+        && let Ok(cm_core::structure::LlmVerdict::Memory(s)) = cm_core::structure::parse_llm_output(xml)
+    {
+        new.structured = Some(s.to_xml());
+    }
+    new.summary = row.summary.clone().filter(|s| !s.trim().is_empty());
+    let created_at = row.created_at.as_deref().and_then(sqlite_time_ms).unwrap_or(0);
+    let confidence = row.confidence.filter(|c| c.is_finite()).map_or(new.confidence, |c| c.clamp(0.0, 1.0));
+    let mut m = imported(new, confidence, created_at);
+    // Its ids, where they are free here: what the user knew them by.
+    m.id = row.id;
+    m.updated_at = row.updated_at.as_deref().and_then(sqlite_time_ms).unwrap_or(created_at);
+    m.last_accessed_at = row.last_accessed_at.as_deref().and_then(sqlite_time_ms);
+    m.evidence_count = row.evidence_count.unwrap_or(1).max(0);
+    m.access_count = row.access_count.unwrap_or(0).max(0);
+    Ok(m)
+}
+
+/// SQLite's `CURRENT_TIMESTAMP` text (`YYYY-MM-DD HH:MM:SS`, UTC) as Unix ms.
+fn sqlite_time_ms(text: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let t = time::PrimitiveDateTime::parse(text.trim(), &format).ok()?.assume_utc();
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }

@@ -75,3 +75,89 @@ async fn statements_claude_code_loads_itself_are_never_injected() {
     assert_eq!(injected, ids, "only the memory Claude Code does not load itself");
     engine.close().await;
 }
+
+/// A `memory.db` of claude-persistent-memory, made from the schema its
+/// `lib/memory-db.js` creates (the vector table needs sqlite-vec and is
+/// left out; the importer never reads it), with `rows` inserted.
+fn original_db(path: &std::path::Path, rows: &str) {
+    let script = format!(
+        r#"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript('''
+CREATE TABLE clusters (id INTEGER PRIMARY KEY AUTOINCREMENT, theme TEXT NOT NULL, centroid_id INTEGER,
+  centroid_vector TEXT, member_count INTEGER DEFAULT 0, avg_confidence REAL DEFAULT 0.5,
+  domain TEXT DEFAULT 'general', status TEXT DEFAULT 'growing', evolved_at DATETIME,
+  created_at DATETIME DEFAULT CURRENT_TIMESTAMP, updated_at DATETIME DEFAULT CURRENT_TIMESTAMP);
+CREATE TABLE memories (id INTEGER PRIMARY KEY AUTOINCREMENT, content TEXT NOT NULL, structured_content TEXT,
+  summary TEXT, type TEXT DEFAULT 'context', tags TEXT, keywords TEXT, domain TEXT DEFAULT 'general',
+  confidence REAL DEFAULT 0.5, evidence_count INTEGER DEFAULT 0, cluster_id INTEGER, source TEXT,
+  trigger TEXT, action TEXT, created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
+  updated_at DATETIME DEFAULT CURRENT_TIMESTAMP, last_accessed_at DATETIME, access_count INTEGER DEFAULT 0,
+  FOREIGN KEY (cluster_id) REFERENCES clusters(id));
+CREATE VIRTUAL TABLE memories_fts USING fts5(content, structured_content, summary, tags, keywords);
+{rows}
+''')
+db.commit()
+"#
+    );
+    let out =
+        std::process::Command::new("python3").arg("-c").arg(script).arg(path).output().expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn the_original_tools_database_is_imported_with_its_structure_counts_and_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("memory.db");
+    original_db(
+        &db,
+        &format!(
+            r#"
+INSERT INTO memories (id, content, structured_content, summary, type, tags, keywords, domain, confidence,
+  evidence_count, source, created_at, updated_at, last_accessed_at, access_count)
+VALUES (7, 'Use WAL for sqlite', '<memory type="pattern" domain="backend">
+  <what>Use WAL mode</what>
+  <when>concurrent readers | long writes</when>
+  <do>PRAGMA journal_mode=WAL；set busy_timeout</do>
+  <warn>do not put the DB on NFS</warn>
+</memory>', 'Use WAL for sqlite', 'pattern', '', 'wal,sqlite,busy', 'backend', 0.8, 3, 'mcp-tool',
+  '2026-01-05 09:30:00', '2026-01-06 10:00:00', '2026-02-01 08:00:00', 12);
+INSERT INTO memories (id, content, type, domain, confidence) VALUES (9, 'The CI token is {SECRET}', 'bogus-type', 'not a domain!', 0.5);
+INSERT INTO memories (id, content) VALUES (11, '   ');
+"#
+        ),
+    );
+    let engine = Engine::new(Config::default(), None);
+    let p = Project::at(&tmp.path().join("project")).unwrap_or_else(|_| {
+        std::fs::create_dir_all(tmp.path().join("project")).unwrap();
+        Project::at(&tmp.path().join("project")).unwrap()
+    });
+
+    let report = engine.import_original(&p, &db).await.unwrap();
+    assert_eq!(report.imported, [7, 9], "ids kept where free: {report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].line, 11);
+
+    let wal = engine.get(&p, 7).await.unwrap();
+    assert_eq!(wal.memory_type, MemoryType::Pattern);
+    assert_eq!(wal.domain.as_str(), "backend");
+    assert_eq!((wal.confidence, wal.evidence_count, wal.access_count), (0.8, 3, 12));
+    assert_eq!(wal.created_at, 1_767_605_400_000, "2026-01-05 09:30:00 UTC");
+    assert_eq!(wal.last_accessed_at, Some(1_769_932_800_000));
+    assert_eq!(wal.keywords, ["wal", "sqlite", "busy"]);
+    let structured = wal.structured.unwrap();
+    assert!(structured.contains("<what>Use WAL mode</what>") && structured.contains("NFS"), "{structured}");
+    let token = engine.get(&p, 9).await.unwrap();
+    assert!(!token.content.contains(SECRET), "redacted: {}", token.content);
+    assert_eq!(token.memory_type, MemoryType::Context, "an unknown type falls back");
+
+    let again = engine.import_original(&p, &db).await.unwrap();
+    assert!(again.imported.is_empty(), "{again:?}");
+    assert_eq!(again.skipped, 2);
+    let not_db = tmp.path().join("notes.txt");
+    std::fs::write(&not_db, "hello").unwrap();
+    let err = engine.import_original(&p, &not_db).await.unwrap_err().to_string();
+    assert!(err.contains("notes.txt"), "{err}");
+    engine.close().await;
+}

@@ -9,6 +9,7 @@
 mod activity;
 mod clusters;
 mod error;
+mod foreign;
 mod memories;
 mod search;
 mod stats;
@@ -30,6 +31,7 @@ pub use activity::{
 };
 pub use clusters::{Assignment, Maturity, Member};
 pub use error::{Error, Result};
+pub use foreign::{OriginalMemory, read_original};
 pub use memories::{Access, ImportFailure, ImportReport, ListFilter, MemoryPatch, Unembedded};
 pub use stats::Stats;
 pub use transcripts::{MinedCommit, MinedMemory, TranscriptProgress};

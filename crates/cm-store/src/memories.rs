@@ -407,7 +407,8 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             let keep_id = if taken.is_none() && m.id > 0 { Some(m.id) } else { None };
-            if keep_id.is_none() {
+            // Only a memory that had an id can have been renumbered.
+            if keep_id.is_none() && m.id > 0 {
                 report.renumbered += 1;
             }
             let mut new = NewMemory::new(&m.content, m.source)?
