@@ -80,7 +80,9 @@ pub enum ProjectCommand {
         /// `export`: this tool's own JSONL export (lossless). `jsonl`: one JSON object per
         /// line with `content` and any of `type`, `domain`, `tags`, `confidence`,
         /// `created_at`; bad lines are reported and skipped. `claude-persistent-memory`: the
-        /// original Node.js tool's `memory.db` (read-only; ids kept where free). `claude-code`: the project's
+        /// original Node.js tool's `memory.db` (read-only; ids kept where free). `claude-mem`:
+        /// claude-mem's observations and session lessons for this project (default file
+        /// `$CLAUDE_MEM_DATA_DIR/claude-mem.db`, else `~/.claude-mem/claude-mem.db`). `claude-code`: the project's
         /// CLAUDE.md, rules and Claude Code's auto memory, one memory per statement (run it
         /// again to follow their edits; never injected, since Claude Code loads them itself).
         #[arg(long, value_enum, default_value_t = ImportFormatArg::Export)]
@@ -135,6 +137,7 @@ pub enum ImportFormatArg {
     Jsonl,
     ClaudeCode,
     ClaudePersistentMemory,
+    ClaudeMem,
 }
 
 #[derive(Debug, Args)]

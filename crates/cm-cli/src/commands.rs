@@ -306,6 +306,19 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                 ImportFormatArg::Export => ImportFormat::Export,
                 ImportFormatArg::Jsonl => ImportFormat::Jsonl,
                 ImportFormatArg::ClaudeCode => return import_claude_code(engine, project, file, json).await,
+                ImportFormatArg::ClaudeMem => {
+                    let db = match file {
+                        Some(f) => f,
+                        None => std::env::var_os("CLAUDE_MEM_DATA_DIR")
+                            .filter(|d| !d.is_empty())
+                            .map(PathBuf::from)
+                            .or_else(|| std::env::home_dir().map(|h| h.join(".claude-mem")))
+                            .context("cannot find claude-mem's folder: pass its claude-mem.db")?
+                            .join("claude-mem.db"),
+                    };
+                    let report = engine.import_claude_mem(project, &db).await?;
+                    return output::print(json, &report, import_summary);
+                }
                 ImportFormatArg::ClaudePersistentMemory => {
                     let Some(db) = file else {
                         bail!("import needs the original's memory.db (usually <its folder>/data/memory.db)")

@@ -650,6 +650,33 @@ impl Engine {
         Ok(report)
     }
 
+    /// Imports claude-mem's observations and session lessons for this
+    /// project from its database at `path`, read-only. claude-mem names a
+    /// project by its git repository's folder, so that is what is looked
+    /// for; importing twice adds nothing.
+    pub async fn import_claude_mem(&self, project: &Project, path: &std::path::Path) -> Result<ImportReport> {
+        let name = project.root().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let notes = cm_store::read_claude_mem(path, &name).await?;
+        let mut memories = Vec::with_capacity(notes.len());
+        let mut failed = Vec::new();
+        for note in &notes {
+            match crate::export::claude_mem_memory(note) {
+                Ok(m) => memories.push(m),
+                Err(reason) => failed.push(cm_store::ImportFailure {
+                    line: note.key[1..].parse().unwrap_or(0),
+                    reason: format!(
+                        "{} {}: {reason}",
+                        if note.key.starts_with('s') { "summary" } else { "observation" },
+                        &note.key[1..]
+                    ),
+                }),
+            }
+        }
+        let mut report = self.write_imported(project, memories, &mut |_, _| {}).await?;
+        report.failed = failed;
+        Ok(report)
+    }
+
     /// Makes the live memories tagged `origin` the memories of `statements`
     /// (each a line of a file Claude Code loads, such as `CLAUDE.md` or its
     /// auto memory): new statements are imported (tagged `origin`), those

@@ -260,3 +260,59 @@ fn sqlite_time_ms(text: &str) -> Option<i64> {
     let t = time::PrimitiveDateTime::parse(text.trim(), &format).ok()?.assume_utc();
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
+
+/// Longest imported note, in bytes (a memory's limit), cut at a character.
+fn fit(text: String) -> String {
+    if text.len() <= cm_core::memory::MAX_CONTENT_BYTES {
+        return text;
+    }
+    let mut end = cm_core::memory::MAX_CONTENT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// A JSON array of strings, leniently: anything else is no strings.
+fn string_list(json: Option<&str>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(j).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned))
+        .collect()
+}
+
+/// A claude-mem observation (or a session summary's lesson) as a memory:
+/// its title and narrative (or its facts) as the text, its type mapped to
+/// the nearest of ours, its concepts as tags.
+pub(crate) fn claude_mem_memory(note: &cm_store::ClaudeMemNote) -> std::result::Result<Memory, String> {
+    let title = note.title.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let facts = string_list(note.facts.as_deref());
+    let body = note
+        .narrative
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .or_else(|| (!facts.is_empty()).then(|| facts.join("; ")));
+    let content = match (title, body) {
+        (Some(t), Some(b)) => format!("{t}: {b}"),
+        (Some(t), None) => t.to_owned(),
+        (None, Some(b)) => b,
+        (None, None) => return Err("no title, narrative or facts".into()),
+    };
+    let mut new =
+        cm_core::NewMemory::new(&fit(content), cm_core::Source::Import).map_err(|e| e.to_string())?;
+    new = new.with_type(match note.kind.as_str() {
+        "bugfix" => MemoryType::Bug,
+        "decision" => MemoryType::Decision,
+        "discovery" | "security_alert" | "security_note" => MemoryType::Fact,
+        _ => MemoryType::Context,
+    });
+    let concepts: Vec<String> = string_list(note.concepts.as_deref());
+    if let Ok(with) = new.clone().with_tags(&concepts) {
+        new = with;
+    }
+    let confidence = new.confidence;
+    Ok(imported(new, confidence, note.created_at.unwrap_or(0)))
+}

@@ -161,3 +161,71 @@ INSERT INTO memories (id, content) VALUES (11, '   ');
     assert!(err.contains("notes.txt"), "{err}");
     engine.close().await;
 }
+
+#[tokio::test]
+async fn claude_mems_observations_for_this_project_are_imported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("shop");
+    std::fs::create_dir_all(&root).unwrap();
+    let db = tmp.path().join("claude-mem.db");
+    // The tables claude-mem's migrations leave on a fresh install (columns
+    // an importer does not read left out), with a session first: its
+    // foreign keys are enforced.
+    let script = r#"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript('''
+PRAGMA foreign_keys = ON;
+CREATE TABLE sdk_sessions (id INTEGER PRIMARY KEY AUTOINCREMENT, content_session_id TEXT NOT NULL,
+  memory_session_id TEXT UNIQUE, project TEXT NOT NULL, started_at TEXT NOT NULL, started_at_epoch INTEGER NOT NULL);
+CREATE TABLE observations (id INTEGER PRIMARY KEY AUTOINCREMENT, memory_session_id TEXT NOT NULL, project TEXT NOT NULL,
+  text TEXT, type TEXT NOT NULL, title TEXT, subtitle TEXT, facts TEXT, narrative TEXT, concepts TEXT,
+  files_read TEXT, files_modified TEXT, prompt_number INTEGER, discovery_tokens INTEGER DEFAULT 0,
+  created_at TEXT NOT NULL, created_at_epoch INTEGER NOT NULL, content_hash TEXT, merged_into_project TEXT,
+  FOREIGN KEY(memory_session_id) REFERENCES sdk_sessions(memory_session_id));
+CREATE TABLE session_summaries (id INTEGER PRIMARY KEY AUTOINCREMENT, memory_session_id TEXT NOT NULL, project TEXT NOT NULL,
+  request TEXT, investigated TEXT, learned TEXT, completed TEXT, next_steps TEXT, notes TEXT,
+  created_at TEXT NOT NULL, created_at_epoch INTEGER NOT NULL);
+INSERT INTO sdk_sessions (content_session_id, memory_session_id, project, started_at, started_at_epoch)
+  VALUES ('c1', 'm1', 'shop', '2026-03-01T10:00:00.000Z', 1772359200000);
+INSERT INTO observations (memory_session_id, project, type, title, narrative, facts, concepts, created_at, created_at_epoch)
+  VALUES ('m1', 'shop', 'bugfix', 'Checkout double-charged on retry',
+          'The payment call was retried without an idempotency key; it now sends one.',
+          '["retries resend the charge"]', '["problem-solution", "gotcha"]', '2026-03-01T10:05:00.000Z', 1772359500000),
+         ('m1', 'shop/feature-x', 'decision', 'Prices are stored in cents', NULL,
+          '["integers avoid rounding", "the API returns cents"]', 'not json', '2026-03-01T10:06:00.000Z', 1772359560000),
+         ('m1', 'other-repo', 'discovery', 'Not this project', 'belongs elsewhere', NULL, NULL, '2026-03-01T10:07:00.000Z', 1772359620000),
+         ('m1', 'shop', 'change', NULL, NULL, NULL, NULL, '2026-03-01T10:08:00.000Z', 1772359680000);
+INSERT INTO session_summaries (memory_session_id, project, request, learned, created_at, created_at_epoch)
+  VALUES ('m1', 'shop', 'fix checkout', 'Stripe webhooks arrive before the redirect returns.', '2026-03-01T11:00:00.000Z', 1772362800000);
+''')
+db.commit()
+"#;
+    let out =
+        std::process::Command::new("python3").arg("-c").arg(script).arg(&db).output().expect("python3 runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let engine = Engine::new(Config::default(), None);
+    let p = Project::at(&root).unwrap();
+    let report = engine.import_claude_mem(&p, &db).await.unwrap();
+    assert_eq!(report.imported.len(), 3, "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.failed[0].reason.starts_with("observation 4"), "{report:?}");
+
+    let all = engine.list(&p, &ListFilter::default(), 100, 0).await.unwrap();
+    let bug = all.iter().find(|m| m.content.starts_with("Checkout double-charged")).unwrap();
+    assert_eq!(bug.memory_type, MemoryType::Bug);
+    assert!(bug.content.contains("idempotency key"), "{}", bug.content);
+    assert_eq!(bug.tags, ["problem-solution", "gotcha"]);
+    assert_eq!(bug.created_at, 1_772_359_500_000);
+    let cents = all.iter().find(|m| m.content.starts_with("Prices are stored in cents")).unwrap();
+    assert_eq!(cents.memory_type, MemoryType::Decision);
+    assert!(cents.content.contains("integers avoid rounding; the API returns cents"), "{}", cents.content);
+    assert!(all.iter().any(|m| m.content.contains("Stripe webhooks arrive before the redirect")));
+    assert!(!all.iter().any(|m| m.content.contains("Not this project")));
+
+    let again = engine.import_claude_mem(&p, &db).await.unwrap();
+    assert!(again.imported.is_empty(), "{again:?}");
+    assert_eq!(again.skipped, 3);
+    engine.close().await;
+}

@@ -106,3 +106,111 @@ pub async fn read_original(path: &Path) -> Result<Vec<OriginalMemory>> {
         })
         .collect()
 }
+
+/// An observation (or a session summary's lesson) of claude-mem, as
+/// stored: `facts` and `concepts` are JSON arrays of strings (or NULL, or
+/// in very old rows not JSON at all).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaudeMemNote {
+    /// `o<id>` for an observation, `s<id>` for a session summary.
+    pub key: String,
+    /// claude-mem's type (`bugfix`, `decision`, `discovery`, …; open-ended),
+    /// `summary` for a session summary.
+    pub kind: String,
+    pub title: Option<String>,
+    pub narrative: Option<String>,
+    pub facts: Option<String>,
+    pub concepts: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: Option<i64>,
+}
+
+/// The notes of claude-mem's database at `path` for the project claude-mem
+/// calls `name` (the git repository's folder name; a worktree's notes are
+/// `name/<worktree>`, or were adopted into `name`).
+pub async fn read_claude_mem(path: &Path, name: &str) -> Result<Vec<ClaudeMemNote>> {
+    if !path.is_file() {
+        return Err(Error::Open { path: path.to_owned(), detail: "no such file".into() });
+    }
+    let mut conn = SqliteConnectOptions::from_str("sqlite:")
+        .map_err(|e| Error::open(path, e))?
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .map_err(|e| Error::open(path, e))?;
+    let columns = |table: &'static str| {
+        sqlx::query(AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+    };
+    let names = |rows: Vec<sqlx::sqlite::SqliteRow>| -> Vec<String> {
+        rows.iter().filter_map(|r| r.try_get::<String, _>("name").ok()).collect()
+    };
+    let observed =
+        names(columns("observations").fetch_all(&mut conn).await.map_err(|e| Error::open(path, e))?);
+    if !observed.iter().any(|c| c == "project") {
+        return Err(Error::Open {
+            path: path.to_owned(),
+            detail: "no `observations` table with a `project` column: not a claude-mem database".into(),
+        });
+    }
+    let pick = |have: &[String], column: &str, alias: &str| {
+        if have.iter().any(|c| c == column) {
+            format!("\"{column}\" AS {alias}")
+        } else {
+            format!("NULL AS {alias}")
+        }
+    };
+    let adopted =
+        if observed.iter().any(|c| c == "merged_into_project") { "OR merged_into_project = ?1" } else { "" };
+    // Before titles and narratives (claude-mem < v8) an observation was `text`.
+    let narrative = if observed.iter().any(|c| c == "narrative") {
+        if observed.iter().any(|c| c == "text") { "COALESCE(narrative, text)" } else { "narrative" }
+    } else {
+        "text"
+    };
+    let sql = format!(
+        "SELECT 'o' || id AS key, type AS kind, {}, {narrative} AS narrative, {}, {}, {} FROM observations
+         WHERE project = ?1 OR project LIKE ?1 || '/%' {adopted} ORDER BY id",
+        pick(&observed, "title", "title"),
+        pick(&observed, "facts", "facts"),
+        pick(&observed, "concepts", "concepts"),
+        pick(&observed, "created_at_epoch", "created_at"),
+    );
+    let mut rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(name)
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| Error::open(path, e))?;
+    let summarised =
+        names(columns("session_summaries").fetch_all(&mut conn).await.map_err(|e| Error::open(path, e))?);
+    if summarised.iter().any(|c| c == "learned") {
+        let sql = format!(
+            "SELECT 's' || id AS key, 'summary' AS kind, {} AS title, learned AS narrative, NULL AS facts,
+                    NULL AS concepts, {} FROM session_summaries
+             WHERE (project = ?1 OR project LIKE ?1 || '/%') AND learned IS NOT NULL AND trim(learned) != ''
+             ORDER BY id",
+            if summarised.iter().any(|c| c == "request") { "request" } else { "NULL" },
+            pick(&summarised, "created_at_epoch", "created_at"),
+        );
+        rows.extend(
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(name)
+                .fetch_all(&mut conn)
+                .await
+                .map_err(|e| Error::open(path, e))?,
+        );
+    }
+    rows.iter()
+        .map(|r| {
+            Ok(ClaudeMemNote {
+                key: r.try_get("key")?,
+                kind: r.try_get::<Option<String>, _>("kind")?.unwrap_or_default(),
+                title: r.try_get("title")?,
+                narrative: r.try_get("narrative")?,
+                facts: r.try_get("facts")?,
+                concepts: r.try_get("concepts")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
