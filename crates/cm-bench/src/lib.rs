@@ -59,7 +59,12 @@ pub struct Latency {
 pub struct SizeReport {
     /// Memories in the project.
     pub memories: usize,
-    /// Saves per second through the whole pipeline (redact, dedupe, embed, insert).
+    /// Memories per second through the bulk path (`Engine::record`: redact,
+    /// batch-embed, insert; no dedupe), how the project was filled.
+    pub ingest_per_second: f64,
+    /// Saves per second through the whole save pipeline (redact, dedupe,
+    /// embed, insert) into the filled project: whether saves slow down as a
+    /// project grows.
     pub saves_per_second: f64,
     /// Database size in MiB.
     pub db_mib: f64,
@@ -101,8 +106,9 @@ impl fmt::Display for SearchBenchReport {
         )?;
         writeln!(
             f,
-            "{:>8} {:>9} {:>8} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>7}",
+            "{:>8} {:>9} {:>9} {:>8} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>7}",
             "memories",
+            "ingest/s",
             "saves/s",
             "db MiB",
             "bm25",
@@ -118,8 +124,9 @@ impl fmt::Display for SearchBenchReport {
         for s in &self.sizes {
             writeln!(
                 f,
-                "{:>8} {:>9.0} {:>8.1} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>7.3}",
+                "{:>8} {:>9.0} {:>9.0} {:>8.1} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>15} {:>7.3}",
                 s.memories,
+                s.ingest_per_second,
                 s.saves_per_second,
                 s.db_mib,
                 l(&s.bm25),
@@ -242,12 +249,38 @@ pub async fn search(opts: &SearchBenchOptions) -> Result<SearchBenchReport> {
         let engine = Engine::new(Config::default(), Some(embedder.clone()));
         let mut corpus = Corpus::new(42);
         let types = MemoryType::ALL;
+        // Filled through the bulk path, in chunks, saying how far it got:
+        // one save at a time (dedupe included) took minutes per 10k.
+        const CHUNK: usize = 5_000;
         let start = Instant::now();
-        for i in 0..size {
+        let mut filled = 0;
+        while filled < size {
+            let n = CHUNK.min(size - filled);
+            let mut batch = Vec::with_capacity(n);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            for i in filled..filled + n {
+                let new = NewMemory::new(&corpus.note(), Source::Import)?.with_type(types[i % 6]);
+                batch.push((new, now));
+            }
+            engine.record(&project, batch).await?;
+            filled += n;
+            eprintln!(
+                "{}-d, {size} memories: ingested {filled} ({:.0} s)",
+                opts.dim,
+                start.elapsed().as_secs_f64()
+            );
+        }
+        let ingest_per_second = size as f64 / start.elapsed().as_secs_f64();
+        // The save path at this size, on a sample (at least 1 save).
+        let sample = (size / 50).clamp(1, 200);
+        let start = Instant::now();
+        for i in 0..sample {
             let new = NewMemory::new(&corpus.note(), Source::Import)?.with_type(types[i % 6]);
             engine.save(&project, new).await?;
         }
-        let saves_per_second = size as f64 / start.elapsed().as_secs_f64();
+        let saves_per_second = sample as f64 / start.elapsed().as_secs_f64();
         let queries: Vec<String> = (0..opts.queries).map(|_| corpus.query()).collect();
 
         let (bm25, _) = time_queries(&engine, &project, &queries, SearchMode::Bm25).await?;
@@ -276,6 +309,7 @@ pub async fn search(opts: &SearchBenchOptions) -> Result<SearchBenchReport> {
         }
         sizes.push(SizeReport {
             memories: size,
+            ingest_per_second,
             saves_per_second,
             db_mib: stats.db_bytes as f64 / (1024.0 * 1024.0),
             bm25,
