@@ -61,13 +61,19 @@ fn ask(event: HookEvent, deadline: Instant) -> Option<String> {
 }
 
 /// Whether `answer` is what Claude Code expects from this hook: an object
-/// with only `hookSpecificOutput` naming this event and adding a string of
-/// context. Anything else (a permission decision, a block, garbage) is
-/// dropped.
+/// with `hookSpecificOutput` naming this event and adding a string of
+/// context, and at most a one-line `systemMessage` for the person (when
+/// `hooks.show_status` asks for it). Anything else (a permission decision,
+/// a block, garbage) is dropped.
 fn well_formed(event: HookEvent, answer: &Value) -> bool {
     let Some(obj) = answer.as_object() else { return false };
     let Some(specific) = obj.get("hookSpecificOutput").and_then(Value::as_object) else { return false };
-    obj.len() == 1
+    let status = match obj.get("systemMessage") {
+        None => 0,
+        Some(Value::String(s)) if !s.contains('\n') && s.len() <= 200 => 1,
+        Some(_) => return false,
+    };
+    obj.len() == 1 + status
         && event.injects()
         && specific.len() == 2
         && specific.get("hookEventName").and_then(Value::as_str) == Some(event.as_str())
@@ -94,5 +100,19 @@ mod tests {
             &json!({"hookSpecificOutput": {"hookEventName": "Stop", "additionalContext": "x"}})
         ));
         assert!(!well_formed(HookEvent::UserPromptSubmit, &json!("garbage")));
+    }
+
+    #[test]
+    fn a_one_line_status_for_the_person_may_come_with_the_context() {
+        let context = json!({"hookEventName": "UserPromptSubmit", "additionalContext": "x"});
+        let status =
+            json!({"hookSpecificOutput": context, "systemMessage": "claude-memory: 2 memories added"});
+        assert!(well_formed(HookEvent::UserPromptSubmit, &status));
+        for bad in [json!(3), json!("two\nlines"), json!("x".repeat(201))] {
+            let answer = json!({"hookSpecificOutput": context, "systemMessage": bad});
+            assert!(!well_formed(HookEvent::UserPromptSubmit, &answer), "{answer}");
+        }
+        let more = json!({"hookSpecificOutput": context, "systemMessage": "ok", "continue": false});
+        assert!(!well_formed(HookEvent::UserPromptSubmit, &more));
     }
 }

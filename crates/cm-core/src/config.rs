@@ -212,6 +212,10 @@ pub struct HooksConfig {
     pub tools: Vec<String>,
     /// Memories in the SessionStart briefing.
     pub briefing_limit: usize,
+    /// Tell the person, not only Claude, when memories were added: a short
+    /// `systemMessage` ("claude-memory: 3 memories added") under the prompt.
+    /// Off by default: most people want memory to stay out of sight.
+    pub show_status: bool,
 }
 
 impl Default for HooksConfig {
@@ -227,6 +231,7 @@ impl Default for HooksConfig {
             min_prompt_words: 2,
             tools: ["Edit", "Write", "MultiEdit", "Bash"].map(String::from).to_vec(),
             briefing_limit: 8,
+            show_status: false,
         }
     }
 }

@@ -199,8 +199,15 @@ impl Engine {
             return Ok(None);
         }
         let Some(project) = self.hook_project(input)? else { return Ok(None) };
-        let answer = self.answer_hook(&project, event, input).await;
+        let mut answer = self.answer_hook(&project, event, input).await;
         let injected = answer.as_ref().ok().and_then(Option::as_ref).map_or(0, injected_count);
+        if let Ok(Some(a)) = &mut answer
+            && injected > 0
+            && self.config().hooks.show_status
+        {
+            let noun = if injected == 1 { "memory" } else { "memories" };
+            a["systemMessage"] = Value::String(format!("claude-memory: {injected} {noun} added"));
+        }
         let outcome = match &answer {
             Ok(Some(_)) => "injected".to_owned(),
             Ok(None) if event.injects() => "nothing".to_owned(),

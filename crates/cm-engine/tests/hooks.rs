@@ -356,3 +356,25 @@ async fn the_search_pages_cut_off_never_includes_a_quarantined_memory() {
     assert!(results.hits.iter().any(|h| h.memory.id == id), "search still finds it, for review");
     assert!(!f.engine.would_inject(prompt, &results).contains(&id));
 }
+
+#[tokio::test]
+async fn the_person_sees_a_status_line_only_when_they_asked_for_it() {
+    let f = fixture().await;
+    let ask = json!({ "prompt": "which port does the staging database listen on?" });
+    let quiet = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "s1", ask.clone())).await.unwrap();
+    assert!(context(&quiet).contains("db-staging-7"), "{quiet:?}");
+    assert!(quiet.unwrap().get("systemMessage").is_none(), "off by default");
+
+    let mut config = Config::default();
+    config.hooks.show_status = true;
+    let told = Engine::new(config, None);
+    let answer =
+        told.hook(HookEvent::UserPromptSubmit, &input(&f, "s2", ask.clone())).await.unwrap().unwrap();
+    let injected = context(&Some(answer.clone())).matches("\n- [memory #").count();
+    let noun = if injected == 1 { "memory" } else { "memories" };
+    assert_eq!(answer["systemMessage"], format!("claude-memory: {injected} {noun} added"), "{answer}");
+    // Nothing injected, nothing said.
+    let nothing = json!({ "prompt": "tell me about the weather on mars today" });
+    assert_eq!(told.hook(HookEvent::UserPromptSubmit, &input(&f, "s3", nothing)).await.unwrap(), None);
+    told.close().await;
+}

@@ -309,6 +309,12 @@ export interface HooksConfig {
   prompt_budget_ms: number;
   /** Memories considered per prompt. */
   prompt_limit: number;
+  /**
+   * Tell the person, not only Claude, when memories were added: a short
+   * `systemMessage` ("claude-memory: 3 memories added") under the prompt.
+   * Off by default: most people want memory to stay out of sight.
+   */
+  show_status: boolean;
   /** Deadline of `hook PreToolUse` / `hook PostToolUse`, in milliseconds. */
   tool_budget_ms: number;
   /** Memories considered per tool call. */
