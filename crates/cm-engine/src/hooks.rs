@@ -236,10 +236,11 @@ impl Engine {
         let cfg = &self.config().hooks;
         let gate = self.gate();
         let subject = meaningful_words(query);
+        let loaded = LoadedByClaudeCode::among(results);
         results
             .hits
             .iter()
-            .filter(|h| injectable(&h.memory) && gate.passes(h, &subject))
+            .filter(|h| injectable(&h.memory) && !loaded.repeats(&h.memory) && gate.passes(h, &subject))
             .take(cfg.prompt_limit)
             .map(|h| h.memory.id)
             .collect()
@@ -350,10 +351,11 @@ impl Engine {
         }
         let subject = meaningful_words(subject);
         let gate = self.gate();
+        let loaded = LoadedByClaudeCode::among(&results);
         let picked: Vec<(&cm_core::SearchHit, Passed)> = results
             .hits
             .iter()
-            .filter(|h| !seen.contains(&h.memory.id) && injectable(&h.memory))
+            .filter(|h| !seen.contains(&h.memory.id) && injectable(&h.memory) && !loaded.repeats(&h.memory))
             .filter_map(|h| Some((h, gate.check(h, &subject)?)))
             .take(limit)
             .collect();
@@ -515,6 +517,37 @@ fn injectable(m: &Memory) -> bool {
     // their statements again would only repeat them.
     let loaded = m.tags.iter().any(|t| t == cm_core::text::CLAUDE_CODE_TAG);
     !quarantined && !loaded
+}
+
+/// The statements of `CLAUDE.md`, rules and auto memory (imported, tagged
+/// `claude-code`) that a search found: Claude Code already put them in the
+/// conversation, so a memory that says the same is not injected either.
+/// Taken from the hits themselves (a memory that repeats a statement is
+/// found by the same search), so this costs no query on the hook path.
+struct LoadedByClaudeCode(Vec<std::collections::HashSet<String>>);
+
+impl LoadedByClaudeCode {
+    /// Word sets at least this similar say the same thing.
+    const SAME: f64 = 0.7;
+
+    fn among(results: &cm_core::SearchResults) -> LoadedByClaudeCode {
+        LoadedByClaudeCode(
+            results
+                .hits
+                .iter()
+                .filter(|h| h.memory.tags.iter().any(|t| t == cm_core::text::CLAUDE_CODE_TAG))
+                .map(|h| cm_core::text::word_set(&h.memory.content))
+                .collect(),
+        )
+    }
+
+    fn repeats(&self, m: &Memory) -> bool {
+        if self.0.is_empty() {
+            return false;
+        }
+        let words = cm_core::text::word_set(&m.content);
+        self.0.iter().any(|loaded| cm_core::text::jaccard(loaded, &words) >= Self::SAME)
+    }
 }
 
 /// What a search hit must show to be injected.

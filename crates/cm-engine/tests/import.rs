@@ -229,3 +229,42 @@ db.commit()
     assert_eq!(again.skipped, 3);
     engine.close().await;
 }
+
+#[tokio::test]
+async fn a_memory_that_repeats_claude_md_is_not_injected_either() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Config::default(), None);
+    let p = Project::at(tmp.path()).unwrap();
+    let statement = "Always run the database migrations with make migrate before the tests".to_owned();
+    engine.sync_statements(&p, cm_core::text::CLAUDE_CODE_TAG, &[statement]).await.unwrap();
+    // Saved by Claude earlier, in other words: the same lesson.
+    engine
+        .save(
+            &p,
+            cm_core::NewMemory::new(
+                "Run the database migrations with make migrate before the tests",
+                Source::Mcp,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let other = engine
+        .save(
+            &p,
+            cm_core::NewMemory::new(
+                "The tests need the database container running on port 5433",
+                Source::Mcp,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let query = "how do I prepare the database before running the tests?";
+    let results = engine.search(&p, &cm_core::SearchRequest::new(query, 10)).await.unwrap();
+    assert_eq!(results.hits.len(), 3, "all are found");
+    assert_eq!(engine.would_inject(query, &results), [other], "only what CLAUDE.md does not already say");
+    engine.close().await;
+}
