@@ -216,6 +216,10 @@ pub struct HooksConfig {
     /// `systemMessage` ("claude-memory: 3 memories added") under the prompt.
     /// Off by default: most people want memory to stay out of sight.
     pub show_status: bool,
+    /// At each session start, read the project's `CLAUDE.md`, rules and
+    /// Claude Code's auto memory (as `import --format claude-code` does), so
+    /// that no hook repeats what Claude Code already loads.
+    pub follow_claude_md: bool,
 }
 
 impl Default for HooksConfig {
@@ -232,6 +236,7 @@ impl Default for HooksConfig {
             tools: ["Edit", "Write", "MultiEdit", "Bash"].map(String::from).to_vec(),
             briefing_limit: 8,
             show_status: false,
+            follow_claude_md: true,
         }
     }
 }

@@ -34,6 +34,9 @@ async fn hook(State(state): State<AppState>, Path(event): Path<String>, body: By
         Ok(input) => input,
         Err(message) => return Error::BadRequest(message).into_response(),
     };
+    if event == HookEvent::SessionStart && state.engine().config().hooks.follow_claude_md {
+        follow_claude_md(state.engine().clone(), &input);
+    }
     let budget = Duration::from_millis(event.budget_ms(&state.engine().config().hooks));
     let deadline = budget.saturating_sub(CLIENT_SHARE).max(budget / 2);
     match tokio::time::timeout(deadline, state.engine().hook(event, &input)).await {
@@ -48,4 +51,32 @@ async fn hook(State(state): State<AppState>, Path(event): Path<String>, body: By
             StatusCode::NO_CONTENT.into_response()
         }
     }
+}
+
+/// Brings the statements of the files Claude Code loads for the session's
+/// project (`CLAUDE.md`, rules, auto memory) up to date, after the answer
+/// and off the hook's budget: hooks then never repeat them. Only an existing
+/// project is read; nothing happens for any other folder.
+fn follow_claude_md(engine: cm_engine::Engine, input: &HookInput) {
+    let Some(cwd) = input.cwd.clone().filter(|c| c.is_absolute()) else { return };
+    let worktrees_use_main = engine.config().projects.worktrees_use_main;
+    tokio::spawn(async move {
+        let Some(root) = cm_engine::resolve_existing(&cwd, worktrees_use_main) else { return };
+        let read = tokio::task::spawn_blocking(move || {
+            let user = cm_claude_code::ClaudeUserFiles::from_env().ok()?;
+            let mut statements = Vec::new();
+            for file in cm_claude_code::instruction_files(&user, &root) {
+                // Bounded like any input. A file that cannot be read leaves
+                // everything as it was (its statements must not be archived).
+                let text = std::fs::read(&file).ok().filter(|b| b.len() <= 1 << 20)?;
+                statements.extend(cm_core::markdown::statements(&String::from_utf8_lossy(&text)));
+            }
+            Some((root, statements))
+        });
+        let Ok(Some((root, statements))) = read.await else { return };
+        let Ok(project) = cm_engine::Project::at(&root) else { return };
+        if let Err(e) = engine.sync_statements(&project, cm_core::text::CLAUDE_CODE_TAG, &statements).await {
+            tracing::warn!(project = %root.display(), error = %e, "could not read CLAUDE.md and the auto memory");
+        }
+    });
 }

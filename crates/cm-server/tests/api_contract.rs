@@ -108,3 +108,37 @@ async fn quarantined_memories_can_be_listed_for_review() {
     let r = env.client.get(&format!("/api/memories?project={q}&tag=")).await.expect(200);
     assert_eq!(r.json()["memories"].as_array().unwrap().len(), 2, "an empty tag is no filter");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_start_reads_claude_md_so_hooks_never_repeat_it() {
+    let env = start(test_config(), false).await;
+    let p = env.project(&env.root().join("p"));
+    std::fs::write(
+        p.join("CLAUDE.md"),
+        "# Rules\n- Run make migrate before the test suite.\n- Prices are stored in cents.\n",
+    )
+    .unwrap();
+    let payload =
+        json!({ "session_id": "s1", "cwd": p, "hook_event_name": "SessionStart", "source": "startup" });
+    env.client.hook("SessionStart", &payload).await;
+
+    let project = cm_engine::Project::at(&p).unwrap();
+    let filter = cm_engine::ListFilter { tag: Some("claude-code".into()), ..Default::default() };
+    let mut statements = Vec::new();
+    for _ in 0..200 {
+        statements = env.engine.list(&project, &filter, 10, 0).await.unwrap();
+        if statements.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let contents: Vec<&str> = statements.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(contents.len(), 2, "{contents:?}");
+    assert!(contents.contains(&"Prices are stored in cents."), "{contents:?}");
+
+    // What CLAUDE.md says is never injected by a prompt hook.
+    let ask = json!({ "session_id": "s1", "cwd": p, "hook_event_name": "UserPromptSubmit",
+                      "prompt": "how are prices stored, in cents?" });
+    let r = env.client.hook("UserPromptSubmit", &ask).await;
+    assert!(!r.text().contains("stored in cents"), "{}", r.text());
+}

@@ -290,6 +290,12 @@ export interface HookPreview {
 export interface HooksConfig {
   /** Memories in the SessionStart briefing. */
   briefing_limit: number;
+  /**
+   * At each session start, read the project's `CLAUDE.md`, rules and
+   * Claude Code's auto memory (as `import --format claude-code` does), so
+   * that no hook repeats what Claude Code already loads.
+   */
+  follow_claude_md: boolean;
   /** Approximate tokens one injection may add to the conversation. */
   max_tokens: number;
   /** Prompts with fewer meaningful words than this are not searched ("ok", "go on"). */
