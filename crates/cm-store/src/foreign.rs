@@ -10,6 +10,20 @@ use sqlx::{AssertSqlSafe, ConnectOptions as _, Row as _};
 
 use crate::{Error, Result};
 
+/// Another tool's database, opened so that nothing can be written to it.
+async fn open_read_only(path: &Path) -> Result<sqlx::SqliteConnection> {
+    if !path.is_file() {
+        return Err(Error::Open { path: path.to_owned(), detail: "no such file".into() });
+    }
+    SqliteConnectOptions::from_str("sqlite:")
+        .map_err(|e| Error::open(path, e))?
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .map_err(|e| Error::open(path, e))
+}
+
 /// A row of the `memories` table of claude-persistent-memory (the Node.js
 /// tool this one re-creates), as stored: times are SQLite's
 /// `YYYY-MM-DD HH:MM:SS` in UTC, keywords comma-joined, the structured form
@@ -51,16 +65,7 @@ const OPTIONAL: [&str; 12] = [
 /// Every memory of the claude-persistent-memory database at `path`, in id
 /// order. Its vector table needs no extension here: it is never touched.
 pub async fn read_original(path: &Path) -> Result<Vec<OriginalMemory>> {
-    if !path.is_file() {
-        return Err(Error::Open { path: path.to_owned(), detail: "no such file".into() });
-    }
-    let mut conn = SqliteConnectOptions::from_str("sqlite:")
-        .map_err(|e| Error::open(path, e))?
-        .filename(path)
-        .read_only(true)
-        .connect()
-        .await
-        .map_err(|e| Error::open(path, e))?;
+    let mut conn = open_read_only(path).await?;
     let columns: Vec<String> = sqlx::query("SELECT name FROM pragma_table_info('memories')")
         .fetch_all(&mut conn)
         .await
@@ -129,16 +134,7 @@ pub struct ClaudeMemNote {
 /// calls `name` (the git repository's folder name; a worktree's notes are
 /// `name/<worktree>`, or were adopted into `name`).
 pub async fn read_claude_mem(path: &Path, name: &str) -> Result<Vec<ClaudeMemNote>> {
-    if !path.is_file() {
-        return Err(Error::Open { path: path.to_owned(), detail: "no such file".into() });
-    }
-    let mut conn = SqliteConnectOptions::from_str("sqlite:")
-        .map_err(|e| Error::open(path, e))?
-        .filename(path)
-        .read_only(true)
-        .connect()
-        .await
-        .map_err(|e| Error::open(path, e))?;
+    let mut conn = open_read_only(path).await?;
     let columns = |table: &'static str| {
         sqlx::query(AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
     };
