@@ -705,21 +705,26 @@ impl Engine {
         let mut fresh = Vec::new();
         let mut restored = Vec::new();
         let mut failed = Vec::new();
+        let mut kept = std::collections::HashSet::new();
         for (i, statement) in statements.iter().enumerate() {
             match crate::export::statement_memory(statement, origin, now) {
-                Ok(m) => match present.iter().find(|p| p.content_hash == m.content_hash) {
-                    Some(p) if p.archived => restored.push(p.id),
-                    Some(_) => {}
-                    None => fresh.push(m),
-                },
+                Ok(mut m) => {
+                    // Compared as stored: redacted (a statement holding a
+                    // secret is stored without it).
+                    m.redact();
+                    m.content_hash = cm_core::text::content_hash(&m.content);
+                    kept.insert(m.content_hash.clone());
+                    match present.iter().find(|p| p.content_hash == m.content_hash) {
+                        Some(p) if p.archived => restored.push(p.id),
+                        Some(_) => {}
+                        None => fresh.push(m),
+                    }
+                }
                 Err(reason) => failed.push(cm_store::ImportFailure { line: i + 1, reason }),
             }
         }
-        let kept = |m: &cm_core::Memory| {
-            statements.iter().any(|s| cm_core::text::content_hash(s.trim()) == m.content_hash)
-        };
         let mut archived = 0;
-        for m in present.iter().filter(|m| !m.archived && !kept(m)) {
+        for m in present.iter().filter(|m| !m.archived && !kept.contains(&m.content_hash)) {
             store.set_archived(m.id, true).await?;
             archived += 1;
         }

@@ -268,3 +268,22 @@ async fn a_memory_that_repeats_claude_md_is_not_injected_either() {
     assert_eq!(engine.would_inject(query, &results), [other], "only what CLAUDE.md does not already say");
     engine.close().await;
 }
+
+#[tokio::test]
+async fn a_statement_holding_a_secret_stays_live_when_synced_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Config::default(), None);
+    let p = Project::at(tmp.path()).unwrap();
+    let statements = [format!("The CI token for the release job is {SECRET}")];
+    let first = engine.sync_statements(&p, cm_core::text::CLAUDE_CODE_TAG, &statements).await.unwrap();
+    assert_eq!(first.imported.len(), 1, "{first:?}");
+    // Stored redacted; the same file read again is the same statement.
+    for _ in 0..2 {
+        let again = engine.sync_statements(&p, cm_core::text::CLAUDE_CODE_TAG, &statements).await.unwrap();
+        assert!(again.imported.is_empty() && again.archived == 0, "{again:?}");
+        assert_eq!(again.skipped, 1, "{again:?}");
+    }
+    let live = engine.get(&p, first.imported[0]).await.unwrap();
+    assert!(!live.archived && !live.content.contains(SECRET), "{live:?}");
+    engine.close().await;
+}
