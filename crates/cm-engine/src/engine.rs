@@ -624,9 +624,7 @@ impl Engine {
             ImportFormat::Export => (parse_jsonl(text)?, Vec::new()),
             ImportFormat::Jsonl => crate::export::parse_lenient_jsonl(text, cm_store::now_ms()),
         };
-        let mut report = self.write_imported(project, memories, &mut progress).await?;
-        report.failed = failed;
-        Ok(report)
+        self.write_imported(project, memories, failed, &mut progress).await
     }
 
     /// Imports the memories of claude-persistent-memory's `memory.db` (the
@@ -637,17 +635,10 @@ impl Engine {
     /// embeds the memories anew.
     pub async fn import_original(&self, project: &Project, path: &std::path::Path) -> Result<ImportReport> {
         let rows = cm_store::read_original(path).await?;
-        let mut memories = Vec::with_capacity(rows.len());
-        let mut failed = Vec::new();
-        for row in &rows {
-            match crate::export::original_memory(row) {
-                Ok(m) => memories.push(m),
-                Err(reason) => failed.push(cm_store::ImportFailure { line: row.id as usize, reason }),
-            }
-        }
-        let mut report = self.write_imported(project, memories, &mut |_, _| {}).await?;
-        report.failed = failed;
-        Ok(report)
+        let (memories, failed) = crate::export::converted(
+            rows.iter().map(|row| (row.id as usize, crate::export::original_memory(row))),
+        );
+        self.write_imported(project, memories, failed, &mut |_, _| {}).await
     }
 
     /// Imports claude-mem's observations and session lessons for this
@@ -657,24 +648,13 @@ impl Engine {
     pub async fn import_claude_mem(&self, project: &Project, path: &std::path::Path) -> Result<ImportReport> {
         let name = project.root().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let notes = cm_store::read_claude_mem(path, &name).await?;
-        let mut memories = Vec::with_capacity(notes.len());
-        let mut failed = Vec::new();
-        for note in &notes {
-            match crate::export::claude_mem_memory(note) {
-                Ok(m) => memories.push(m),
-                Err(reason) => failed.push(cm_store::ImportFailure {
-                    line: note.key[1..].parse().unwrap_or(0),
-                    reason: format!(
-                        "{} {}: {reason}",
-                        if note.key.starts_with('s') { "summary" } else { "observation" },
-                        &note.key[1..]
-                    ),
-                }),
-            }
-        }
-        let mut report = self.write_imported(project, memories, &mut |_, _| {}).await?;
-        report.failed = failed;
-        Ok(report)
+        let (memories, failed) = crate::export::converted(notes.iter().map(|note| {
+            let what = if note.kind == cm_store::CLAUDE_MEM_SUMMARY { "summary" } else { "observation" };
+            let memory =
+                crate::export::claude_mem_memory(note).map_err(|e| format!("{what} {}: {e}", note.id));
+            (note.id as usize, memory)
+        }));
+        self.write_imported(project, memories, failed, &mut |_, _| {}).await
     }
 
     /// Makes the live memories tagged `origin` the memories of `statements`
@@ -731,20 +711,22 @@ impl Engine {
         for id in &restored {
             store.set_archived(*id, false).await?;
         }
-        let mut report = self.write_imported(project, fresh, &mut |_, _| {}).await?;
+        let refused = failed.len();
+        let mut report = self.write_imported(project, fresh, failed, &mut |_, _| {}).await?;
         report.imported.extend(restored);
-        report.skipped = statements.len() - report.imported.len() - failed.len();
+        report.skipped = statements.len() - report.imported.len() - refused;
         report.archived = archived;
-        report.failed = failed;
         Ok(report)
     }
 
     /// Writes imported memories in batches (each its own transaction), after
-    /// the redaction boundary, and embeds them.
+    /// the redaction boundary, and embeds them; the report also lists the
+    /// rows `failed` before (nothing of them is written).
     async fn write_imported(
         &self,
         project: &Project,
         mut memories: Vec<cm_core::Memory>,
+        failed: Vec<cm_store::ImportFailure>,
         progress: &mut impl FnMut(usize, usize),
     ) -> Result<ImportReport> {
         /// Memories per transaction: a batch takes tens of milliseconds.
@@ -753,7 +735,7 @@ impl Engine {
             m.redact();
         }
         let store = self.store_or_create(project).await?;
-        let mut report = ImportReport::default();
+        let mut report = ImportReport { failed, ..ImportReport::default() };
         let mut done = 0;
         for batch in memories.chunks(BATCH) {
             let part = store.import(batch).await?;

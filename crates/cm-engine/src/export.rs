@@ -114,12 +114,25 @@ struct LenientLine {
 /// Parses lenient JSONL into memories to import, and the lines refused.
 pub(crate) fn parse_lenient_jsonl(text: &str, now_ms: i64) -> (Vec<Memory>, Vec<ImportFailure>) {
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    converted(
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| (i + 1, lenient_memory(l, now_ms))),
+    )
+}
+
+/// The memories of rows converted one by one, and the rows refused: each
+/// row is its line (or id) and what it became.
+pub(crate) fn converted(
+    rows: impl Iterator<Item = (usize, std::result::Result<Memory, String>)>,
+) -> (Vec<Memory>, Vec<ImportFailure>) {
     let mut memories = Vec::new();
     let mut failed = Vec::new();
-    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        match lenient_memory(l, now_ms) {
+    for (line, row) in rows {
+        match row {
             Ok(m) => memories.push(m),
-            Err(reason) => failed.push(ImportFailure { line: i + 1, reason }),
+            Err(reason) => failed.push(ImportFailure { line, reason }),
         }
     }
     (memories, failed)
@@ -261,18 +274,6 @@ fn sqlite_time_ms(text: &str) -> Option<i64> {
     Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
-/// Longest imported note, in bytes (a memory's limit), cut at a character.
-fn fit(text: String) -> String {
-    if text.len() <= cm_core::memory::MAX_CONTENT_BYTES {
-        return text;
-    }
-    let mut end = cm_core::memory::MAX_CONTENT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
-}
-
 /// A JSON array of strings, leniently: anything else is no strings.
 fn string_list(json: Option<&str>) -> Vec<String> {
     json.and_then(|j| serde_json::from_str::<Vec<serde_json::Value>>(j).ok())
@@ -301,8 +302,11 @@ pub(crate) fn claude_mem_memory(note: &cm_store::ClaudeMemNote) -> std::result::
         (None, Some(b)) => b,
         (None, None) => return Err("no title, narrative or facts".into()),
     };
-    let mut new =
-        cm_core::NewMemory::new(&fit(content), cm_core::Source::Import).map_err(|e| e.to_string())?;
+    let mut new = cm_core::NewMemory::new(
+        crate::hooks::truncate(&content, cm_core::memory::MAX_CONTENT_BYTES),
+        cm_core::Source::Import,
+    )
+    .map_err(|e| e.to_string())?;
     new = new.with_type(match note.kind.as_str() {
         "bugfix" => MemoryType::Bug,
         "decision" => MemoryType::Decision,

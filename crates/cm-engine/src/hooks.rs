@@ -831,7 +831,7 @@ fn render<'a>(
 }
 
 /// The longest prefix of `s` of at most `max` bytes ending on a character boundary.
-fn truncate(s: &str, max: usize) -> &str {
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

@@ -117,10 +117,10 @@ pub async fn read_original(path: &Path) -> Result<Vec<OriginalMemory>> {
 /// in very old rows not JSON at all).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaudeMemNote {
-    /// `o<id>` for an observation, `s<id>` for a session summary.
-    pub key: String,
+    /// Its id in its table (observations and session summaries each have theirs).
+    pub id: i64,
     /// claude-mem's type (`bugfix`, `decision`, `discovery`, …; open-ended),
-    /// `summary` for a session summary.
+    /// [`CLAUDE_MEM_SUMMARY`] for a session summary.
     pub kind: String,
     pub title: Option<String>,
     pub narrative: Option<String>,
@@ -129,6 +129,9 @@ pub struct ClaudeMemNote {
     /// Unix milliseconds.
     pub created_at: Option<i64>,
 }
+
+/// The kind of a [`ClaudeMemNote`] that is a session summary's lesson.
+pub const CLAUDE_MEM_SUMMARY: &str = "summary";
 
 /// The notes of claude-mem's database at `path` for the project claude-mem
 /// calls `name` (the git repository's folder name; a worktree's notes are
@@ -165,7 +168,7 @@ pub async fn read_claude_mem(path: &Path, name: &str) -> Result<Vec<ClaudeMemNot
         "text"
     };
     let sql = format!(
-        "SELECT 'o' || id AS key, type AS kind, {}, {narrative} AS narrative, {}, {}, {} FROM observations
+        "SELECT id, type AS kind, {}, {narrative} AS narrative, {}, {}, {} FROM observations
          WHERE project = ?1 OR project LIKE ?1 || '/%' {adopted} ORDER BY id",
         pick(&observed, "title", "title"),
         pick(&observed, "facts", "facts"),
@@ -181,7 +184,7 @@ pub async fn read_claude_mem(path: &Path, name: &str) -> Result<Vec<ClaudeMemNot
         names(columns("session_summaries").fetch_all(&mut conn).await.map_err(|e| Error::open(path, e))?);
     if summarised.iter().any(|c| c == "learned") {
         let sql = format!(
-            "SELECT 's' || id AS key, 'summary' AS kind, {} AS title, learned AS narrative, NULL AS facts,
+            "SELECT id, '{CLAUDE_MEM_SUMMARY}' AS kind, {} AS title, learned AS narrative, NULL AS facts,
                     NULL AS concepts, {} FROM session_summaries
              WHERE (project = ?1 OR project LIKE ?1 || '/%') AND learned IS NOT NULL AND trim(learned) != ''
              ORDER BY id",
@@ -199,7 +202,7 @@ pub async fn read_claude_mem(path: &Path, name: &str) -> Result<Vec<ClaudeMemNot
     rows.iter()
         .map(|r| {
             Ok(ClaudeMemNote {
-                key: r.try_get("key")?,
+                id: r.try_get("id")?,
                 kind: r.try_get::<Option<String>, _>("kind")?.unwrap_or_default(),
                 title: r.try_get("title")?,
                 narrative: r.try_get("narrative")?,

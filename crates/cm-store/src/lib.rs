@@ -31,7 +31,7 @@ pub use activity::{
 };
 pub use clusters::{Assignment, Maturity, Member};
 pub use error::{Error, Result};
-pub use foreign::{ClaudeMemNote, OriginalMemory, read_claude_mem, read_original};
+pub use foreign::{CLAUDE_MEM_SUMMARY, ClaudeMemNote, OriginalMemory, read_claude_mem, read_original};
 pub use memories::{Access, ImportFailure, ImportReport, ListFilter, MemoryPatch, Unembedded};
 pub use stats::Stats;
 pub use transcripts::{MinedCommit, MinedMemory, TranscriptProgress};
