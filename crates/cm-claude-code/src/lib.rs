@@ -175,6 +175,33 @@ pub fn instruction_files(user: &ClaudeUserFiles, project: &Path) -> Vec<PathBuf>
     files
 }
 
+/// The statements Claude Code loads into every session of `project` (see
+/// [`instruction_files`] and `cm_core::markdown`), and the files read. A
+/// file that cannot be read, is over 1 MiB or is not UTF-8 is an error
+/// naming it: a caller then changes nothing rather than act on a part.
+pub fn loaded_statements(user: &ClaudeUserFiles, project: &Path) -> Result<(Vec<PathBuf>, Vec<String>)> {
+    /// Instructions files are small; past this one is not what it seems.
+    const MAX_BYTES: u64 = 1 << 20;
+    let files = instruction_files(user, project);
+    let mut statements = Vec::new();
+    for file in &files {
+        let io = |source| Error::Io { context: format!("reading {}", file.display()), source };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(file).map_err(io)?, MAX_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(io)?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(Error::Refused(format!("{} is larger than 1 MiB", file.display())));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::Refused(format!("{} is not UTF-8 text", file.display())))?;
+        statements.extend(cm_core::markdown::statements(&text));
+    }
+    Ok((files, statements))
+}
+
 /// The Claude Code plugin of this repository (`plugin/project-memory`):
 /// when it is enabled it provides the hooks and the MCP server, and setup
 /// must not register them a second time.

@@ -178,15 +178,7 @@ async fn import_claude_code(
         bail!("--format claude-code reads the project's own files; leave out {}", file.display());
     }
     let user = cm_claude_code::ClaudeUserFiles::from_env()?;
-    let files = cm_claude_code::instruction_files(&user, project.root());
-    let mut statements = Vec::new();
-    for path in &files {
-        let text = read_bounded(
-            std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?,
-            &path.display().to_string(),
-        )?;
-        statements.extend(cm_core::markdown::statements(&text));
-    }
+    let (files, statements) = cm_claude_code::loaded_statements(&user, project.root())?;
     let report = engine.sync_statements(project, cm_core::text::CLAUDE_CODE_TAG, &statements).await?;
     output::print(json, &report, |r| {
         let read: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();

@@ -63,17 +63,16 @@ fn follow_claude_md(engine: cm_engine::Engine, input: &HookInput) {
     tokio::spawn(async move {
         let Some(root) = cm_engine::resolve_existing(&cwd, worktrees_use_main) else { return };
         let read = tokio::task::spawn_blocking(move || {
-            let user = cm_claude_code::ClaudeUserFiles::from_env().ok()?;
-            let mut statements = Vec::new();
-            for file in cm_claude_code::instruction_files(&user, &root) {
-                // Bounded like any input. A file that cannot be read leaves
-                // everything as it was (its statements must not be archived).
-                let text = std::fs::read(&file).ok().filter(|b| b.len() <= 1 << 20)?;
-                statements.extend(cm_core::markdown::statements(&String::from_utf8_lossy(&text)));
-            }
-            Some((root, statements))
+            let user = cm_claude_code::ClaudeUserFiles::from_env()?;
+            // A file that cannot be read leaves everything as it was (its
+            // statements must not be archived).
+            cm_claude_code::loaded_statements(&user, &root).map(|(_, statements)| (root, statements))
         });
-        let Ok(Some((root, statements))) = read.await else { return };
+        let (root, statements) = match read.await {
+            Ok(Ok(read)) => read,
+            Ok(Err(e)) => return tracing::warn!(error = %e, "could not read CLAUDE.md and the auto memory"),
+            Err(_) => return,
+        };
         let Ok(project) = cm_engine::Project::at(&root) else { return };
         if let Err(e) = engine.sync_statements(&project, cm_core::text::CLAUDE_CODE_TAG, &statements).await {
             tracing::warn!(project = %root.display(), error = %e, "could not read CLAUDE.md and the auto memory");
