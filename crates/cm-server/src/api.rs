@@ -67,9 +67,7 @@ impl FromRequestParts<AppState> for ProjectParam {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let raw = query_pairs(parts)?
-            .into_iter()
-            .find_map(|(k, v)| (k == "project").then_some(v))
+        let raw = crate::project::project_in_query(&parts.uri)
             .ok_or_else(|| Error::BadRequest("missing `project` parameter".into()))?;
         crate::project::resolve_project(state.engine(), &raw).map(ProjectParam).map_err(Error::BadRequest)
     }
@@ -83,19 +81,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self> {
-        let pairs: Vec<(String, String)> =
-            query_pairs(parts)?.into_iter().filter(|(_, v)| !v.trim().is_empty()).collect();
-        let encoded = serde_urlencoded::to_string(&pairs).map_err(|e| Error::BadRequest(e.to_string()))?;
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
+        let query = parts.uri.query().unwrap_or("").as_bytes();
+        let kept = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form_urlencoded::parse(query).filter(|(_, v)| !v.trim().is_empty()))
+            .finish();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(kept.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(Params)
             .map_err(|e| Error::BadRequest(format!("parameter {}: {}", e.path(), e.inner())))
     }
-}
-
-fn query_pairs(parts: &Parts) -> Result<Vec<(String, String)>> {
-    serde_urlencoded::from_str(parts.uri.query().unwrap_or(""))
-        .map_err(|e| Error::BadRequest(format!("invalid query string: {e}")))
 }
 
 /// A JSON body, or a 400 with the parser's message (and the field it

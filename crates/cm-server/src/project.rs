@@ -14,17 +14,18 @@ pub const PROJECT_HEADER: &str = "x-claude-memory-project";
 /// The project an HTTP request names (header first, then query).
 pub fn project_of_request(engine: &Engine, parts: &http::request::Parts) -> Result<Project, String> {
     let from_header = parts.headers.get(PROJECT_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let from_query = || {
-        let query: HashMap<String, String> =
-            axum::extract::Query::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
-        query.get("project").cloned()
-    };
-    let raw = from_header.or_else(from_query).ok_or_else(|| {
+    let raw = from_header.or_else(|| project_in_query(&parts.uri)).ok_or_else(|| {
         format!(
             "no project: send the {PROJECT_HEADER} header or a `project` query parameter (an absolute path)"
         )
     })?;
     resolve_project(engine, &raw)
+}
+
+/// The `project` query parameter of `uri`, if there is one.
+pub(crate) fn project_in_query(uri: &http::Uri) -> Option<String> {
+    let query: HashMap<String, String> = axum::extract::Query::try_from_uri(uri).map(|q| q.0).ok()?;
+    query.get("project").cloned()
 }
 
 /// Validates a project path from a request.
