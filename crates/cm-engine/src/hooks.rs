@@ -39,15 +39,19 @@ pub enum HookEvent {
     PreCompact,
     /// The conversation was compacted: queue the transcript and the summary.
     PostCompact,
-    /// Claude finished a turn: queue the transcript.
+    /// Claude finished a turn: queue the transcript (or, when Claude Code
+    /// keeps none, the turn's final answer).
     Stop,
+    /// A subagent finished: queue its own transcript, apart from the
+    /// session's.
+    SubagentStop,
     /// The session ended: queue the transcript.
     SessionEnd,
 }
 
 impl HookEvent {
     /// Every event, in the order of a session's life.
-    pub const ALL: [HookEvent; 9] = [
+    pub const ALL: [HookEvent; 10] = [
         HookEvent::SessionStart,
         HookEvent::UserPromptSubmit,
         HookEvent::PreToolUse,
@@ -56,6 +60,7 @@ impl HookEvent {
         HookEvent::PreCompact,
         HookEvent::PostCompact,
         HookEvent::Stop,
+        HookEvent::SubagentStop,
         HookEvent::SessionEnd,
     ];
 
@@ -70,6 +75,7 @@ impl HookEvent {
             HookEvent::PreCompact => "PreCompact",
             HookEvent::PostCompact => "PostCompact",
             HookEvent::Stop => "Stop",
+            HookEvent::SubagentStop => "SubagentStop",
             HookEvent::SessionEnd => "SessionEnd",
         }
     }
@@ -131,10 +137,23 @@ pub struct HookInput {
     pub tool_response: Value,
     /// PostToolUseFailure: the error.
     pub error: Option<String>,
-    /// SessionStart: `startup`, `resume`, `clear` or `compact`.
+    /// SessionStart: `startup`, `resume`, `clear`, `compact` or `fork`.
     pub source: Option<String>,
     /// PreCompact / PostCompact: `manual` or `auto`.
     pub trigger: Option<String>,
+    /// PreCompact: what the person asked the compaction to keep
+    /// (`/compact <instructions>`), or null.
+    pub custom_instructions: Option<String>,
+    /// Stop / SubagentStop: the text of the last assistant message.
+    pub last_assistant_message: Option<String>,
+    /// SubagentStop (and hooks fired inside a subagent): the subagent's id.
+    pub agent_id: Option<String>,
+    /// SubagentStop: the subagent's type (`general-purpose`, …); empty for
+    /// Claude Code's own helpers (a compaction's), which keep no transcript.
+    pub agent_type: Option<String>,
+    /// SubagentStop: the subagent's own transcript,
+    /// `<session>/subagents/agent-<id>.jsonl`.
+    pub agent_transcript_path: Option<String>,
     /// PostCompact: the summary Claude Code wrote.
     pub compact_summary: Option<String>,
     /// SessionEnd: why.
@@ -199,6 +218,7 @@ impl Engine {
             return Ok(None);
         }
         let Some(project) = self.hook_project(input)? else { return Ok(None) };
+        self.follow_fork(&project, event, input).await;
         let mut answer = self.answer_hook(&project, event, input).await;
         let injected = answer.as_ref().ok().and_then(Option::as_ref).map_or(0, injected_count);
         if let Ok(Some(a)) = &mut answer
@@ -307,6 +327,46 @@ impl Engine {
                 self.queue_transcript(&project, event, input).await?;
                 Ok(None)
             }
+            HookEvent::SubagentStop => {
+                self.queue_subagent(&project, input).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Keeps a fork's lineage, so it inherits its parent's once-per-session
+    /// record. `SessionStart` with source `fork` records the session as a
+    /// fork, with its parent when the transcript already names it (see
+    /// [`crate::transcript::fork_parent`]); any later hook of a fork whose
+    /// parent is still unknown looks again. A failure only means the fork
+    /// inherits nothing: it is logged, never a reason to answer nothing.
+    async fn follow_fork(&self, project: &Project, event: HookEvent, input: &HookInput) {
+        let Some(session) = input.session_id.as_deref().filter(|s| !s.is_empty()) else { return };
+        let forked = event == HookEvent::SessionStart && input.source.as_deref() == Some("fork");
+        let follow = async {
+            let store = self.store(project).await?;
+            if !forked && !store.fork_without_parent(session).await? {
+                return Ok(());
+            }
+            let parent = match input.transcript_path.clone().filter(|p| !p.is_empty()) {
+                Some(path) => {
+                    let own = session.to_owned();
+                    tokio::task::spawn_blocking(move || {
+                        crate::transcript::fork_parent(Path::new(&path), &own)
+                    })
+                    .await
+                    .ok()
+                    .flatten()
+                }
+                None => None,
+            };
+            if forked || parent.is_some() {
+                store.record_fork(session, parent.as_deref()).await?;
+            }
+            Ok::<_, crate::Error>(())
+        };
+        if let Err(e) = follow.await {
+            tracing::warn!(event = event.as_str(), error = %e, "could not follow a forked session");
         }
     }
 
@@ -417,7 +477,20 @@ impl Engine {
                 cfg.briefing_limit * 6,
             )
             .await?;
-        let candidates = candidates.into_iter().filter(|c| injectable(&c.memory)).collect();
+        // A resumed session, or a fork whose parent is known, still sees
+        // what was injected before.
+        let seen = match input.session_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(s) => {
+                let mut seen = store.injected_in_session(s).await?;
+                seen.extend(self.recent_injections().get(project.root(), s));
+                seen
+            }
+            None => HashSet::new(),
+        };
+        let candidates = candidates
+            .into_iter()
+            .filter(|c| injectable(&c.memory) && !seen.contains(&c.memory.id))
+            .collect();
         let memories = rank_briefing(candidates, now, cfg.briefing_limit);
         let heading = concat!(
             "Project memory (claude-memory): what this project has learned so far ",
@@ -470,38 +543,112 @@ impl Engine {
         });
     }
 
-    /// Queues the session's transcript (and a compact summary) for mining.
+    /// Queues the session's transcript for mining, and with it the texts
+    /// Claude Code hands over that the transcript does not hold as mineable
+    /// conversation: the summary of a compaction (PostCompact), what the
+    /// person asked a compaction to keep (PreCompact's `custom_instructions`,
+    /// which the transcript only has inside a `/compact` command line, never
+    /// read as the person's words), and, when Claude Code keeps no transcript
+    /// (`--no-session-persistence`, or an SDK session kept elsewhere), the
+    /// turn's final answer (Stop's `last_assistant_message`).
     async fn queue_transcript(&self, project: &Project, event: HookEvent, input: &HookInput) -> Result<()> {
         let Some(session_id) = input.session_id.clone().filter(|s| !s.is_empty()) else { return Ok(()) };
-        let store = self.store(project).await?;
-        let mut jobs = vec![NewJob {
-            kind: JobKind::Transcript,
-            session_id: session_id.clone(),
-            transcript_path: input.transcript_path.clone(),
-            trigger: event.as_str().to_owned(),
-            payload: json!({ "reason": input.reason, "trigger": input.trigger }),
-        }];
-        if let Some(summary) = input.compact_summary.as_deref().filter(|s| !s.trim().is_empty()) {
-            jobs.push(NewJob {
+        let transcript = input.transcript_path.clone().filter(|p| !p.is_empty());
+        let kept = match &transcript {
+            Some(p) => tokio::fs::try_exists(p).await.unwrap_or(true),
+            None => false,
+        };
+        let text = |from: &str, text: Option<&String>| {
+            let text = text.map(|t| t.trim()).filter(|t| !t.is_empty())?;
+            Some(NewJob {
                 kind: JobKind::CompactSummary,
                 session_id: session_id.clone(),
-                transcript_path: input.transcript_path.clone(),
+                transcript_path: transcript.clone(),
                 trigger: event.as_str().to_owned(),
                 // Conversation text: redacted before it is queued.
-                payload: json!({ "summary": cm_core::redact::redact(summary).text }),
+                payload: json!({ "summary": cm_core::redact::redact(text).text, "from": from }),
+            })
+        };
+        let mut jobs = Vec::new();
+        let final_answer = match event {
+            HookEvent::Stop if !kept => text("last_assistant_message", input.last_assistant_message.as_ref()),
+            _ => None,
+        };
+        // Without a transcript, a transcript job could only fail.
+        if final_answer.is_none() {
+            jobs.push(NewJob {
+                kind: JobKind::Transcript,
+                session_id: session_id.clone(),
+                transcript_path: transcript.clone(),
+                trigger: event.as_str().to_owned(),
+                payload: json!({ "reason": input.reason, "trigger": input.trigger }),
             });
         }
+        jobs.extend(final_answer);
+        match event {
+            HookEvent::PostCompact => jobs.extend(text("compact_summary", input.compact_summary.as_ref())),
+            HookEvent::PreCompact => {
+                jobs.extend(text("custom_instructions", input.custom_instructions.as_ref()))
+            }
+            _ => {}
+        }
+        self.enqueue(project, &session_id, jobs).await
+    }
+
+    /// Queues a subagent's own transcript (`agent_transcript_path`) for
+    /// mining, under its own key `<session>/agent-<id>` (Claude Code's
+    /// `subagents/agent-<id>` subpath): its mining position, its queued job
+    /// and the provenance of what it yields stay apart from the main
+    /// session's, as sidechains do inside one transcript. Claude Code's own
+    /// helper agents (a compaction's: no `agent_type`) keep no transcript and
+    /// are skipped.
+    async fn queue_subagent(&self, project: &Project, input: &HookInput) -> Result<()> {
+        let Some(session_id) = input.session_id.as_deref().filter(|s| !s.is_empty()) else { return Ok(()) };
+        let Some(agent_id) = input.agent_id.as_deref().filter(|a| {
+            !a.is_empty()
+                && a.len() <= 128
+                && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }) else {
+            return Ok(());
+        };
+        let Some(path) = input.agent_transcript_path.clone().filter(|p| !p.is_empty()) else { return Ok(()) };
+        let agent_type = input.agent_type.as_deref().unwrap_or_default();
+        if agent_type.is_empty() {
+            return Ok(());
+        }
+        let key = subagent_session(session_id, agent_id);
+        let job = NewJob {
+            kind: JobKind::Transcript,
+            session_id: key.clone(),
+            transcript_path: Some(path),
+            trigger: HookEvent::SubagentStop.as_str().to_owned(),
+            payload: json!({ "agent_type": agent_type }),
+        };
+        self.enqueue(project, &key, vec![job]).await
+    }
+
+    async fn enqueue(&self, project: &Project, session_id: &str, jobs: Vec<NewJob>) -> Result<()> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let store = self.store(project).await?;
         for job in jobs {
             let job_id = store.enqueue_job(&job).await?;
             self.emit(EngineEvent::JobQueued {
                 project: project.root().to_owned(),
                 job_id,
                 kind: job.kind.as_str().to_owned(),
-                session_id: session_id.clone(),
+                session_id: session_id.to_owned(),
             });
         }
         Ok(())
     }
+}
+
+/// The key a subagent's transcript is mined under: its session and its id,
+/// as Claude Code lays it out on disk (`<session>/subagents/agent-<id>`).
+pub fn subagent_session(session_id: &str, agent_id: &str) -> String {
+    format!("{session_id}/agent-{agent_id}")
 }
 
 /// Whether a memory may reach Claude at all: not one that reads like an

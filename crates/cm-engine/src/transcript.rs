@@ -29,6 +29,36 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+/// How much of a transcript's end [`fork_parent`] reads.
+const FORK_TAIL: u64 = 2 * 1024 * 1024;
+
+/// The session `session_id` was forked from, as its transcript tells:
+/// `claude --resume <parent> --fork-session` copies the parent's lines into
+/// the fork's transcript, each `assistant` line keeping the session its
+/// request was made in as `requestSessionId` (lines the fork writes itself
+/// have none). The last such line names the direct parent (earlier ones may
+/// name the parent's own parent). Claude Code 2.1.332 writes the fork's
+/// transcript with its first message, after `SessionStart` and
+/// `UserPromptSubmit`: until then this is `None`. Only the last
+/// [`FORK_TAIL`] bytes are read.
+pub fn fork_parent(path: &std::path::Path, session_id: &str) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(FORK_TAIL))).ok()?;
+    let mut tail = Vec::new();
+    file.take(FORK_TAIL).read_to_end(&mut tail).ok()?;
+    let text = String::from_utf8_lossy(&tail);
+    text.lines().rev().filter(|l| l.contains("\"requestSessionId\"")).find_map(|line| {
+        let value: Value = serde_json::from_str(line).ok()?;
+        let parent = value.get("requestSessionId")?.as_str()?;
+        let id_like = !parent.is_empty()
+            && parent.len() <= 128
+            && parent.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        (id_like && parent != session_id).then(|| parent.to_owned())
+    })
+}
+
 /// Who speaks in a [`Turn`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Role {

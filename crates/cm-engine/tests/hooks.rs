@@ -378,3 +378,191 @@ async fn the_person_sees_a_status_line_only_when_they_asked_for_it() {
     assert_eq!(told.hook(HookEvent::UserPromptSubmit, &input(&f, "s3", nothing)).await.unwrap(), None);
     told.close().await;
 }
+
+fn transcript_fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/transcripts").join(name)
+}
+
+/// `fork.jsonl` is the transcript real Claude Code 2.1.332 wrote for
+/// `claude -p --resume <PARENT> --fork-session`: the parent's lines copied,
+/// each assistant line naming the session its request was made in.
+const PARENT: &str = "f03be74b-f9bb-4775-be10-a91d9f3aa9fa";
+const FORK: &str = "55acf34d-1acc-4a62-8ec0-f1943888244a";
+
+#[tokio::test]
+async fn a_fork_inherits_what_its_parent_saw_until_the_fork() {
+    let f = fixture().await;
+    let port = json!({ "prompt": "which port does the staging database listen on?" });
+    let first = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, PARENT, port.clone())).await.unwrap();
+    assert!(context(&first).contains("db-staging-7"), "{first:?}");
+    wait_recorded(&f, PARENT, 1).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    // SessionStart `fork`: the payload names only the new session, and the
+    // fork's transcript is written only after its first prompt.
+    let transcript = f._dir.path().join(format!("{FORK}.jsonl"));
+    let start = json!({ "source": "fork", "transcript_path": transcript });
+    f.engine.hook(HookEvent::SessionStart, &input(&f, FORK, start)).await.unwrap();
+    // Meanwhile the parent goes on: what it sees from now on is not the fork's.
+    let runners =
+        NewMemory::new("The CI runners give the integration suite 4 GiB of memory.", Source::Cli).unwrap();
+    f.engine.save(&f.project, runners).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let why = json!({ "prompt": "how much memory do the CI runners give the integration suite?" });
+    let later = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, PARENT, why.clone())).await.unwrap();
+    assert!(context(&later).contains("4 GiB"), "{later:?}");
+    wait_recorded(&f, PARENT, 2).await;
+
+    // The fork's transcript appears; its next hook finds the parent in it.
+    std::fs::copy(transcript_fixture("fork.jsonl"), &transcript).unwrap();
+    let bash =
+        json!({ "tool_name": "Bash", "tool_input": { "command": "ls" }, "transcript_path": transcript });
+    f.engine.hook(HookEvent::PreToolUse, &input(&f, FORK, bash)).await.unwrap();
+    let again = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, FORK, port.clone())).await.unwrap();
+    assert_eq!(again, None, "the fork's conversation already holds what its parent was given");
+    let after_fork = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, FORK, why)).await.unwrap();
+    assert!(context(&after_fork).contains("4 GiB"), "given to the parent after the fork: {after_fork:?}");
+    // Any other session still gets it.
+    let other = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "other", port.clone())).await.unwrap();
+    assert!(context(&other).contains("db-staging-7"));
+
+    // The fork compacted: what it inherited is gone from its context too.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    f.engine.hook(HookEvent::SessionStart, &input(&f, FORK, json!({ "source": "compact" }))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let compacted = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, FORK, port)).await.unwrap();
+    assert!(context(&compacted).contains("db-staging-7"), "{compacted:?}");
+}
+
+#[tokio::test]
+async fn a_fork_whose_transcript_is_there_at_session_start_skips_what_its_parent_was_briefed() {
+    let f = fixture().await;
+    let briefed =
+        f.engine.hook(HookEvent::SessionStart, &input(&f, PARENT, json!({ "source": "startup" }))).await;
+    let briefed = briefed.unwrap();
+    assert!(context(&briefed).contains("small commits"), "{briefed:?}");
+    wait_recorded(&f, PARENT, context(&briefed).matches("[memory #").count()).await;
+    let transcript = f._dir.path().join(format!("{FORK}.jsonl"));
+    std::fs::copy(transcript_fixture("fork.jsonl"), &transcript).unwrap();
+    let start = json!({ "source": "fork", "transcript_path": transcript });
+    let fork = f.engine.hook(HookEvent::SessionStart, &input(&f, FORK, start)).await.unwrap();
+    assert_eq!(fork, None, "every briefing memory is already in the forked conversation: {fork:?}");
+    let fresh =
+        f.engine.hook(HookEvent::SessionStart, &input(&f, "new", json!({ "source": "startup" }))).await;
+    assert!(context(&fresh.unwrap()).contains("[memory #"), "a new session is briefed");
+}
+
+#[tokio::test]
+async fn subagent_transcripts_are_mined_apart_from_their_session() {
+    let f = fixture().await;
+    let session = "40b9c804-2ed2-4f3e-b5df-e4317834e924";
+    let agent = "aa346e18c7b84a318";
+    let dir = f._dir.path().join("transcripts");
+    let agent_path = dir.join(session).join("subagents").join(format!("agent-{agent}.jsonl"));
+    std::fs::create_dir_all(agent_path.parent().unwrap()).unwrap();
+    // Both recorded from the real Claude Code: the session, and its
+    // subagent's own transcript.
+    std::fs::copy(transcript_fixture("subagent.jsonl"), &agent_path).unwrap();
+    let main_path = dir.join(format!("{session}.jsonl"));
+    std::fs::copy(transcript_fixture("session.jsonl"), &main_path).unwrap();
+
+    let stop = |agent_type: &str, id: &str| {
+        json!({ "transcript_path": main_path, "agent_id": id, "agent_type": agent_type,
+                "agent_transcript_path": agent_path, "stop_hook_active": false,
+                "last_assistant_message": "The project has build.sh and config/settings.toml." })
+    };
+    // A compaction's helper agent (no type, no transcript) queues nothing.
+    f.engine.hook(HookEvent::SubagentStop, &input(&f, session, stop("", "a2bfde6d3a0cd7b69"))).await.unwrap();
+    let store = f.engine.store(&f.project).await.unwrap();
+    assert!(store.jobs(Some("queued"), 10).await.unwrap().is_empty());
+    let answer = f
+        .engine
+        .hook(HookEvent::SubagentStop, &input(&f, session, stop("general-purpose", agent)))
+        .await
+        .unwrap();
+    assert_eq!(answer, None, "a queue-only hook answers nothing");
+    let main = json!({ "transcript_path": main_path, "last_assistant_message": "Sure." });
+    f.engine.hook(HookEvent::Stop, &input(&f, session, main)).await.unwrap();
+
+    let key = format!("{session}/agent-{agent}");
+    let queued = store.jobs(Some("queued"), 10).await.unwrap();
+    let mut keys: Vec<(&str, &str)> =
+        queued.iter().map(|j| (j.session_id.as_str(), j.trigger.as_str())).collect();
+    keys.sort();
+    assert_eq!(keys, vec![(session, "Stop"), (key.as_str(), "SubagentStop")], "two jobs, apart: {queued:?}");
+
+    let report = f.engine.run_jobs_once(&f.project).await.unwrap();
+    assert_eq!((report.claimed, report.failed), (2, 0), "{report:?}");
+    let all = f.engine.list(&f.project, &cm_engine::ListFilter::default(), 100, 0).await.unwrap();
+    let decision = all
+        .iter()
+        .find(|m| m.content.starts_with("We decided to keep the config in config/"))
+        .expect("the subagent's decision was mined");
+    assert_eq!(decision.source, Source::Transcript);
+    assert_eq!(decision.provenance.session_id.as_deref(), Some(key.as_str()), "credited to the subagent");
+    let rule =
+        all.iter().find(|m| m.content.contains("always uses pnpm")).expect("the session's rule was mined");
+    assert_eq!(rule.provenance.session_id.as_deref(), Some(session));
+    // Each transcript keeps its own mining position.
+    let main_progress = store.transcript_progress(session).await.unwrap().unwrap();
+    let agent_progress = store.transcript_progress(&key).await.unwrap().unwrap();
+    assert_eq!(main_progress.transcript_path, main_path.to_string_lossy());
+    assert_eq!(agent_progress.transcript_path, agent_path.to_string_lossy());
+    assert_eq!(agent_progress.lines_done, 15);
+}
+
+#[tokio::test]
+async fn without_a_transcript_stop_mines_the_final_answer() {
+    let f = fixture().await;
+    // `claude -p --no-session-persistence`: Stop names a transcript that is never written.
+    let stop = json!({ "transcript_path": f._dir.path().join("never-written.jsonl"), "stop_hook_active": false,
+        "last_assistant_message": "Done. We decided to pin the toolchain to 1.92 because the CI image ships it." });
+    f.engine.hook(HookEvent::Stop, &input(&f, "np", stop)).await.unwrap();
+    let store = f.engine.store(&f.project).await.unwrap();
+    let queued = store.jobs(Some("queued"), 10).await.unwrap();
+    assert_eq!(queued.len(), 1, "the final answer, and no transcript job that could only fail: {queued:?}");
+    assert_eq!(queued[0].payload["from"], "last_assistant_message");
+    let report = f.engine.run_jobs_once(&f.project).await.unwrap();
+    assert_eq!((report.claimed, report.failed), (1, 0), "{report:?}");
+    let all = f.engine.list(&f.project, &cm_engine::ListFilter::default(), 100, 0).await.unwrap();
+    let decision = all.iter().find(|m| m.content.contains("pin the toolchain to 1.92")).expect("mined");
+    assert_eq!(decision.memory_type, MemoryType::Decision);
+
+    // With a transcript, the transcript is mined and the answer is not queued twice.
+    let kept = f._dir.path().join("kept.jsonl");
+    std::fs::copy(transcript_fixture("session.jsonl"), &kept).unwrap();
+    let stop =
+        json!({ "transcript_path": kept, "last_assistant_message": "We decided to use tabs because of X." });
+    f.engine.hook(HookEvent::Stop, &input(&f, "kept", stop)).await.unwrap();
+    let queued = store.jobs(Some("queued"), 10).await.unwrap();
+    let kinds: Vec<&str> = queued.iter().map(|j| j.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["transcript"]);
+}
+
+#[tokio::test]
+async fn what_the_person_asked_a_compaction_to_keep_is_read_as_their_words() {
+    let f = fixture().await;
+    let secret = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+    let pre = json!({ "trigger": "manual", "transcript_path": "/t/c.jsonl",
+        "custom_instructions": format!("remember that deploys always go through staging first; token {secret}") });
+    f.engine.hook(HookEvent::PreCompact, &input(&f, "pc", pre)).await.unwrap();
+    let store = f.engine.store(&f.project).await.unwrap();
+    let queued = store.jobs(Some("queued"), 10).await.unwrap();
+    let text = queued.iter().find(|j| j.payload["from"] == "custom_instructions").expect("queued");
+    let words = text.payload["summary"].as_str().unwrap();
+    assert!(!words.contains(secret) && words.contains("staging first"), "redacted when queued: {words}");
+    // A null (plain `/compact`) queues only the transcript.
+    let plain = json!({ "trigger": "auto", "transcript_path": "/t/d.jsonl", "custom_instructions": null });
+    f.engine.hook(HookEvent::PreCompact, &input(&f, "pd", plain)).await.unwrap();
+    let queued = store.jobs(Some("queued"), 10).await.unwrap();
+    assert_eq!(queued.iter().filter(|j| j.session_id == "pd").count(), 1);
+
+    f.engine.run_jobs_once(&f.project).await.unwrap();
+    let all = f.engine.list(&f.project, &cm_engine::ListFilter::default(), 100, 0).await.unwrap();
+    let rule = all
+        .iter()
+        .find(|m| m.content.to_lowercase().contains("deploys always go through staging"))
+        .unwrap_or_else(|| panic!("mined: {all:#?}"));
+    assert_eq!(rule.memory_type, MemoryType::Preference, "{rule:?}");
+    assert!(!rule.content.contains(secret));
+}

@@ -11,6 +11,10 @@ use cm_core::{Memory, MemoryType};
 use crate::memories::{MEMORY_COLUMNS, memory_from_row};
 use crate::{Error, Result, Store, now_ms};
 
+/// How many forks up a session's lineage its inherited injections are
+/// looked for (a fork of a fork of …); also stops a cycle.
+const MAX_FORK_DEPTH: i64 = 8;
+
 /// Kinds of queued work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -200,18 +204,59 @@ impl Store {
     }
 
     /// Ids of the memories injected into `session_id` since its conversation
-    /// was last compacted (what Claude can still see).
+    /// was last compacted (what Claude can still see). A fork also sees what
+    /// its parent saw until the fork (and so on up its forks), unless the
+    /// fork's conversation was compacted since: each session's compactions
+    /// before the moment its child forked cut what the child inherits.
     pub async fn injected_in_session(&self, session_id: &str) -> Result<HashSet<i64>> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT memory_id FROM injections
-             WHERE session_id = ?1
-               AND created_at >= COALESCE(
-                   (SELECT MAX(created_at) FROM compactions WHERE session_id = ?1), 0)",
+            "WITH RECURSIVE lineage (sid, until, depth) AS (
+                 SELECT ?1, NULL, 0
+                 UNION ALL
+                 SELECT f.parent_id, f.created_at, l.depth + 1
+                 FROM session_forks f JOIN lineage l ON f.session_id = l.sid
+                 WHERE f.parent_id IS NOT NULL AND l.depth < ?2
+                   AND NOT EXISTS (SELECT 1 FROM compactions c WHERE c.session_id = l.sid
+                                   AND (l.until IS NULL OR c.created_at <= l.until)))
+             SELECT DISTINCT i.memory_id FROM injections i JOIN lineage l ON i.session_id = l.sid
+             WHERE (l.until IS NULL OR i.created_at <= l.until)
+               AND i.created_at >= COALESCE(
+                   (SELECT MAX(c.created_at) FROM compactions c WHERE c.session_id = l.sid
+                    AND (l.until IS NULL OR c.created_at <= l.until)), 0)",
         )
         .bind(session_id)
+        .bind(MAX_FORK_DEPTH)
         .fetch_all(self.pool())
         .await?;
         Ok(ids.into_iter().collect())
+    }
+
+    /// Records that `session_id` was forked from another session now, and
+    /// from which when that is known (`parent_id`). Recording it again only
+    /// fills in a parent that was unknown.
+    pub async fn record_fork(&self, session_id: &str, parent_id: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO session_forks (session_id, parent_id, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (session_id) DO UPDATE
+                 SET parent_id = COALESCE(session_forks.parent_id, excluded.parent_id)",
+        )
+        .bind(session_id)
+        .bind(parent_id.filter(|p| *p != session_id))
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `session_id` is a fork whose parent is not known yet.
+    pub async fn fork_without_parent(&self, session_id: &str) -> Result<bool> {
+        let pending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM session_forks WHERE session_id = ?1 AND parent_id IS NULL)",
+        )
+        .bind(session_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(pending)
     }
 
     /// Records that `session_id`'s conversation was compacted now.
