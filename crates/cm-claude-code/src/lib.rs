@@ -75,22 +75,32 @@ pub struct HookSpec {
     /// keeps its own, shorter deadline and exits quietly; this only bounds a
     /// hook that hangs.
     pub timeout_secs: u32,
+    /// Whether Claude Code runs it in the background (`"async": true`)
+    /// instead of waiting for it: only hooks that queue work and answer
+    /// nothing, and only where Claude Code still runs them to the end in
+    /// `claude -p` (measured with 2.1.332: an async `Stop` or `PostCompact`
+    /// hook is never started there before the process exits, so they stay
+    /// synchronous; `PreCompact`, `SubagentStop` and `SessionEnd` run whole).
+    #[serde(rename = "async")]
+    pub is_async: bool,
 }
 
 /// The hooks, in the order of a session's life. SessionStart, PreCompact,
 /// PostCompact and SessionEnd can filter on their source, trigger or reason;
 /// we want every one, so they have no matcher (Claude Code ignores matchers
-/// on UserPromptSubmit and Stop anyway).
+/// on UserPromptSubmit and Stop anyway; SubagentStop's would filter on the
+/// agent type).
 pub const HOOKS: &[HookSpec] = &[
-    HookSpec { event: "SessionStart", matcher: None, timeout_secs: 2 },
-    HookSpec { event: "UserPromptSubmit", matcher: None, timeout_secs: 2 },
-    HookSpec { event: "PreToolUse", matcher: Some(TOOL_MATCHER), timeout_secs: 1 },
-    HookSpec { event: "PostToolUse", matcher: Some(TOOL_MATCHER), timeout_secs: 1 },
-    HookSpec { event: "PostToolUseFailure", matcher: Some(TOOL_MATCHER), timeout_secs: 1 },
-    HookSpec { event: "PreCompact", matcher: None, timeout_secs: 2 },
-    HookSpec { event: "PostCompact", matcher: None, timeout_secs: 2 },
-    HookSpec { event: "Stop", matcher: None, timeout_secs: 2 },
-    HookSpec { event: "SessionEnd", matcher: None, timeout_secs: 2 },
+    HookSpec { event: "SessionStart", matcher: None, timeout_secs: 2, is_async: false },
+    HookSpec { event: "UserPromptSubmit", matcher: None, timeout_secs: 2, is_async: false },
+    HookSpec { event: "PreToolUse", matcher: Some(TOOL_MATCHER), timeout_secs: 1, is_async: false },
+    HookSpec { event: "PostToolUse", matcher: Some(TOOL_MATCHER), timeout_secs: 1, is_async: false },
+    HookSpec { event: "PostToolUseFailure", matcher: Some(TOOL_MATCHER), timeout_secs: 1, is_async: false },
+    HookSpec { event: "PreCompact", matcher: None, timeout_secs: 2, is_async: true },
+    HookSpec { event: "PostCompact", matcher: None, timeout_secs: 2, is_async: false },
+    HookSpec { event: "Stop", matcher: None, timeout_secs: 2, is_async: false },
+    HookSpec { event: "SubagentStop", matcher: None, timeout_secs: 2, is_async: true },
+    HookSpec { event: "SessionEnd", matcher: None, timeout_secs: 2, is_async: true },
 ];
 
 /// Whose Claude Code configuration is changed.
@@ -736,11 +746,15 @@ fn is_own_hook(entry: &Json) -> bool {
 }
 
 fn hook_entry(spec: &HookSpec, program: &Program) -> Object {
-    Object::from([
+    let mut entry = Object::from([
         ("type", Json::str("command")),
         ("command", Json::String(program.hook_command(spec.event))),
         ("timeout", Json::Number(spec.timeout_secs.into())),
-    ])
+    ]);
+    if spec.is_async {
+        entry.insert("async", Json::Bool(true));
+    }
+    entry
 }
 
 /// Checks `hooks` is an object of events, each a list of matcher groups
@@ -874,6 +888,9 @@ fn install_hook(groups: &mut Vec<Json>, spec: &HookSpec, program: &Program) {
         }
     }
     if let Some(Json::Object(entry)) = group_hooks(&mut groups[g]).and_then(|l| l.get_mut(h)) {
+        if !spec.is_async {
+            entry.remove("async");
+        }
         for (key, value) in hook_entry(spec, program) {
             entry.insert(&key, value);
         }

@@ -174,7 +174,8 @@ const FRESH_SETTINGS_LOCAL: &str = r#"{
           {
             "type": "command",
             "command": "claude-memory hook PreCompact",
-            "timeout": 2
+            "timeout": 2,
+            "async": true
           }
         ]
       }
@@ -201,13 +202,26 @@ const FRESH_SETTINGS_LOCAL: &str = r#"{
         ]
       }
     ],
+    "SubagentStop": [
+      {
+        "hooks": [
+          {
+            "type": "command",
+            "command": "claude-memory hook SubagentStop",
+            "timeout": 2,
+            "async": true
+          }
+        ]
+      }
+    ],
     "SessionEnd": [
       {
         "hooks": [
           {
             "type": "command",
             "command": "claude-memory hook SessionEnd",
-            "timeout": 2
+            "timeout": 2,
+            "async": true
           }
         ]
       }
@@ -395,7 +409,7 @@ fn realistic_files_keep_everything_else_and_uninstall_restores_them_byte_for_byt
     assert_eq!(after["enabledMcpjsonServers"], serde_json::json!(["github", "claude-memory"]));
     // The hooks object keeps its events in place and appends ours.
     let events: Vec<&String> = after["hooks"].as_object().unwrap().keys().collect();
-    assert_eq!(events.len(), 10);
+    assert_eq!(events.len(), 11);
 
     let mcp_text = dir.read(".mcp.json");
     assert!(!mcp_text.ends_with('\n'), "no final newline before, none after");
@@ -791,6 +805,12 @@ fn the_plugin_registers_exactly_the_hooks_setup_does() {
         assert_eq!(group["matcher"].as_str(), spec.matcher, "{}", spec.event);
         let hook = &group["hooks"][0];
         assert_eq!(hook["timeout"], spec.timeout_secs, "{}", spec.event);
+        assert_eq!(
+            hook.get("async").and_then(Value::as_bool).unwrap_or(false),
+            spec.is_async,
+            "{}",
+            spec.event
+        );
         assert_eq!(
             hook["command"],
             format!("\"${{CLAUDE_PLUGIN_ROOT}}/bin/claude-memory-hook\" {}", spec.event),
