@@ -108,6 +108,10 @@ pub enum UserCommand {
     Install(crate::install::InstallArgs),
     /// Check that everything works, from the PATH to Claude Code; each problem with its fix.
     Doctor,
+    /// Start the engine at login without the tray app: install, uninstall or check the
+    /// systemd user service (Linux), launchd agent (macOS) or scheduled task (Windows).
+    #[command(subcommand)]
+    Service(crate::autostart::ServiceCommand),
     /// Run the engine (MCP, hooks, dashboard API) on 127.0.0.1 in the foreground.
     Serve {
         /// Port (default: `port` under `[service]` in config.toml, else 23811; 0 picks a free one).

@@ -27,6 +27,9 @@ async fn user_command(command: UserCommand, project: Option<&Path>, json: bool) 
     match command {
         UserCommand::Serve { port, no_watch } => crate::service::serve(port, !no_watch).await,
         UserCommand::Status => tokio::task::block_in_place(|| crate::service::status(json)),
+        UserCommand::Service(command) => {
+            tokio::task::block_in_place(|| crate::autostart::run_command(command, json))
+        }
         UserCommand::Reload => tokio::task::block_in_place(|| crate::service::reload(json)),
         UserCommand::Mcp => crate::service::mcp(project).await,
         UserCommand::Install(args) => crate::install::run(&args, json),

@@ -1,9 +1,10 @@
 //! The `claude-memory` binary. Memory behaviour lives in the engine crate;
 //! what is the binary's own is how it reaches the engine from outside: the
 //! blocking hook client (`hook`, `client`), the stdio MCP relay with
-//! reconnect and autostart (`service`), `install`, `doctor` and the
-//! benchmarks that time the real process.
+//! reconnect and autostart (`service`), starting it at login (`autostart`),
+//! `install`, `doctor` and the benchmarks that time the real process.
 
+mod autostart;
 mod bench_hook;
 mod cli;
 mod client;
