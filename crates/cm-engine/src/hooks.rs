@@ -139,6 +139,9 @@ pub struct HookInput {
     pub error: Option<String>,
     /// SessionStart: `startup`, `resume`, `clear`, `compact` or `fork`.
     pub source: Option<String>,
+    /// SessionStart `resume` / `fork`: seconds since the resumed
+    /// transcript's last assistant answer.
+    pub seconds_since_last_response: Option<f64>,
     /// PreCompact / PostCompact: `manual` or `auto`.
     pub trigger: Option<String>,
     /// PreCompact: what the person asked the compaction to keep
@@ -337,8 +340,10 @@ impl Engine {
     /// Keeps a fork's lineage, so it inherits its parent's once-per-session
     /// record. `SessionStart` with source `fork` records the session as a
     /// fork, with its parent when the transcript already names it (see
-    /// [`crate::transcript::fork_parent`]); any later hook of a fork whose
-    /// parent is still unknown looks again. A failure only means the fork
+    /// [`crate::transcript::fork_parent`]) or, before it is written, when
+    /// exactly one transcript beside it gave its last answer as long ago as
+    /// the payload says ([`crate::transcript::fork_parent_by_time`]); any
+    /// later hook of a fork whose parent is still unknown looks again. A failure only means the fork
     /// inherits nothing: it is logged, never a reason to answer nothing.
     async fn follow_fork(&self, project: &Project, event: HookEvent, input: &HookInput) {
         let Some(session) = input.session_id.as_deref().filter(|s| !s.is_empty()) else { return };
@@ -348,11 +353,17 @@ impl Engine {
             if !forked && !store.fork_without_parent(session).await? {
                 return Ok(());
             }
+            let since_answer = input.seconds_since_last_response.filter(|s| s.is_finite() && *s >= 0.0);
             let parent = match input.transcript_path.clone().filter(|p| !p.is_empty()) {
                 Some(path) => {
                     let own = session.to_owned();
+                    let last_answer_ms = since_answer.map(|s| cm_store::now_ms() - (s * 1000.0) as i64);
                     tokio::task::spawn_blocking(move || {
-                        crate::transcript::fork_parent(Path::new(&path), &own)
+                        let path = Path::new(&path);
+                        crate::transcript::fork_parent(path, &own).or_else(|| {
+                            let at = last_answer_ms.filter(|_| forked)?;
+                            crate::transcript::fork_parent_by_time(path.parent()?, &own, at)
+                        })
                     })
                     .await
                     .ok()

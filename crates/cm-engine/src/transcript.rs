@@ -39,16 +39,11 @@ const FORK_TAIL: u64 = 2 * 1024 * 1024;
 /// have none). The last such line names the direct parent (earlier ones may
 /// name the parent's own parent). Claude Code 2.1.332 writes the fork's
 /// transcript with its first message, after `SessionStart` and
-/// `UserPromptSubmit`: until then this is `None`. Only the last
+/// `UserPromptSubmit`: until then this is `None` (and
+/// [`fork_parent_by_time`] may find the parent). Only the last
 /// [`FORK_TAIL`] bytes are read.
 pub fn fork_parent(path: &std::path::Path, session_id: &str) -> Option<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path).ok()?;
-    let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(FORK_TAIL))).ok()?;
-    let mut tail = Vec::new();
-    file.take(FORK_TAIL).read_to_end(&mut tail).ok()?;
-    let text = String::from_utf8_lossy(&tail);
+    let text = read_tail(path)?;
     text.lines().rev().filter(|l| l.contains("\"requestSessionId\"")).find_map(|line| {
         let value: Value = serde_json::from_str(line).ok()?;
         let parent = value.get("requestSessionId")?.as_str()?;
@@ -57,6 +52,71 @@ pub fn fork_parent(path: &std::path::Path, session_id: &str) -> Option<String> {
             && parent.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         (id_like && parent != session_id).then(|| parent.to_owned())
     })
+}
+
+/// Most transcripts [`fork_parent_by_time`] reads the end of.
+const FORK_CANDIDATES: usize = 64;
+/// How far a candidate's last answer may be from the one the fork names.
+const FORK_SLACK_MS: i64 = 2_500;
+
+/// The session a fork was made from, found before the fork's transcript
+/// exists. SessionStart `fork` says how long ago the resumed transcript's
+/// last assistant answer was (`seconds_since_last_response`, whole
+/// seconds), so `last_response_ms` is now minus that. The parent is the one
+/// transcript in `dir` (the fork's own folder, shared by every session of
+/// the project) whose last assistant line is that old, give or take
+/// [`FORK_SLACK_MS`]; when none or several are, `None` (the fork's own
+/// transcript settles it later, see [`fork_parent`]). Only transcripts
+/// written since then are read, at most [`FORK_CANDIDATES`], each only its
+/// last [`FORK_TAIL`] bytes.
+pub fn fork_parent_by_time(dir: &std::path::Path, session_id: &str, last_response_ms: i64) -> Option<String> {
+    let since = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis((last_response_ms - FORK_SLACK_MS).max(0) as u64);
+    let mut found = None;
+    let candidates = std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).filter(|e| {
+        let path = e.path();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        path.extension().is_some_and(|x| x == "jsonl")
+            && stem != session_id
+            && e.metadata().and_then(|m| m.modified()).is_ok_and(|m| m >= since)
+    });
+    for entry in candidates.take(FORK_CANDIDATES) {
+        let path = entry.path();
+        let Some(answered) = last_answer_ms(&path) else { continue };
+        if (answered - last_response_ms).abs() <= FORK_SLACK_MS {
+            if found.is_some() {
+                return None;
+            }
+            found = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned);
+        }
+    }
+    found
+}
+
+/// When the transcript's last assistant line was written (Unix ms).
+fn last_answer_ms(path: &std::path::Path) -> Option<i64> {
+    let text = read_tail(path)?;
+    text.lines().rev().filter(|l| l.contains("\"assistant\"")).find_map(|line| {
+        let value: Value = serde_json::from_str(line).ok()?;
+        if value.get("type")?.as_str()? != "assistant" || value.get("isSidechain") == Some(&Value::Bool(true))
+        {
+            return None;
+        }
+        let at = value.get("timestamp")?.as_str()?;
+        let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
+        Some((at.unix_timestamp_nanos() / 1_000_000) as i64)
+    })
+}
+
+/// The last [`FORK_TAIL`] bytes of a file, as text.
+fn read_tail(path: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(FORK_TAIL))).ok()?;
+    let mut tail = Vec::new();
+    file.take(FORK_TAIL).read_to_end(&mut tail).ok()?;
+    Some(String::from_utf8_lossy(&tail).into_owned())
 }
 
 /// Who speaks in a [`Turn`].

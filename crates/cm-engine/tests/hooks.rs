@@ -566,3 +566,45 @@ async fn what_the_person_asked_a_compaction_to_keep_is_read_as_their_words() {
     assert_eq!(rule.memory_type, MemoryType::Preference, "{rule:?}");
     assert!(!rule.content.contains(secret));
 }
+
+#[tokio::test]
+async fn a_fork_finds_its_parent_by_the_age_of_its_last_answer_before_its_transcript_exists() {
+    let f = fixture().await;
+    // session.jsonl, recorded from the real Claude Code, is the parent's transcript.
+    let parent = "40b9c804-2ed2-4f3e-b5df-e4317834e924";
+    let dir = f._dir.path().join("transcripts");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(transcript_fixture("session.jsonl"), dir.join(format!("{parent}.jsonl"))).unwrap();
+    // Another session of the project, whose last answer was at another time.
+    std::fs::copy(transcript_fixture("fork.jsonl"), dir.join(format!("{PARENT}.jsonl"))).unwrap();
+    let text = std::fs::read_to_string(dir.join(format!("{parent}.jsonl"))).unwrap();
+    let last_answer = text
+        .lines()
+        .rev()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "assistant")
+        .unwrap();
+    let at = time::OffsetDateTime::parse(
+        last_answer["timestamp"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let ago = (time::OffsetDateTime::now_utc() - at).whole_seconds();
+
+    let port = json!({ "prompt": "which port does the staging database listen on?" });
+    let first = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, parent, port.clone())).await.unwrap();
+    assert!(context(&first).contains("db-staging-7"), "{first:?}");
+    wait_recorded(&f, parent, 1).await;
+
+    let fork = |session: &str, seconds: i64| {
+        json!({ "source": "fork", "transcript_path": dir.join(format!("{session}.jsonl")),
+                "seconds_since_last_response": seconds })
+    };
+    f.engine.hook(HookEvent::SessionStart, &input(&f, FORK, fork(FORK, ago))).await.unwrap();
+    let again = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, FORK, port.clone())).await.unwrap();
+    assert_eq!(again, None, "the fork's first prompt already has it in its conversation");
+    // A fork whose parent's last answer matches no transcript inherits nothing.
+    f.engine.hook(HookEvent::SessionStart, &input(&f, "lost", fork("lost", ago + 3_600))).await.unwrap();
+    let lost = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "lost", port)).await.unwrap();
+    assert!(context(&lost).contains("db-staging-7"), "{lost:?}");
+}
