@@ -12,9 +12,11 @@
 #   installers/build.sh --bundles deb   only these (comma-separated)
 #
 # CM_PACKAGE_VERSION overrides the version (default: the workspace's), e.g. to
-# test an upgrade. Signing is the bundler's: on macOS APPLE_SIGNING_IDENTITY
-# (and APPLE_ID/APPLE_PASSWORD/APPLE_TEAM_ID to notarise), on Windows
-# bundle.windows.certificateThumbprint; without them packages are unsigned.
+# test an upgrade. Signing is the bundler's: on macOS APPLE_CERTIFICATE and
+# APPLE_SIGNING_IDENTITY (and APPLE_ID/APPLE_PASSWORD/APPLE_TEAM_ID to
+# notarise), on Windows CM_WINDOWS_CERT_THUMBPRINT (a code-signing
+# certificate in the user's store); without them packages are unsigned.
+# PYTHON names the Python 3 to use (default python3).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -42,13 +44,17 @@ case "$(uname -s)" in
 esac
 if ((${#bundles[@]} == 0)); then
     case "$os" in
-        linux) bundles=(--bundles deb,rpm) ;;
-        macos) bundles=(--bundles app,dmg) ;;
-        windows) bundles=(--bundles msi,nsis) ;;
+        linux) bundles=(--bundles "deb,rpm") ;;
+        macos) bundles=(--bundles "app,dmg") ;;
+        windows) bundles=(--bundles "msi,nsis") ;;
     esac
 fi
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+# A path as the native (non-MSYS) tools on Windows read it.
+native() { if [ "$os" = windows ]; then cygpath -m "$1"; else printf '%s\n' "$1"; fi; }
+PYTHON=${PYTHON:-python3}
+export PYTHON
 
 [ "$os" = linux ] && bash scripts/install-deps.sh
 
@@ -81,10 +87,10 @@ cp "target/$profile/claude-memory$exe" "src-tauri/binaries/claude-memory-$triple
 out=target/installers
 mkdir -p "$out"
 generated="$PWD/$out/tauri.generated.json"
-python3 - "$os" "$PWD/$ort" "${CM_PACKAGE_VERSION:-}" >"$generated" <<'PY'
+"$PYTHON" - "$os" "$(native "$PWD/$ort")" "${CM_PACKAGE_VERSION:-}" "${CM_WINDOWS_CERT_THUMBPRINT:-}" >"$generated" <<'PY'
 import json, os, sys
 
-system, ort, version = sys.argv[1:4]
+system, ort, version, thumbprint = sys.argv[1:5]
 name = os.path.basename(ort)
 config = {"bundle": {}}
 if system == "linux":
@@ -100,6 +106,12 @@ elif system == "macos":
 else:
     # Resources sit beside the executables on Windows, where both look first.
     config["bundle"]["resources"] = {"../ui/dist/": "ui/", ort: name}
+    if thumbprint:
+        config["bundle"]["windows"] = {
+            "certificateThumbprint": thumbprint,
+            "digestAlgorithm": "sha256",
+            "timestampUrl": "http://timestamp.digicert.com",
+        }
 if version:
     config["version"] = version
 json.dump(config, sys.stdout, indent=2)
@@ -111,7 +123,7 @@ debug=()
 # --no-binary-patching: the bundler would otherwise rewrite the executable
 # in target/ in place (a marker only the updater reads, which we do not use).
 (cd src-tauri && npx --yes "$TAURI_CLI" bundle "${debug[@]}" "${bundles[@]}" --ci --no-binary-patching \
-    --config ../installers/tauri.bundle.json --config "$generated")
+    --config ../installers/tauri.bundle.json --config "$(native "$generated")")
 
 step "packages in $out"
 bundle_dir="target/$profile/bundle"
@@ -123,4 +135,6 @@ if [ "$os" = macos ]; then
         [ -d "$app" ] && ditto -c -k --keepParent "$app" "$out/$(basename "$app").zip"
     done
 fi
-(cd "$out" && ls -l -- *.* | grep -v tauri.generated.json) >&2
+for f in "$out"/*; do
+    case "$f" in *.json) ;; *) [ -f "$f" ] && ls -l "$f" >&2 ;; esac
+done

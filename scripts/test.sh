@@ -7,11 +7,11 @@
 #   ./scripts/test.sh rust e2e        only these stages (dependencies are always installed)
 #   ./scripts/test.sh --list          the stages
 #
-# Stages: fmt clippy rust e2e ui browser tray doc
+# Stages: fmt clippy workflows rust e2e ui browser tray doc
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-STAGES=(fmt clippy rust e2e ui browser tray doc)
+STAGES=(fmt clippy workflows rust e2e ui browser tray doc)
 if [ "${1:-}" = "--list" ]; then
     printf '%s\n' "${STAGES[@]}"
     exit 0
@@ -40,6 +40,11 @@ fi
 if runs clippy; then
     step "cargo clippy (all targets, warnings denied)"
     cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+
+if runs workflows; then
+    step "actionlint: the GitHub Actions workflows (with shellcheck on their scripts)"
+    "$CLAUDE_MEMORY_ACTIONLINT" .github/workflows/*.yml
 fi
 
 if runs rust; then
