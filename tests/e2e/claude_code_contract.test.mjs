@@ -40,6 +40,7 @@ const EVENTS = {
   PreCompact: null,
   PostCompact: null,
   Stop: null,
+  SubagentStop: null,
   SessionEnd: null,
 };
 const PAYLOAD_DIR = path.join(FIXTURES_DIR, "hook-payloads");
@@ -171,16 +172,79 @@ describe("Claude Code contract (throwaway hooks, fake API)", { timeout: 240_000 
     assert.deepEqual(post, ["Bash", "Write", "Edit"]);
   });
 
+  test("an Agent call fires SubagentStop with the subagent's own transcript", async () => {
+    assert.ok(sessionId, "needs the first test's session");
+    fake.reset();
+    fake.script(
+      {
+        text: "Delegating.",
+        toolUse: { name: "Agent", input: { description: "Find the config", prompt: "Find where the config lives.", subagent_type: "general-purpose" } },
+      },
+      { text: "The config lives in config/app.toml." },
+      { text: "Done." },
+    );
+    const r = await claude(["-p", "where is the config?", "--allowedTools", "Agent"], { cwd: sb.project, env });
+    assert.equal(r.code, 0, `claude -p failed: ${r.stderr}`);
+    const stops = captured(captureDir, "SubagentStop").filter((c) => c.payload.agent_type);
+    assert.equal(stops.length, 1, "one SubagentStop for the one agent");
+    const stop = stops[0].payload;
+    const session = stop.session_id;
+    assert.match(stop.agent_id, /^[0-9a-z]+$/);
+    assert.equal(stop.agent_type, "general-purpose");
+    assert.equal(typeof stop.last_assistant_message, "string");
+    assert.equal(stop.transcript_path, path.join(transcriptDir(sb.home, sb.project), `${session}.jsonl`), "the session's own transcript");
+    assert.equal(
+      stop.agent_transcript_path,
+      path.join(transcriptDir(sb.home, sb.project), session, "subagents", `agent-${stop.agent_id}.jsonl`),
+      "the subagent's transcript beside the session's",
+    );
+    const lines = fs.readFileSync(stop.agent_transcript_path, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const turns = lines.filter((l) => l.type === "user" || l.type === "assistant");
+    assert.ok(turns.length >= 2, "the subagent's prompt and answer");
+    assert.ok(turns.every((l) => l.isSidechain === true && l.agentId === stop.agent_id), "all sidechain lines of this agent");
+    assert.ok(!fs.readFileSync(stop.transcript_path, "utf8").includes('"isSidechain":true'), "none in the session's transcript");
+    const last = captured(captureDir, "Stop").at(-1).payload;
+    assert.equal(typeof last.last_assistant_message, "string", "Stop carries the final answer");
+  });
+
+  test("a fork: SessionStart `fork` names only the new session; its transcript comes after the first prompt and names the parent", async () => {
+    assert.ok(sessionId, "needs the first test's session");
+    fake.reset();
+    fake.script({ text: "Forked." });
+    const r = await claude(["-p", "and in a fork?", "--resume", sessionId, "--fork-session"], { cwd: sb.project, env });
+    assert.equal(r.code, 0, `claude -p --fork-session failed: ${r.stderr}`);
+    const start = captured(captureDir, "SessionStart").at(-1);
+    assert.equal(start.payload.source, "fork");
+    const fork = start.payload.session_id;
+    assert.notEqual(fork, sessionId);
+    assert.ok(!JSON.stringify(start.payload).includes(sessionId), "the payload does not name the parent");
+    assert.equal(typeof start.payload.seconds_since_last_response, "number", "how long ago the parent last answered");
+    assert.equal(start.transcriptExists, false, "no transcript yet at SessionStart");
+    const prompt = captured(captureDir, "UserPromptSubmit").at(-1);
+    assert.equal(prompt.payload.session_id, fork);
+    assert.equal(prompt.transcriptExists, false, "nor at the first UserPromptSubmit");
+    assert.equal(captured(captureDir, "Stop").at(-1).transcriptExists, true, "but at Stop");
+    const named = fs
+      .readFileSync(start.payload.transcript_path, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type === "assistant" && l.requestSessionId);
+    assert.ok(named.length > 0, "copied assistant lines keep requestSessionId");
+    assert.equal(named.at(-1).requestSessionId, sessionId, "the last one names the parent");
+  });
+
   test("/compact fires PreCompact and PostCompact", async () => {
     assert.ok(sessionId, "needs the first test's session");
     fake.reset();
-    const r = await claude(["-p", "/compact", "--resume", sessionId], { cwd: sb.project, env });
+    const r = await claude(["-p", "/compact keep the plan", "--resume", sessionId], { cwd: sb.project, env });
     assert.equal(r.code, 0, `claude -p /compact failed: ${r.stderr}`);
     const pre = captured(captureDir, "PreCompact");
     const postc = captured(captureDir, "PostCompact");
     assert.equal(pre.length, 1);
     assert.equal(postc.length, 1);
     assert.equal(pre[0].payload.trigger, "manual");
+    assert.equal(pre[0].payload.custom_instructions, "keep the plan", "what the person asked the compaction to keep");
     assert.equal(pre[0].payload.session_id, sessionId);
     const starts = captured(captureDir, "SessionStart").map((c) => c.payload.source);
     assert.deepEqual(starts.slice(-2), ["resume", "compact"], "resume, then compact, as SessionStart sources");
@@ -191,10 +255,15 @@ describe("Claude Code contract (throwaway hooks, fake API)", { timeout: 240_000 
     if (update) fs.mkdirSync(PAYLOAD_DIR, { recursive: true });
     // <Event>.json is the event's first call; the tool events also keep <Event>.<Tool>.json for
     // the file tools (their tool_input / tool_response differ from Bash's).
-    const fixtures = Object.keys(EVENTS).map((event) => [`${event}.json`, event, () => true]);
+    let fixtures = Object.keys(EVENTS).map((event) => [`${event}.json`, event, () => true]);
     for (const event of ["PreToolUse", "PostToolUse"]) {
       for (const tool of ["Write", "Edit"]) fixtures.push([`${event}.${tool}.json`, event, (p) => p.tool_name === tool]);
     }
+    // SessionStart of a fork; SubagentStop of a real subagent (not a compaction's helper).
+    fixtures.push(["SessionStart.fork.json", "SessionStart", (p) => p.source === "fork"]);
+    fixtures = fixtures.map(([name, event, pick]) =>
+      event === "SubagentStop" ? [name, event, (p) => pick(p) && p.agent_type !== ""] : [name, event, pick],
+    );
     for (const [name, event, pick] of fixtures) {
       const live = captured(captureDir, event)
         .map((c) => c.payload)
@@ -272,5 +341,87 @@ describe("Claude Code contract (throwaway hooks, fake API)", { timeout: 240_000 
         "the query string and header reach the server",
       );
     });
+  });
+});
+
+// Hooks marked `"async": true` run in the background instead of holding up Claude Code. Which of
+// them still run under `claude -p`, and what they cost, decides which of claude-memory's queue-only
+// hooks are async (cm_claude_code::HOOKS; ARCHITECTURE.md says why).
+describe("async hooks under claude -p (throwaway hooks, fake API)", { timeout: 300_000 }, () => {
+  const SLEEP_HOOK = path.join(E2E_DIR, "helpers", "sleep-hook.mjs");
+  const HOOK_MS = 2000;
+  const QUEUE_ONLY = ["PreCompact", "PostCompact", "Stop", "SubagentStop", "SessionEnd"];
+
+  /** One session (an Agent call, then `/compact`) with sleeping hooks: its wall time and what they did. */
+  async function session(mode) {
+    const sb = makeSandbox(`cm-e2e-async-${mode}-`);
+    const fake = await startFakeAnthropic();
+    try {
+      const captureDir = path.join(sb.root, "capture");
+      const env = sandboxEnv(sb, { fakeUrl: fake.url, extra: { E2E_CAPTURE_DIR: captureDir } });
+      const hooks = {};
+      if (mode !== "none") {
+        for (const event of QUEUE_ONLY) {
+          const hook = { type: "command", command: `node ${quote(SLEEP_HOOK)} ${event} ${HOOK_MS}`, timeout: 10 };
+          hooks[event] = [{ hooks: [mode === "async" ? { ...hook, async: true } : hook] }];
+        }
+      }
+      fs.mkdirSync(path.join(sb.project, ".claude"), { recursive: true });
+      fs.writeFileSync(path.join(sb.project, ".claude", "settings.local.json"), JSON.stringify({ hooks }));
+      fake.script(
+        {
+          text: "Delegating.",
+          toolUse: { name: "Agent", input: { description: "Survey", prompt: "List the files.", subagent_type: "general-purpose" } },
+        },
+        { text: "There are no files yet." },
+        { text: "Done." },
+      );
+      const started = Date.now();
+      const first = await claude(["-p", "survey the project", "--allowedTools", "Agent"], { cwd: sb.project, env });
+      assert.equal(first.code, 0, `claude -p failed: ${first.stderr}`);
+      // The turn's latency: until the final answer was asked for, after every hook of the turn
+      // (Stop after the first answer, SubagentStop before the agent's result comes back).
+      const turnMs = Math.max(...fake.requests.filter((r) => r.path === "/v1/messages").map((r) => r.at)) - started;
+      const session = fs.readdirSync(transcriptDir(sb.home, sb.project)).find((f) => f.endsWith(".jsonl"));
+      const compact = await claude(["-p", "/compact", "--resume", path.basename(session, ".jsonl")], { cwd: sb.project, env });
+      assert.equal(compact.code, 0, `claude -p /compact failed: ${compact.stderr}`);
+      const ms = Date.now() - started;
+      // Whatever runs in the background has time to finish.
+      await new Promise((r) => setTimeout(r, HOOK_MS + 3000));
+      const log = path.join(captureDir, "events.log");
+      const lines = fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean) : [];
+      const did = (what) => new Set(lines.filter((l) => l.endsWith(what)).map((l) => l.split(" ")[0]));
+      return { turnMs, ms, started: did(" started"), finished: did(" finished") };
+    } finally {
+      await fake.close();
+      removeSandbox(sb);
+    }
+  }
+
+  test("async hooks add no turn latency; only SessionEnd still runs whole under claude -p", async (t) => {
+    assertClaudeInstalled();
+    const none = await session("none");
+    const sync = await session("sync");
+    const background = await session("async");
+    t.diagnostic(
+      `an Agent call, then /compact, with ${QUEUE_ONLY.length} hooks sleeping ${HOOK_MS} ms — turn until the final ` +
+        `answer is asked for: ${none.turnMs} ms without them, ${sync.turnMs} ms synchronous, ${background.turnMs} ms async; ` +
+        `both claude -p runs to exit: ${none.ms} / ${sync.ms} / ${background.ms} ms; async hooks started: ` +
+        `${[...background.started].sort()}, ran whole: ${[...background.finished].sort()}`,
+    );
+    assert.deepEqual([...sync.finished].sort(), [...QUEUE_ONLY].sort(), "synchronous: every hook ran whole");
+    assert.ok(sync.turnMs - none.turnMs >= HOOK_MS, `synchronous hooks hold the turn up (${sync.turnMs - none.turnMs} ms)`);
+    assert.ok(background.turnMs - none.turnMs < HOOK_MS / 2, `async hooks add no turn latency (${background.turnMs - none.turnMs} ms)`);
+    // At exit claude -p waits a little for background hooks still running, never their whole length.
+    assert.ok(background.ms - none.ms < sync.ms - none.ms - 2 * HOOK_MS, "async hooks hold the exit up far less");
+    // SessionEnd runs whole after claude -p exits. An async Stop or PostCompact hook is killed with
+    // the process, or never even started; PreCompact and SubagentStop hooks still running at the exit
+    // are killed too (the diagnostic shows which ran whole): claude-memory keeps them synchronous.
+    assert.ok(background.finished.has("SessionEnd"), "async SessionEnd ran whole");
+    for (const event of ["Stop", "PostCompact"]) {
+      assert.ok(!background.finished.has(event), `async ${event} does not run whole under claude -p`);
+    }
+    // At exit claude -p waits a little for background hooks still running, never their whole length.
+    assert.ok(background.ms - none.ms < sync.ms - none.ms - 2 * HOOK_MS, "async hooks hold the exit up far less");
   });
 });

@@ -13,9 +13,12 @@ const raw = Buffer.concat(chunks).toString("utf8");
 const dir = process.env.E2E_CAPTURE_DIR;
 if (dir) {
   fs.mkdirSync(dir, { recursive: true });
-  // One line per call: the payload as sent, plus this hook's environment's CLAUDE_* variables.
+  // One line per call: the payload as sent, this hook's environment's CLAUDE_* variables, and
+  // whether the session's transcript existed yet when the hook ran.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => /^CLAUDE/.test(k)));
-  fs.appendFileSync(path.join(dir, `${event}.jsonl`), JSON.stringify({ payload: JSON.parse(raw), env }) + "\n");
+  const payload = JSON.parse(raw);
+  const transcriptExists = typeof payload.transcript_path === "string" && fs.existsSync(payload.transcript_path);
+  fs.appendFileSync(path.join(dir, `${event}.jsonl`), JSON.stringify({ payload, env, transcriptExists }) + "\n");
 }
 const CONTEXT_EVENTS = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure"];
 if (CONTEXT_EVENTS.includes(event)) {
