@@ -608,3 +608,148 @@ async fn a_fork_finds_its_parent_by_the_age_of_its_last_answer_before_its_transc
     let lost = f.engine.hook(HookEvent::UserPromptSubmit, &input(&f, "lost", port)).await.unwrap();
     assert!(context(&lost).contains("db-staging-7"), "{lost:?}");
 }
+
+/// The payloads recorded from the real Claude Code by the e2e contract suite
+/// (`tests/e2e/fixtures/hook-payloads/`, refreshed with
+/// `E2E_UPDATE_FIXTURES=1`), in `f`'s project.
+fn recorded(f: &Fixture, name: &str) -> (HookEvent, HookInput) {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/e2e/fixtures/hook-payloads")
+        .join(format!("{name}.json"));
+    let mut payload: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    payload["cwd"] = json!(f.project.root().join("src"));
+    let event = payload["hook_event_name"].as_str().unwrap().parse::<HookEvent>().unwrap();
+    (event, HookInput::parse(payload.to_string().as_bytes()).unwrap())
+}
+
+/// What the engine makes of one recorded payload: the answer, if any, is
+/// context for that very event; a queue-only event answers nothing and
+/// queues the jobs `queued` names (kind and what it came from).
+async fn contract(name: &str, queued: &[(&str, &str)]) -> (Fixture, HookInput) {
+    let f = fixture().await;
+    let (event, input) = recorded(&f, name);
+    let answer = f.engine.hook(event, &input).await.unwrap();
+    if let Some(a) = &answer {
+        assert!(event.injects(), "{name}: only context events answer");
+        assert_eq!(a["hookSpecificOutput"]["hookEventName"], event.as_str(), "{name}");
+        assert!(a["hookSpecificOutput"]["additionalContext"].as_str().is_some_and(|c| !c.is_empty()));
+    }
+    let store = f.engine.store(&f.project).await.unwrap();
+    let mut jobs: Vec<(String, String)> = store
+        .jobs(Some("queued"), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| (j.kind.as_str().to_owned(), j.payload["from"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    jobs.sort();
+    let mut want: Vec<(String, String)> =
+        queued.iter().map(|(k, w)| (k.to_string(), w.to_string())).collect();
+    want.sort();
+    assert_eq!(jobs, want, "{name}: queued jobs");
+    (f, input)
+}
+
+#[test]
+fn claude_code_contract_every_event_we_handle_has_a_recorded_payload() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/e2e/fixtures/hook-payloads");
+    for event in HookEvent::ALL {
+        assert!(
+            dir.join(format!("{}.json", event.as_str())).is_file(),
+            "no recorded payload for {}",
+            event.as_str()
+        );
+    }
+}
+
+#[tokio::test]
+async fn claude_code_contract_session_start() {
+    let (f, start) = contract("SessionStart", &[]).await;
+    assert_eq!(start.source.as_deref(), Some("startup"));
+    let briefed = f.engine.hook(HookEvent::SessionStart, &input(&f, "b", json!({"source": "startup"}))).await;
+    assert!(context(&briefed.unwrap()).contains("[memory #"), "this project has a briefing to give");
+}
+
+#[tokio::test]
+async fn claude_code_contract_session_start_fork() {
+    let (f, input) = contract("SessionStart.fork", &[]).await;
+    assert_eq!(input.source.as_deref(), Some("fork"));
+    assert!(input.seconds_since_last_response.is_some());
+    let store = f.engine.store(&f.project).await.unwrap();
+    let session = input.session_id.as_deref().unwrap();
+    assert!(
+        store.fork_without_parent(session).await.unwrap(),
+        "recorded as a fork, its parent not known yet"
+    );
+}
+
+#[tokio::test]
+async fn claude_code_contract_user_prompt_submit() {
+    let (_, input) = contract("UserPromptSubmit", &[]).await;
+    assert!(input.prompt.as_deref().is_some_and(|p| !p.is_empty()));
+}
+
+#[tokio::test]
+async fn claude_code_contract_tool_hooks() {
+    for name in [
+        "PreToolUse",
+        "PreToolUse.Write",
+        "PreToolUse.Edit",
+        "PostToolUse",
+        "PostToolUse.Write",
+        "PostToolUse.Edit",
+        "PostToolUseFailure",
+    ] {
+        let (_, input) = contract(name, &[]).await;
+        assert!(input.tool_name.is_some() && input.tool_input.is_object(), "{name}");
+        if name == "PostToolUseFailure" {
+            assert!(input.error.is_some(), "{name}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn claude_code_contract_pre_compact() {
+    let (_, input) =
+        contract("PreCompact", &[("transcript", ""), ("compact_summary", "custom_instructions")]).await;
+    assert_eq!(input.custom_instructions.as_deref(), Some("keep the plan"));
+}
+
+#[tokio::test]
+async fn claude_code_contract_post_compact() {
+    let (_, input) =
+        contract("PostCompact", &[("transcript", ""), ("compact_summary", "compact_summary")]).await;
+    assert!(input.compact_summary.is_some());
+}
+
+#[tokio::test]
+async fn claude_code_contract_stop() {
+    // The recorded transcript is gone with the e2e sandbox: the final answer stands in for it.
+    let (_, input) = contract("Stop", &[("compact_summary", "last_assistant_message")]).await;
+    assert!(input.last_assistant_message.is_some());
+}
+
+#[tokio::test]
+async fn claude_code_contract_subagent_stop() {
+    let (f, input) = contract("SubagentStop", &[("transcript", "")]).await;
+    let store = f.engine.store(&f.project).await.unwrap();
+    let job = &store.jobs(Some("queued"), 10).await.unwrap()[0];
+    let key = cm_engine::hooks::subagent_session(
+        input.session_id.as_deref().unwrap(),
+        input.agent_id.as_deref().unwrap(),
+    );
+    assert_eq!(job.session_id, key);
+    assert_eq!(job.transcript_path, input.agent_transcript_path);
+    assert!(
+        job.transcript_path
+            .as_deref()
+            .unwrap()
+            .ends_with(&format!("/subagents/agent-{}.jsonl", input.agent_id.unwrap()))
+    );
+}
+
+#[tokio::test]
+async fn claude_code_contract_session_end() {
+    let (_, input) = contract("SessionEnd", &[("transcript", "")]).await;
+    assert!(input.reason.is_some());
+}
