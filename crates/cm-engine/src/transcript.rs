@@ -43,7 +43,7 @@ const FORK_TAIL: u64 = 2 * 1024 * 1024;
 /// [`fork_parent_by_time`] may find the parent). Only the last
 /// [`FORK_TAIL`] bytes are read.
 pub fn fork_parent(path: &std::path::Path, session_id: &str) -> Option<String> {
-    let text = read_tail(path)?;
+    let text = read_tail(path, FORK_TAIL)?;
     text.lines().rev().filter(|l| l.contains("\"requestSessionId\"")).find_map(|line| {
         let value: Value = serde_json::from_str(line).ok()?;
         let parent = value.get("requestSessionId")?.as_str()?;
@@ -55,7 +55,9 @@ pub fn fork_parent(path: &std::path::Path, session_id: &str) -> Option<String> {
 }
 
 /// Most transcripts [`fork_parent_by_time`] reads the end of.
-const FORK_CANDIDATES: usize = 64;
+const FORK_CANDIDATES: usize = 16;
+/// How much of a candidate's end [`fork_parent_by_time`] reads.
+const ANSWER_TAIL: u64 = 256 * 1024;
 /// How far a candidate's last answer may be from the one the fork names.
 const FORK_SLACK_MS: i64 = 2_500;
 
@@ -67,21 +69,28 @@ const FORK_SLACK_MS: i64 = 2_500;
 /// the project) whose last assistant line is that old, give or take
 /// [`FORK_SLACK_MS`]; when none or several are, `None` (the fork's own
 /// transcript settles it later, see [`fork_parent`]). Only transcripts
-/// written since then are read, at most [`FORK_CANDIDATES`], each only its
-/// last [`FORK_TAIL`] bytes.
+/// changed since then are read, the [`FORK_CANDIDATES`] last changed
+/// closest to that moment, each only its last [`ANSWER_TAIL`] bytes: this
+/// runs on SessionStart's budget.
 pub fn fork_parent_by_time(dir: &std::path::Path, session_id: &str, last_response_ms: i64) -> Option<String> {
-    let since = std::time::UNIX_EPOCH
-        + std::time::Duration::from_millis((last_response_ms - FORK_SLACK_MS).max(0) as u64);
+    let since = last_response_ms - FORK_SLACK_MS;
+    let mut candidates: Vec<(i64, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let path = e.path();
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            if path.extension().is_none_or(|x| x != "jsonl") || stem == session_id {
+                return None;
+            }
+            let changed = e.metadata().ok()?.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            let changed = changed.as_millis() as i64;
+            (changed >= since).then_some((changed - last_response_ms, path))
+        })
+        .collect();
+    candidates.sort_by_key(|(distance, _)| distance.abs());
     let mut found = None;
-    let candidates = std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()).filter(|e| {
-        let path = e.path();
-        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        path.extension().is_some_and(|x| x == "jsonl")
-            && stem != session_id
-            && e.metadata().and_then(|m| m.modified()).is_ok_and(|m| m >= since)
-    });
-    for entry in candidates.take(FORK_CANDIDATES) {
-        let path = entry.path();
+    for (_, path) in candidates.into_iter().take(FORK_CANDIDATES) {
         let Some(answered) = last_answer_ms(&path) else { continue };
         if (answered - last_response_ms).abs() <= FORK_SLACK_MS {
             if found.is_some() {
@@ -95,7 +104,7 @@ pub fn fork_parent_by_time(dir: &std::path::Path, session_id: &str, last_respons
 
 /// When the transcript's last assistant line was written (Unix ms).
 fn last_answer_ms(path: &std::path::Path) -> Option<i64> {
-    let text = read_tail(path)?;
+    let text = read_tail(path, ANSWER_TAIL)?;
     text.lines().rev().filter(|l| l.contains("\"assistant\"")).find_map(|line| {
         let value: Value = serde_json::from_str(line).ok()?;
         if value.get("type")?.as_str()? != "assistant" || value.get("isSidechain") == Some(&Value::Bool(true))
@@ -108,14 +117,14 @@ fn last_answer_ms(path: &std::path::Path) -> Option<i64> {
     })
 }
 
-/// The last [`FORK_TAIL`] bytes of a file, as text.
-fn read_tail(path: &std::path::Path) -> Option<String> {
+/// The last `max` bytes of a file, as text.
+fn read_tail(path: &std::path::Path, max: u64) -> Option<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(FORK_TAIL))).ok()?;
+    file.seek(SeekFrom::Start(len.saturating_sub(max))).ok()?;
     let mut tail = Vec::new();
-    file.take(FORK_TAIL).read_to_end(&mut tail).ok()?;
+    file.take(max).read_to_end(&mut tail).ok()?;
     Some(String::from_utf8_lossy(&tail).into_owned())
 }
 
