@@ -78,9 +78,11 @@ pub struct HookSpec {
     /// Whether Claude Code runs it in the background (`"async": true`)
     /// instead of waiting for it: only hooks that queue work and answer
     /// nothing, and only where Claude Code still runs them to the end in
-    /// `claude -p` (measured with 2.1.332: an async `Stop` or `PostCompact`
-    /// hook is never started there before the process exits, so they stay
-    /// synchronous; `PreCompact`, `SubagentStop` and `SessionEnd` run whole).
+    /// `claude -p`. Measured with 2.1.332 (`claude_code_contract`): an async
+    /// `Stop` or `PostCompact` hook is never started there, and an async
+    /// `PreCompact` or `SubagentStop` hook still running when the process
+    /// exits is killed; only `SessionEnd` runs whole after the exit. So only
+    /// `SessionEnd` is async.
     #[serde(rename = "async")]
     pub is_async: bool,
 }
@@ -96,10 +98,10 @@ pub const HOOKS: &[HookSpec] = &[
     HookSpec { event: "PreToolUse", matcher: Some(TOOL_MATCHER), timeout_secs: 1, is_async: false },
     HookSpec { event: "PostToolUse", matcher: Some(TOOL_MATCHER), timeout_secs: 1, is_async: false },
     HookSpec { event: "PostToolUseFailure", matcher: Some(TOOL_MATCHER), timeout_secs: 1, is_async: false },
-    HookSpec { event: "PreCompact", matcher: None, timeout_secs: 2, is_async: true },
+    HookSpec { event: "PreCompact", matcher: None, timeout_secs: 2, is_async: false },
     HookSpec { event: "PostCompact", matcher: None, timeout_secs: 2, is_async: false },
     HookSpec { event: "Stop", matcher: None, timeout_secs: 2, is_async: false },
-    HookSpec { event: "SubagentStop", matcher: None, timeout_secs: 2, is_async: true },
+    HookSpec { event: "SubagentStop", matcher: None, timeout_secs: 2, is_async: false },
     HookSpec { event: "SessionEnd", matcher: None, timeout_secs: 2, is_async: true },
 ];
 
@@ -1088,5 +1090,26 @@ mod tests {
             stop.replace('\n', ""),
             r#"[{"hooks": [{"type": "command","command": "claude-memory hook Stop","timeout": 2,"statusMessage": "saving"}]}]"#
         );
+    }
+
+    #[test]
+    fn only_session_end_runs_async_and_an_entry_that_should_not_loses_the_flag() {
+        let mut root = obj(r#"{"hooks": {
+                "PreCompact": [{"hooks": [{"type": "command", "command": "claude-memory hook PreCompact", "timeout": 2, "async": true}]}],
+                "SessionEnd": [{"hooks": [{"type": "command", "command": "claude-memory hook SessionEnd", "timeout": 2}]}]
+            }}"#);
+        install_hooks(&mut root, Path::new("f"), &Program::bare()).unwrap();
+        let hooks = root.get("hooks").unwrap().as_object().unwrap();
+        let entry = |event: &str| json::render(hooks.get(event).unwrap(), "", false).replace('\n', "");
+        assert_eq!(
+            entry("PreCompact"),
+            r#"[{"hooks": [{"type": "command","command": "claude-memory hook PreCompact","timeout": 2}]}]"#
+        );
+        assert_eq!(
+            entry("SessionEnd"),
+            r#"[{"hooks": [{"type": "command","command": "claude-memory hook SessionEnd","timeout": 2,"async": true}]}]"#
+        );
+        let asynchronous: Vec<&str> = HOOKS.iter().filter(|h| h.is_async).map(|h| h.event).collect();
+        assert_eq!(asynchronous, ["SessionEnd"]);
     }
 }

@@ -174,8 +174,7 @@ const FRESH_SETTINGS_LOCAL: &str = r#"{
           {
             "type": "command",
             "command": "claude-memory hook PreCompact",
-            "timeout": 2,
-            "async": true
+            "timeout": 2
           }
         ]
       }
@@ -208,8 +207,7 @@ const FRESH_SETTINGS_LOCAL: &str = r#"{
           {
             "type": "command",
             "command": "claude-memory hook SubagentStop",
-            "timeout": 2,
-            "async": true
+            "timeout": 2
           }
         ]
       }
