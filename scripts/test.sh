@@ -7,11 +7,11 @@
 #   ./scripts/test.sh rust e2e        only these stages (dependencies are always installed)
 #   ./scripts/test.sh --list          the stages
 #
-# Stages: fmt clippy workflows rust e2e ui browser tray doc
+# Stages: fmt clippy workflows rust e2e ui browser tray packages doc
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-STAGES=(fmt clippy workflows rust e2e ui browser tray doc)
+STAGES=(fmt clippy workflows rust e2e ui browser tray packages doc)
 if [ "${1:-}" = "--list" ]; then
     printf '%s\n' "${STAGES[@]}"
     exit 0
@@ -72,6 +72,11 @@ fi
 if runs tray; then
     step "tray app: build and smoke test under Xvfb (through the real tray menu)"
     bash tests/tray/smoke.sh
+fi
+
+if runs packages; then
+    step "packages: the .deb (debug build) installed with dpkg, used, upgraded and removed; the .rpm listed"
+    bash tests/installers/deb.sh
 fi
 
 if runs doc; then
