@@ -164,6 +164,29 @@ pub struct HookInput {
 }
 
 impl HookInput {
+    /// The subagent the hook fired in, when its id is a plain identifier.
+    pub fn agent(&self) -> Option<&str> {
+        self.agent_id.as_deref().filter(|a| {
+            !a.is_empty()
+                && a.len() <= 128
+                && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+    }
+
+    /// The conversation the hook's context lands in, which keeps its own
+    /// once-per-session record: the session's, or, for a hook fired inside a
+    /// subagent (Claude Code sends the session's id with the subagent's
+    /// `agent_id`), the subagent's own, `<session>/agent-<id>`. A subagent
+    /// starts from its prompt alone: it has not seen what the session was
+    /// given, and the session does not see what it is given.
+    pub fn conversation(&self) -> Option<String> {
+        let session = self.session_id.as_deref().filter(|s| !s.is_empty())?;
+        Some(match self.agent() {
+            Some(agent) => subagent_session(session, agent),
+            None => session.to_owned(),
+        })
+    }
+
     /// Parses a payload, which must be a JSON object.
     pub fn parse(payload: &[u8]) -> std::result::Result<HookInput, String> {
         let value: Value = serde_json::from_slice(payload).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -405,9 +428,10 @@ impl Engine {
         let cfg = &self.config().hooks;
         let started = std::time::Instant::now();
         let store = self.store(project).await?;
+        let conversation = input.conversation();
         let seen = async {
-            match &input.session_id {
-                Some(s) => store.injected_in_session(s).await,
+            match &conversation {
+                Some(c) => store.injected_in_session(c).await,
                 None => Ok(HashSet::new()),
             }
         };
@@ -417,8 +441,8 @@ impl Engine {
         req.touch = true;
         let (seen, results) = tokio::join!(seen, self.search(project, &req));
         let (mut seen, results) = (seen?, results?);
-        if let Some(s) = &input.session_id {
-            seen.extend(self.recent_injections().get(project.root(), s));
+        if let Some(c) = &conversation {
+            seen.extend(self.recent_injections().get(project.root(), c));
         }
         let subject = meaningful_words(subject);
         let gate = self.gate();
@@ -537,7 +561,7 @@ impl Engine {
         input: &HookInput,
         ids: &[cm_store::Injected],
     ) {
-        let session = input.session_id.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "unknown".into());
+        let session = input.conversation().unwrap_or_else(|| "unknown".into());
         self.recent_injections().add(project.root(), &session, ids.iter().map(|i| i.memory_id));
         let (engine, store, ids) = (self.clone(), store.clone(), ids.to_vec());
         let project = project.root().to_owned();
@@ -615,13 +639,7 @@ impl Engine {
     /// are skipped.
     async fn queue_subagent(&self, project: &Project, input: &HookInput) -> Result<()> {
         let Some(session_id) = input.session_id.as_deref().filter(|s| !s.is_empty()) else { return Ok(()) };
-        let Some(agent_id) = input.agent_id.as_deref().filter(|a| {
-            !a.is_empty()
-                && a.len() <= 128
-                && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        }) else {
-            return Ok(());
-        };
+        let Some(agent_id) = input.agent() else { return Ok(()) };
         let Some(path) = input.agent_transcript_path.clone().filter(|p| !p.is_empty()) else { return Ok(()) };
         let agent_type = input.agent_type.as_deref().unwrap_or_default();
         if agent_type.is_empty() {

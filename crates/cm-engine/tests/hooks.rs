@@ -753,3 +753,24 @@ async fn claude_code_contract_session_end() {
     let (_, input) = contract("SessionEnd", &[("transcript", "")]).await;
     assert!(input.reason.is_some());
 }
+
+#[tokio::test]
+async fn a_subagent_keeps_its_own_once_per_session_record() {
+    let f = fixture().await;
+    let call = json!({ "tool_name": "Bash", "tool_input": { "command": "psql -h db-staging-7 -p 6543" } });
+    let main = f.engine.hook(HookEvent::PreToolUse, &input(&f, "s", call.clone())).await.unwrap();
+    assert!(context(&main).contains("db-staging-7"), "{main:?}");
+    wait_recorded(&f, "s", 1).await;
+    // Claude Code 2.1.332 sends a subagent's tool hooks with the session's
+    // id and the subagent's `agent_id`: the subagent never saw the session's
+    // context.
+    let mut in_agent = call.clone();
+    in_agent["agent_id"] = json!("aa57f63f52a2c6a2c");
+    in_agent["agent_type"] = json!("general-purpose");
+    let agent = f.engine.hook(HookEvent::PreToolUse, &input(&f, "s", in_agent.clone())).await.unwrap();
+    assert!(context(&agent).contains("db-staging-7"), "{agent:?}");
+    wait_recorded(&f, "s/agent-aa57f63f52a2c6a2c", 1).await;
+    let again = f.engine.hook(HookEvent::PreToolUse, &input(&f, "s", in_agent)).await.unwrap();
+    assert_eq!(again, None, "once per subagent too");
+    assert_eq!(f.engine.hook(HookEvent::PreToolUse, &input(&f, "s", call)).await.unwrap(), None);
+}
