@@ -103,6 +103,12 @@ describe("claude-memory with the real Claude Code", { timeout: 300_000 }, () => 
       assert.ok(commands.includes(`claude-memory hook ${event}`), `hook ${event} installed`);
     }
     assert.ok(settings.enabledMcpjsonServers?.includes("claude-memory"), "the .mcp.json server is approved");
+    // Only SessionEnd runs in the background: the other queue-only hooks lose work async (see ARCHITECTURE.md).
+    const isAsync = (event) => settings.hooks[event].some((g) => g.hooks.some((h) => h.async === true));
+    assert.ok(isAsync("SessionEnd"), "SessionEnd is async");
+    for (const event of ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PreCompact", "PostCompact", "Stop", "SubagentStop"]) {
+      assert.ok(!isAsync(event), `${event} is not async`);
+    }
     const mcp = JSON.parse(fs.readFileSync(path.join(sb.project, ".mcp.json"), "utf8"));
     assert.equal(mcp.mcpServers["claude-memory"].command, "claude-memory");
     assert.deepEqual(mcp.mcpServers["claude-memory"].args, ["mcp"]);
@@ -144,6 +150,28 @@ describe("claude-memory with the real Claude Code", { timeout: 300_000 }, () => 
     const text = requestText(main[0].body);
     assert.equal(countOccurrences(text, "db-staging-7"), 1, "the memory reaches the model exactly once");
     assert.match(messagesText(main[0].body), /what is the staging database port\?/);
+  });
+
+  test("d2. a fork is not given again what its parent was given", async () => {
+    assert.ok(service, "needs the service");
+    assert.ok(sessions.length >= 1, "needs d's session");
+    const parent = path.basename(sessions[sessions.length - 1], ".jsonl");
+    fake.reset();
+    fake.script({ text: "Still the same port." });
+    const r = await claudePrint("what is the staging database port, once more?", ["--resume", parent, "--fork-session"]);
+    assert.notEqual(path.basename(r.transcript, ".jsonl"), parent, "a fork is a new session");
+    const main = fake.mainRequests();
+    assert.equal(main.length, 1);
+    const text = requestText(main[0].body);
+    // Once from the parent's conversation the fork carries, not again from the fork's own prompt.
+    const msgs = main[0].body.messages;
+    const asked = msgs.findLastIndex((m) => JSON.stringify(m.content).includes("once more?"));
+    assert.ok(asked > 0, "the fork's prompt follows the parent's conversation");
+    const before = messagesText({ messages: msgs.slice(0, asked) });
+    assert.match(before, /what is the staging database port\?/, "the parent's conversation is there");
+    assert.match(before, /never run migrations against it on Fridays/, "with the memory its prompt was given");
+    assert.doesNotMatch(messagesText({ messages: msgs.slice(asked) }), /Fridays/, "the fork's prompt is not given it again");
+    assert.equal(countOccurrences(text, "never run migrations against it on Fridays"), 1, "the memory reaches the fork once");
   });
 
   test("e. tool hooks put memories about the command after its result", async () => {
@@ -189,6 +217,32 @@ describe("claude-memory with the real Claude Code", { timeout: 300_000 }, () => 
     );
     assert.ok(job.transcript_path.startsWith(projectsDir), `${job.transcript_path} is under ${projectsDir}`);
     assert.ok(fs.statSync(job.transcript_path).isFile(), "the transcript exists");
+  });
+
+  test("f2. a subagent's own transcript is queued apart from its session's", async () => {
+    assert.ok(service, "needs the service");
+    fake.reset();
+    fake.script(
+      { text: "Delegating.", toolUse: { name: "Agent", input: { description: "Survey", prompt: "List the files.", subagent_type: "general-purpose" } } },
+      { text: "There is a Makefile." },
+      { text: "Done." },
+    );
+    const r = await claudePrint("survey the project with a subagent", ["--allowedTools", "Agent"]);
+    const session = path.basename(r.transcript, ".jsonl");
+    const url = `${service.url}/api/jobs?project=${encodeURIComponent(sb.project)}`;
+    const job = await waitFor(
+      async () => {
+        const res = await fetch(url, { headers: { Authorization: `Bearer ${service.token}` } });
+        const body = await res.json();
+        const jobs = Array.isArray(body) ? body : body.jobs;
+        return jobs.find((j) => j.session_id.startsWith(`${session}/agent-`));
+      },
+      { timeoutMs: 15_000, what: "a job for the subagent's transcript" },
+    );
+    const agent = job.session_id.slice(`${session}/agent-`.length);
+    assert.equal(job.trigger, "SubagentStop");
+    assert.equal(job.transcript_path, path.join(path.dirname(r.transcript), session, "subagents", `agent-${agent}.jsonl`));
+    assert.ok(fs.statSync(job.transcript_path).isFile(), "the subagent's transcript exists");
   });
 
   test("g. claude mcp list connects to the stdio server and to the HTTP endpoint", async () => {
