@@ -384,10 +384,11 @@ fn transcript_fixture(name: &str) -> std::path::PathBuf {
 }
 
 /// `fork.jsonl` is the transcript real Claude Code 2.1.332 wrote for
-/// `claude -p --resume <PARENT> --fork-session`: the parent's lines copied,
-/// each assistant line naming the session its request was made in.
-const PARENT: &str = "f03be74b-f9bb-4775-be10-a91d9f3aa9fa";
-const FORK: &str = "55acf34d-1acc-4a62-8ec0-f1943888244a";
+/// `claude -p --resume <PARENT> --fork-session` (`record-fork.mjs`): the
+/// parent's lines copied, each assistant line naming the session its request
+/// was made in.
+const PARENT: &str = "07e9e00d-8893-479e-b995-01dc15d4a1d5";
+const FORK: &str = "abbba9b5-ca6c-441b-8cb8-795179242b68";
 
 #[tokio::test]
 async fn a_fork_inherits_what_its_parent_saw_until_the_fork() {
