@@ -13,13 +13,14 @@ command -v cargo >/dev/null || { echo "error: Rust is not installed: see https:/
 # The tray app (src-tauri): GTK, WebKitGTK and the tray libraries it links,
 # and what its smoke test drives it with (Xvfb, a D-Bus session, a system
 # tray host, xdotool); shellcheck, which actionlint runs on the workflows'
-# scripts. Debian/Ubuntu package names; checked with dpkg.
+# scripts; rpm, to list the .rpm the package test builds. Debian/Ubuntu
+# package names; checked with dpkg.
 # `--headless` (a machine that only runs the engine) skips them.
 headless=0
 [ "${1:-}" = "--headless" ] && headless=1
 if ((!headless)) && command -v dpkg >/dev/null; then
     for pkg in libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev \
-        xvfb trayer xdotool dbus dbus-x11 shellcheck; do
+        xvfb trayer xdotool dbus dbus-x11 shellcheck rpm; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
 fi

@@ -7,7 +7,7 @@
 # tray app under Xvfb until /healthz answers; then upgrades to a
 # newer-versioned package, removes it, and checks that no packaged file is
 # left and the user's memories and settings are intact. Also lists the .rpm
-# (rpm -qlp) when rpm is installed.
+# (rpm -qlp).
 # Prints package sizes, the installed size and install-to-first-answer time.
 #
 # It changes the system (/usr, dpkg's database): it refuses to run where a
@@ -57,23 +57,31 @@ build "$version+upgrade" deb
 cp "target/installers/claude-memory_${version}+upgrade_$(dpkg --print-architecture).deb" "$tmp/new.deb"
 
 echo "deb: $(($(stat -c %s "$tmp/old.deb") / 1048576)) MiB, installed $(($(dpkg-deb -f "$tmp/old.deb" Installed-Size) / 1024)) MiB (debug build)"
-if [ -n "$rpm_file" ] && command -v rpm >/dev/null; then
-    listing="$(rpm -qlp "$rpm_file" 2>/dev/null)"
-    for f in /usr/bin/claude-memory /usr/bin/claude-memory-app /usr/share/claude-memory/ui/index.html \
-        "/usr/lib/claude-memory/libonnxruntime.so" /usr/share/applications/claude-memory.desktop; do
-        grep -q "^$f" <<<"$listing" || fail "the .rpm has no $f"
-    done
-    echo "rpm: $(($(stat -c %s "$rpm_file") / 1048576)) MiB, $(wc -l <<<"$listing") files"
-fi
+[ -n "$rpm_file" ] || fail "installers/build.sh made no .rpm"
+command -v rpm >/dev/null || fail "rpm is not installed (scripts/install-deps.sh installs it)"
+listing="$(rpm -qlp "$rpm_file" 2>/dev/null)"
+for f in /usr/bin/claude-memory /usr/bin/claude-memory-app /usr/share/claude-memory/ui/index.html \
+    "/usr/lib/claude-memory/libonnxruntime.so" /usr/share/applications/claude-memory.desktop; do
+    grep -q "^$f" <<<"$listing" || fail "the .rpm has no $f"
+done
+echo "rpm: $(($(stat -c %s "$rpm_file") / 1048576)) MiB, $(wc -l <<<"$listing") files"
 
 # A test user; nothing of the developer's environment leaks in.
 home="$tmp/home"
 project="$home/code/app"
 mkdir -p "$project/.git"
-as_user() {
-    (cd "$project" && exec env -i HOME="$home" PATH=/usr/bin:/bin CLAUDE_MEMORY_HOME="$home/.local/share/claude-memory" \
-        CLAUDE_MEMORY_TEST_DEPS="$tmp/none" "$@")
+user_env=(env -i HOME="$home" PATH=/usr/bin:/bin CLAUDE_MEMORY_HOME="$home/.local/share/claude-memory"
+    CLAUDE_MEMORY_TEST_DEPS="$tmp/none")
+as_user() { (cd "$project" && exec "${user_env[@]}" "$@"); }
+# In the background, $! is then the program itself (the subshell execs it).
+spawn_as_user() { # LOG COMMAND...
+    local log=$1
+    shift
+    (cd "$project" && exec "${user_env[@]}" "$@" >"$log" 2>&1) &
+    pids+=($!)
 }
+# Gone, or a zombie nobody reaps (PID 1 in some containers does not).
+gone() { ! kill -0 "$1" 2>/dev/null || [[ "$(ps -o stat= -p "$1")" == Z* ]]; }
 
 start=$(now_ms)
 $SUDO dpkg -i "$tmp/old.deb" >"$tmp/dpkg.log" 2>&1 || { cat "$tmp/dpkg.log" >&2; fail "dpkg -i"; }
@@ -93,8 +101,7 @@ grep -q '^ok *onnxruntime *\S*/lib/claude-memory/libonnxruntime' <<<"$doctor" ||
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 http() { curl -fsS --max-time 5 "http://127.0.0.1:$port$1"; }
 healthy() { http /healthz >/dev/null 2>&1; }
-as_user env CLAUDE_MEMORY_PORT="$port" claude-memory serve --no-watch >"$tmp/serve.log" 2>&1 &
-pids+=($!)
+spawn_as_user "$tmp/serve.log" env CLAUDE_MEMORY_PORT="$port" claude-memory serve --no-watch
 wait_for 300 healthy || { cat "$tmp/serve.log" >&2; fail "the packaged engine did not answer /healthz"; }
 ready_ms=$(($(now_ms) - start))
 http / | cmp -s - /usr/share/claude-memory/ui/index.html || fail "/ is not the packaged dashboard"
@@ -104,22 +111,23 @@ grep -q "Tuesdays" <<<"$hook" || fail "the first hook brought no memory: $hook"
 first_hook_ms=$(($(now_ms) - start))
 kill "${pids[-1]}"
 wait "${pids[-1]}" 2>/dev/null || true
+wait_for 100 eval '! healthy' || fail "the engine did not stop"
 
 # The tray app from the package, under Xvfb, hosts the engine.
 if command -v xvfb-run >/dev/null && command -v dbus-run-session >/dev/null; then
-    as_user env CLAUDE_MEMORY_PORT="$port" xvfb-run -a dbus-run-session -- claude-memory-app --hidden \
-        >"$tmp/app.log" 2>&1 &
-    pids+=($!)
+    spawn_as_user "$tmp/app.log" env CLAUDE_MEMORY_PORT="$port" xvfb-run -a dbus-run-session -- \
+        claude-memory-app --hidden
     wait_for 600 healthy || { tail -30 "$tmp/app.log" >&2; fail "the packaged tray app's engine did not answer /healthz"; }
     # The app is the engine's process (engine.json names it); xvfb-run and
     # the D-Bus session end with it.
     app_pid="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["pid"])' \
         "$home/.local/share/claude-memory/engine.json")"
+    [ "$(ps -o comm= -p "$app_pid")" = claude-memory-a ] || fail "the engine on :$port is not the tray app's"
     # A SIGTERM that lands before the app has installed its handler is
     # lost (tokio already catches the signal for the engine): ask again.
-    gone() { ! kill -0 "$app_pid" 2>/dev/null; }
     kill "$app_pid"
-    wait_for 100 gone || { kill "$app_pid"; wait_for 100 gone; } || fail "the tray app did not quit on SIGTERM"
+    wait_for 100 gone "$app_pid" || { kill "$app_pid"; wait_for 100 gone "$app_pid"; } ||
+        fail "the tray app did not quit on SIGTERM"
     wait "${pids[-1]}" 2>/dev/null || true
 fi
 
