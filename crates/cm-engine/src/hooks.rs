@@ -366,8 +366,9 @@ impl Engine {
     /// [`crate::transcript::fork_parent`]) or, before it is written, when
     /// exactly one transcript beside it gave its last answer as long ago as
     /// the payload says ([`crate::transcript::fork_parent_by_time`]); any
-    /// later hook of a fork whose parent is still unknown looks again. A failure only means the fork
-    /// inherits nothing: it is logged, never a reason to answer nothing.
+    /// later hook of a fork whose parent is still unknown looks again. A
+    /// failure only means the fork inherits nothing: it is logged, never a
+    /// reason to answer nothing.
     async fn follow_fork(&self, project: &Project, event: HookEvent, input: &HookInput) {
         let Some(session) = input.session_id.as_deref().filter(|s| !s.is_empty()) else { return };
         let forked = event == HookEvent::SessionStart && input.source.as_deref() == Some("fork");
