@@ -28,6 +28,10 @@ const EXIT_MARGIN: Duration = Duration::from_millis(75);
 /// Runs the hook; always "succeeds".
 pub fn run(event: &str) {
     let started = Instant::now();
+    if std::env::var_os(cm_core::HOOKS_OFF_VAR).is_some_and(|v| v == "off") {
+        // A run of Claude Code that serves as claude-memory's own LLM.
+        return;
+    }
     let Ok(event) = event.parse::<HookEvent>() else { return };
     let config = crate::paths::load_config().unwrap_or_default();
     let budget = Duration::from_millis(event.budget_ms(&config.hooks));

@@ -20,7 +20,7 @@ pub mod text;
 
 pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig, StructureConfig};
 pub use embed::{Calibration, EmbedError, EmbedFuture, EmbedKind, Embedder};
-pub use llm::{Llm, LlmAnswer, LlmCallError, LlmFuture, LlmPurpose};
+pub use llm::{HOOKS_OFF_VAR, Llm, LlmAnswer, LlmCallError, LlmFuture, LlmPurpose, TokenLimits};
 pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};
 pub use structure::{LlmVerdict, Structured};

@@ -37,6 +37,31 @@ pub trait Llm: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &str;
     /// Sends one system and one user message and returns the answer.
     fn complete<'a>(&'a self, system: &'a str, user: &'a str) -> LlmFuture<'a>;
+    /// Whether every call takes seconds (a program is started for each):
+    /// such an LLM is asked only by background work, never by a save that
+    /// someone waits for.
+    fn background_only(&self) -> bool {
+        false
+    }
+    /// How many tokens a day it may use.
+    fn daily_limits(&self) -> TokenLimits {
+        TokenLimits::default()
+    }
+}
+
+/// Set to `off` in the environment of a run of Claude Code that serves as
+/// the LLM: `claude-memory hook` then returns at once, so such a run can
+/// never recall or record memories of its own.
+pub const HOOKS_OFF_VAR: &str = "CLAUDE_MEMORY_HOOKS";
+
+/// Tokens (sent plus generated) an LLM may use per UTC day; 0 is no limit.
+/// Past a limit the engine works offline until the day ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenLimits {
+    /// In all projects together.
+    pub total: u64,
+    /// In any one project.
+    pub per_project: u64,
 }
 
 /// What an LLM call was for, as counted in a project's token usage.

@@ -1,5 +1,6 @@
 //! The chat client: timeouts, retries, a concurrency limit and usage counts
-//! around one async-openai chat-completions call.
+//! around one call of the provider: an async-openai chat completion, an
+//! Anthropic Messages request, or a headless `claude -p` run.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use async_openai::types::chat::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use crate::anthropic::Messages;
+use crate::claude_code::ClaudeCli;
 use crate::config::{LlmConfig, Provider};
 use crate::transport::{Failure, ProviderConfig, Transport, truncate};
 use crate::{LlmError, Result, Secret};
@@ -52,6 +55,29 @@ pub struct ConnectionTest {
     pub latency_ms: u64,
 }
 
+/// One chat, the same for every provider.
+pub(crate) struct Prompt<'a> {
+    pub(crate) system: &'a str,
+    pub(crate) user: &'a str,
+    /// The longest answer wanted, where the provider takes a limit.
+    pub(crate) max_tokens: Option<u32>,
+}
+
+/// A provider's answer, before the client counts it.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) text: String,
+    pub(crate) usage: Usage,
+}
+
+/// How a provider is spoken to.
+enum Backend {
+    /// Azure OpenAI, OpenAI and compatible servers.
+    OpenAi(async_openai::Client<ProviderConfig>),
+    Anthropic(Messages),
+    ClaudeCode(ClaudeCli),
+}
+
 /// A chat client for the configured provider; cheap to clone (clones share
 /// the concurrency limit and the usage counters).
 #[derive(Clone)]
@@ -64,7 +90,7 @@ struct Inner {
     /// The provider, worded for people (see [`Provider::describe`]).
     description: String,
     model: String,
-    client: async_openai::Client<ProviderConfig>,
+    backend: Backend,
     /// Kept only to mask it out of server messages.
     key: Option<Secret>,
     permits: Semaphore,
@@ -123,28 +149,45 @@ enum Attempt {
 }
 
 impl LlmClient {
-    /// A client for `config`; `key` is required by Azure and OpenAI and
-    /// optional for compatible servers.
+    /// A client for `config`; `key` is required by Azure, OpenAI and
+    /// Anthropic, optional for compatible servers and unused by Claude Code
+    /// (it has its own login).
     pub fn new(config: LlmConfig, key: Option<Secret>) -> Result<Self> {
         config.validate()?;
         let key = key.filter(|k| !k.is_empty());
         if key.is_none() && config.provider.needs_key() {
             return Err(LlmError::NotConfigured(format!("{} needs an API key", config.provider.describe())));
         }
-        let provider = ProviderConfig::new(&config.provider, key.as_ref())
-            .map_err(LlmError::NotConfigured)?
-            .ok_or_else(|| LlmError::NotConfigured("no LLM provider is set".to_owned()))?;
         let timeout = Duration::from_millis(config.timeout_ms);
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout)
             .build()
             .map_err(|e| LlmError::NotConfigured(format!("cannot set up HTTP: {e}")))?;
-        let client =
-            async_openai::Client::build(http.clone(), provider).with_http_service(Transport { http });
+        let backend = match &config.provider {
+            Provider::None => return Err(LlmError::NotConfigured("no LLM provider is set".to_owned())),
+            Provider::Anthropic { model, base_url } => Backend::Anthropic(
+                Messages::new(http, base_url.as_deref(), model, config.temperature, key.as_ref())
+                    .map_err(LlmError::NotConfigured)?,
+            ),
+            Provider::ClaudeCode { model, command } => Backend::ClaudeCode(
+                ClaudeCli::new(command.as_deref(), model.as_deref()).map_err(LlmError::NotConfigured)?,
+            ),
+            Provider::Azure { .. } | Provider::OpenAi { .. } | Provider::Compatible { .. } => {
+                let provider = ProviderConfig::new(&config.provider, key.as_ref())
+                    .map_err(LlmError::NotConfigured)?
+                    .ok_or_else(|| LlmError::NotConfigured("no LLM provider is set".to_owned()))?;
+                Backend::OpenAi(
+                    async_openai::Client::build(http.clone(), provider).with_http_service(Transport { http }),
+                )
+            }
+        };
         let model = match &config.provider {
             Provider::Azure { deployment, .. } => deployment.clone(),
-            Provider::OpenAi { model, .. } | Provider::Compatible { model, .. } => model.clone(),
+            Provider::OpenAi { model, .. }
+            | Provider::Compatible { model, .. }
+            | Provider::Anthropic { model, .. } => model.clone(),
+            Provider::ClaudeCode { model, .. } => model.clone().unwrap_or_default(),
             Provider::None => String::new(),
         };
         Ok(LlmClient {
@@ -153,7 +196,7 @@ impl LlmClient {
                 description: config.provider.describe(),
                 config,
                 model,
-                client,
+                backend,
                 key,
                 prompt_tokens: AtomicU64::new(0),
                 completion_tokens: AtomicU64::new(0),
@@ -213,6 +256,17 @@ impl LlmClient {
                 message: format!("Reached {what}, but it is rate limiting requests right now."),
                 latency_ms,
             },
+            Err(LlmError::Http { status: 401 | 403, message })
+                if matches!(self.inner.config.provider, Provider::ClaudeCode { .. }) =>
+            {
+                ConnectionTest {
+                    ok: false,
+                    message: format!(
+                        "{what} cannot use your login (run `claude` once and log in): {message}"
+                    ),
+                    latency_ms,
+                }
+            }
             Err(LlmError::Http { status: 401 | 403, message }) => ConnectionTest {
                 ok: false,
                 message: format!("{what} refused the API key: {message}"),
@@ -234,21 +288,10 @@ impl LlmClient {
         max_tokens: Option<u32>,
         max_retries: u32,
     ) -> Result<Completion> {
-        let inner = &self.inner;
-        let request = CreateChatCompletionRequest {
-            model: inner.model.clone(),
-            messages: vec![
-                ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(system)),
-                ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(user)),
-            ],
-            temperature: Some(inner.config.temperature),
-            max_completion_tokens: max_tokens,
-            ..Default::default()
-        };
+        let prompt = Prompt { system, user, max_tokens };
         let mut attempt = 0u32;
         loop {
-            let outcome = self.attempt(&request).await;
-            let (error, after) = match outcome {
+            let (error, after) = match self.attempt(&prompt).await {
                 Ok(completion) => return Ok(completion),
                 Err(Attempt::Fail(e)) => return Err(e),
                 Err(Attempt::Retry { error, after }) => (error, after),
@@ -256,7 +299,8 @@ impl LlmClient {
             if attempt >= max_retries {
                 return Err(error);
             }
-            let wait = after.unwrap_or_else(|| backoff(inner.config.retry_base_ms, attempt)).min(MAX_BACKOFF);
+            let wait =
+                after.unwrap_or_else(|| backoff(self.inner.config.retry_base_ms, attempt)).min(MAX_BACKOFF);
             tracing::debug!(attempt = attempt + 1, wait_ms = wait.as_millis() as u64, error = %error, "retrying the LLM call");
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -264,80 +308,101 @@ impl LlmClient {
     }
 
     /// One request, holding a concurrency permit only while it is in flight.
-    async fn attempt(
-        &self,
-        request: &CreateChatCompletionRequest,
-    ) -> std::result::Result<Completion, Attempt> {
+    async fn attempt(&self, prompt: &Prompt<'_>) -> std::result::Result<Completion, Attempt> {
         let inner = &self.inner;
         let _permit = inner.permits.acquire().await.expect("the semaphore is never closed");
         let timeout_ms = inner.config.timeout_ms;
-        let chat = inner.client.chat();
-        let call = chat.create_byot::<_, ChatAnswer>(request);
-        let answer = match tokio::time::timeout(Duration::from_millis(timeout_ms), call).await {
+        let reply = match tokio::time::timeout(Duration::from_millis(timeout_ms), self.send(prompt)).await {
             Err(_) => return Err(Attempt::Fail(LlmError::Timeout(timeout_ms))),
-            Ok(Err(e)) => return Err(self.classify(e)),
-            Ok(Ok(answer)) => answer,
+            Ok(reply) => reply,
         };
+        match reply {
+            Ok(Reply { text, usage }) => {
+                self.count(usage);
+                Ok(Completion { text, usage })
+            }
+            Err(Failure::Empty { why, usage }) => {
+                self.count(usage);
+                Err(Attempt::Fail(LlmError::BadResponse(self.mask(&why))))
+            }
+            Err(failure) => Err(self.classify(failure)),
+        }
+    }
+
+    fn count(&self, usage: Usage) {
+        let inner = &self.inner;
+        inner.prompt_tokens.fetch_add(usage.prompt_tokens, Ordering::Relaxed);
+        inner.completion_tokens.fetch_add(usage.completion_tokens, Ordering::Relaxed);
+        inner.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn send(&self, prompt: &Prompt<'_>) -> std::result::Result<Reply, Failure> {
+        match &self.inner.backend {
+            Backend::OpenAi(client) => self.send_openai(client, prompt).await,
+            Backend::Anthropic(messages) => messages.send(prompt).await,
+            Backend::ClaudeCode(cli) => cli.run(prompt).await,
+        }
+    }
+
+    async fn send_openai(
+        &self,
+        client: &async_openai::Client<ProviderConfig>,
+        prompt: &Prompt<'_>,
+    ) -> std::result::Result<Reply, Failure> {
+        let request = CreateChatCompletionRequest {
+            model: self.inner.model.clone(),
+            messages: vec![
+                ChatCompletionRequestMessage::System(ChatCompletionRequestSystemMessage::from(prompt.system)),
+                ChatCompletionRequestMessage::User(ChatCompletionRequestUserMessage::from(prompt.user)),
+            ],
+            temperature: Some(self.inner.config.temperature),
+            max_completion_tokens: prompt.max_tokens,
+            ..Default::default()
+        };
+        let chat = client.chat();
+        let answer = chat.create_byot::<_, ChatAnswer>(&request).await.map_err(openai_failure)?;
         let usage = answer
             .usage
             .map(|u| Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens })
             .unwrap_or_default();
-        inner.prompt_tokens.fetch_add(usage.prompt_tokens, Ordering::Relaxed);
-        inner.completion_tokens.fetch_add(usage.completion_tokens, Ordering::Relaxed);
-        inner.requests.fetch_add(1, Ordering::Relaxed);
         let Some(choice) = answer.choices.into_iter().next() else {
-            return Err(Attempt::Fail(LlmError::BadResponse("the answer has no choices".to_owned())));
+            return Err(Failure::Empty { why: "the answer has no choices".to_owned(), usage });
         };
         match choice.message.content {
-            Some(text) => Ok(Completion { text, usage }),
+            Some(text) => Ok(Reply { text, usage }),
             None => {
                 let why = match (choice.message.refusal, choice.finish_reason) {
-                    (Some(refusal), _) => format!("the model refused: {}", self.mask(&refusal)),
+                    (Some(refusal), _) => format!("the model refused: {refusal}"),
                     (None, Some(reason)) => format!("the answer has no text (finish reason `{reason}`)"),
                     (None, None) => "the answer has no text".to_owned(),
                 };
-                Err(Attempt::Fail(LlmError::BadResponse(why)))
+                Err(Failure::Empty { why, usage })
             }
         }
     }
 
-    fn classify(&self, e: OpenAIError) -> Attempt {
-        match e {
-            OpenAIError::Boxed(boxed) => match boxed.downcast::<Failure>() {
-                Ok(failure) => match *failure {
-                    Failure::Status { status: 429, retry_after, .. } => Attempt::Retry {
-                        error: LlmError::RateLimited {
-                            retry_after_ms: retry_after.map(|d| d.as_millis() as u64),
-                        },
-                        after: retry_after,
-                    },
-                    Failure::Status { status, message, retry_after } => {
-                        let error = LlmError::Http { status, message: self.mask(&message) };
-                        if status >= 500 {
-                            Attempt::Retry { error, after: retry_after }
-                        } else {
-                            Attempt::Fail(error)
-                        }
-                    }
-                    Failure::Connect(message) => {
-                        Attempt::Retry { error: LlmError::Connect(self.mask(&message)), after: None }
-                    }
-                    Failure::Timeout => Attempt::Fail(LlmError::Timeout(self.inner.config.timeout_ms)),
-                },
-                Err(other) => Attempt::Fail(LlmError::BadResponse(self.mask(&truncate(&other.to_string())))),
+    /// Whether a failed attempt is worth another.
+    fn classify(&self, failure: Failure) -> Attempt {
+        match failure {
+            Failure::Status { status: 429, retry_after, .. } => Attempt::Retry {
+                error: LlmError::RateLimited { retry_after_ms: retry_after.map(|d| d.as_millis() as u64) },
+                after: retry_after,
             },
-            OpenAIError::Reqwest(e) if e.is_timeout() => {
-                Attempt::Fail(LlmError::Timeout(self.inner.config.timeout_ms))
+            Failure::Status { status, message, retry_after } => {
+                let error = LlmError::Http { status, message: self.mask(&message) };
+                if status >= 500 {
+                    Attempt::Retry { error, after: retry_after }
+                } else {
+                    Attempt::Fail(error)
+                }
             }
-            // The body broke off mid-way: the connection, not the answer, failed.
-            OpenAIError::Reqwest(e) => {
-                Attempt::Retry { error: LlmError::Connect(self.mask(&truncate(&e.to_string()))), after: None }
+            Failure::Connect(message) => {
+                Attempt::Retry { error: LlmError::Connect(self.mask(&message)), after: None }
             }
-            // Never quote the body of an unparsable answer: it could be anything.
-            OpenAIError::JSONDeserialize(e, _) => {
-                Attempt::Fail(LlmError::BadResponse(format!("not a chat completion ({e})")))
+            Failure::Timeout => Attempt::Fail(LlmError::Timeout(self.inner.config.timeout_ms)),
+            Failure::Unusable(message) | Failure::Empty { why: message, .. } => {
+                Attempt::Fail(LlmError::BadResponse(self.mask(&message)))
             }
-            other => Attempt::Fail(LlmError::BadResponse(self.mask(&truncate(&other.to_string())))),
         }
     }
 
@@ -346,6 +411,22 @@ impl LlmClient {
             Some(key) => key.mask(text),
             None => text.to_owned(),
         }
+    }
+}
+
+/// What async-openai's error means, as a [`Failure`].
+fn openai_failure(e: OpenAIError) -> Failure {
+    match e {
+        OpenAIError::Boxed(boxed) => match boxed.downcast::<Failure>() {
+            Ok(failure) => *failure,
+            Err(other) => Failure::Unusable(truncate(&other.to_string())),
+        },
+        OpenAIError::Reqwest(e) if e.is_timeout() => Failure::Timeout,
+        // The body broke off mid-way: the connection, not the answer, failed.
+        OpenAIError::Reqwest(e) => Failure::Connect(truncate(&e.to_string())),
+        // Never quote the body of an unparsable answer: it could be anything.
+        OpenAIError::JSONDeserialize(e, _) => Failure::Unusable(format!("not a chat completion ({e})")),
+        other => Failure::Unusable(truncate(&other.to_string())),
     }
 }
 

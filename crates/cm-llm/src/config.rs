@@ -10,6 +10,18 @@ pub const DEFAULT_AZURE_API_VERSION: &str = "2024-10-21";
 /// Default OpenAI base URL (`/v1` is appended).
 pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com";
 
+/// Default Anthropic base URL (`/v1/messages` is appended).
+pub const DEFAULT_ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com";
+
+/// The command run for [`Provider::ClaudeCode`] when none is configured.
+pub const DEFAULT_CLAUDE_COMMAND: &str = "claude";
+
+/// Tokens a day, in all projects together, unless the settings say otherwise.
+pub const DEFAULT_DAILY_TOKENS: u64 = 2_000_000;
+
+/// Tokens a day in any one project, unless the settings say otherwise.
+pub const DEFAULT_PROJECT_DAILY_TOKENS: u64 = 500_000;
+
 /// Settings of the LLM client (`[llm]` in `config.toml`).
 ///
 /// ```toml
@@ -37,6 +49,11 @@ pub struct LlmConfig {
     /// First backoff between attempts, in milliseconds; it doubles with each
     /// retry (capped at 30 s), with random jitter.
     pub retry_base_ms: u64,
+    /// Tokens (sent and generated) a day in all projects together; past it
+    /// the engine works offline until midnight (UTC). 0: no limit.
+    pub daily_tokens: u64,
+    /// Tokens a day in any one project; 0: no limit.
+    pub project_daily_tokens: u64,
 }
 
 impl Default for LlmConfig {
@@ -48,6 +65,8 @@ impl Default for LlmConfig {
             concurrency: 2,
             temperature: 0.0,
             retry_base_ms: 500,
+            daily_tokens: DEFAULT_DAILY_TOKENS,
+            project_daily_tokens: DEFAULT_PROJECT_DAILY_TOKENS,
         }
     }
 }
@@ -87,6 +106,28 @@ pub enum Provider {
         /// Model name as the server knows it.
         model: String,
     },
+    /// Anthropic's Messages API: `POST {base_url}/v1/messages` with the key
+    /// in `x-api-key`.
+    Anthropic {
+        /// Model name, e.g. `claude-haiku-4-5`.
+        model: String,
+        /// Base URL; `https://api.anthropic.com` when absent.
+        #[serde(default)]
+        base_url: Option<String>,
+    },
+    /// The person's own Claude Code: `claude -p` run headless with their
+    /// login, no tools, no settings, no MCP servers and no hooks, in an empty
+    /// folder. Slow to start, so only background work uses it.
+    #[serde(rename = "claude-code")]
+    ClaudeCode {
+        /// Model alias or name (e.g. `haiku`); Claude Code's default when absent.
+        #[serde(default)]
+        model: Option<String>,
+        /// The `claude` program: a path, or a name looked up on the PATH and
+        /// where Claude Code's installers put it; `claude` when absent.
+        #[serde(default)]
+        command: Option<String>,
+    },
 }
 
 fn default_api_version() -> String {
@@ -101,12 +142,24 @@ impl Provider {
             Provider::Azure { deployment, .. } => format!("Azure OpenAI deployment `{deployment}`"),
             Provider::OpenAi { model, .. } => format!("OpenAI model `{model}`"),
             Provider::Compatible { base_url, model } => format!("model `{model}` at {base_url}"),
+            Provider::Anthropic { model, .. } => format!("Anthropic model `{model}`"),
+            Provider::ClaudeCode { model: Some(model), .. } => {
+                format!("Claude Code (`claude -p`, model `{model}`)")
+            }
+            Provider::ClaudeCode { model: None, .. } => "Claude Code (`claude -p`)".to_owned(),
         }
     }
 
     /// Whether this provider cannot work without an API key.
     pub fn needs_key(&self) -> bool {
-        matches!(self, Provider::Azure { .. } | Provider::OpenAi { .. })
+        matches!(self, Provider::Azure { .. } | Provider::OpenAi { .. } | Provider::Anthropic { .. })
+    }
+
+    /// Whether a call takes seconds before any answer (a program is started
+    /// for each): such a provider is asked only by background work, never
+    /// while someone waits for a save.
+    pub fn background_only(&self) -> bool {
+        matches!(self, Provider::ClaudeCode { .. })
     }
 }
 
@@ -145,6 +198,22 @@ impl LlmConfig {
                 }
                 check_url(base_url)?;
             }
+            Provider::Anthropic { model, base_url } => {
+                if model.trim().is_empty() {
+                    return missing("the Anthropic model");
+                }
+                if let Some(base) = base_url {
+                    check_url(base)?;
+                }
+            }
+            Provider::ClaudeCode { model, command } => {
+                if model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+                    return missing("the Claude Code model");
+                }
+                if command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                    return missing("the `claude` command");
+                }
+            }
         }
         if self.concurrency == 0 {
             return Err(LlmError::NotConfigured("concurrency must be at least 1".to_owned()));
@@ -180,6 +249,7 @@ mod tests {
         let c = LlmConfig::default();
         assert_eq!(c.provider, Provider::None);
         assert_eq!((c.timeout_ms, c.max_retries, c.concurrency, c.temperature), (20_000, 3, 2, 0.0));
+        assert_eq!((c.daily_tokens, c.project_daily_tokens), (2_000_000, 500_000));
     }
 
     #[test]
@@ -203,6 +273,13 @@ mod tests {
         );
         assert!(matches!(c.provider, Provider::Compatible { .. }));
         assert!(c.validate().is_ok());
+        let a: LlmConfig = toml_like(r#"{"provider": {"kind": "anthropic", "model": "claude-haiku-4-5"}}"#);
+        assert_eq!(a.provider, Provider::Anthropic { model: "claude-haiku-4-5".into(), base_url: None });
+        assert!(a.provider.needs_key() && !a.provider.background_only());
+        let cc: LlmConfig = toml_like(r#"{"provider": {"kind": "claude-code", "model": "haiku"}}"#);
+        assert_eq!(cc.provider, Provider::ClaudeCode { model: Some("haiku".into()), command: None });
+        assert!(!cc.provider.needs_key() && cc.provider.background_only());
+        assert!(cc.validate().is_ok());
         let back: LlmConfig = toml_like(&serde_json::to_string(&c).unwrap());
         assert_eq!(back, c);
     }

@@ -1,7 +1,8 @@
-//! LLM providers for claude-memory: one chat call, three kinds of server.
+//! LLM providers for claude-memory: one chat call, five kinds of provider.
 //!
-//! [`LlmConfig`] says which provider to talk to (Azure OpenAI, OpenAI, or an
-//! OpenAI-compatible server such as Ollama, LM Studio or vLLM) and how
+//! [`LlmConfig`] says which provider to talk to (Azure OpenAI, OpenAI, an
+//! OpenAI-compatible server such as Ollama, LM Studio or vLLM, Anthropic's
+//! Messages API, or the person's own Claude Code run headless) and how
 //! patiently; it never holds the API key. The key is a [`Secret`], found by
 //! [`Credentials`] in the OS keychain, the `CLAUDE_MEMORY_LLM_API_KEY`
 //! variable, or an owner-only file, in that order, and it never appears in
@@ -15,12 +16,15 @@
 //!
 //! This is the only crate that imports async-openai.
 
+mod anthropic;
+mod claude_code;
 mod client;
 mod config;
 mod credentials;
 mod settings;
 mod transport;
 
+pub use claude_code::RUN_DIR_PREFIX;
 pub use client::{Completion, ConnectionTest, LlmClient, Usage};
 pub use config::{LlmConfig, Provider};
 pub use credentials::{Credentials, ENV_VAR, KEY_FILE, KEYCHAIN_SERVICE, KEYCHAIN_USER, KeySource, Secret};

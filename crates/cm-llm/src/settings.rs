@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cm_core::{Llm, LlmAnswer, LlmCallError, LlmFuture};
+use cm_core::{Llm, LlmAnswer, LlmCallError, LlmFuture, TokenLimits};
 
 use crate::{Credentials, LlmClient, LlmConfig, LlmError, Provider, Result};
 
@@ -64,5 +64,14 @@ impl Llm for LlmClient {
                 completion_tokens: answer.usage.completion_tokens,
             })
         })
+    }
+
+    fn background_only(&self) -> bool {
+        self.config().provider.background_only()
+    }
+
+    fn daily_limits(&self) -> TokenLimits {
+        let c = self.config();
+        TokenLimits { total: c.daily_tokens, per_project: c.project_daily_tokens }
     }
 }

@@ -42,7 +42,8 @@ impl fmt::Debug for ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// `None` for [`Provider::None`].
+    /// `None` for [`Provider::None`] and the providers that do not speak
+    /// OpenAI's protocol.
     pub(crate) fn new(provider: &Provider, key: Option<&Secret>) -> Result<Option<Self>, String> {
         let mut headers = HeaderMap::new();
         let mut query = Vec::new();
@@ -67,13 +68,15 @@ impl ProviderConfig {
                 }
                 v1_base(base_url)
             }
+            // Not spoken through async-openai.
+            Provider::Anthropic { .. } | Provider::ClaudeCode { .. } => return Ok(None),
         };
         let key = key.map(|k| k.secret_string().clone()).unwrap_or_else(|| SecretString::from(""));
         Ok(Some(ProviderConfig { base, query, headers, key }))
     }
 }
 
-fn sensitive(value: &str) -> Result<HeaderValue, String> {
+pub(crate) fn sensitive(value: &str) -> Result<HeaderValue, String> {
     let mut v = HeaderValue::from_str(value)
         .map_err(|_| "the API key contains characters not allowed in an HTTP header".to_owned())?;
     v.set_sensitive(true);
@@ -119,6 +122,15 @@ pub(crate) enum Failure {
     Connect(String),
     /// The HTTP client's own timeout.
     Timeout,
+    /// An answer that is not what was asked for; asking again would not help.
+    Unusable(String),
+    /// A well-formed answer without text (a refusal, a cut-off), with what it cost.
+    Empty {
+        /// Why there is no text.
+        why: String,
+        /// Tokens it still used.
+        usage: crate::Usage,
+    },
 }
 
 impl fmt::Display for Failure {
@@ -127,6 +139,8 @@ impl fmt::Display for Failure {
             Failure::Status { status, message, .. } => write!(f, "HTTP {status}: {message}"),
             Failure::Connect(m) => write!(f, "connection failed: {m}"),
             Failure::Timeout => f.write_str("timed out"),
+            Failure::Unusable(m) => f.write_str(m),
+            Failure::Empty { why, .. } => f.write_str(why),
         }
     }
 }
@@ -173,7 +187,7 @@ impl tower::Service<HttpRequestFactory> for Transport {
     }
 }
 
-fn describe_reqwest(e: &reqwest::Error) -> Failure {
+pub(crate) fn describe_reqwest(e: &reqwest::Error) -> Failure {
     if e.is_timeout() {
         return Failure::Timeout;
     }

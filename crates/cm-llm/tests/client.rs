@@ -249,3 +249,80 @@ async fn test_connection_says_what_happened() {
     );
     assert_eq!(server.requests().len(), 2, "no retries in a connection test");
 }
+
+fn anthropic(server: &FakeServer) -> LlmConfig {
+    config(Provider::Anthropic { model: "claude-test".into(), base_url: Some(server.url.clone()) })
+}
+
+#[tokio::test]
+async fn anthropic_sends_the_messages_api_request() {
+    let server = FakeServer::start(vec![Reply::answer("hello from claude", 21, 6)]).await;
+    let client = LlmClient::new(anthropic(&server), key()).unwrap();
+    let completion = client.chat("be brief", "say hello").await.unwrap();
+    assert_eq!(completion.text, "hello from claude");
+    assert_eq!((completion.usage.prompt_tokens, completion.usage.completion_tokens), (21, 6));
+    assert_eq!(client.usage().prompt_tokens, 21);
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v1/messages"));
+    assert_eq!(r.header("x-api-key"), Some(KEY));
+    assert_eq!(r.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(r.header("authorization"), None);
+    assert_eq!(r.body["model"], "claude-test");
+    assert_eq!(r.body["system"], "be brief");
+    assert_eq!(r.body["messages"], serde_json::json!([{"role": "user", "content": "say hello"}]));
+    assert!(r.body["max_tokens"].as_u64().is_some_and(|n| n > 0), "the Messages API requires max_tokens");
+    assert!(LlmClient::new(anthropic(&server), None).is_err(), "Anthropic needs a key");
+}
+
+#[tokio::test]
+async fn anthropic_overload_and_rate_limits_are_retried_bad_requests_are_not() {
+    let server = FakeServer::start(vec![
+        Reply::status(429, "rate limited").with_header("retry-after", "0"),
+        Reply::status(529, "Overloaded"),
+        Reply::answer("fine", 1, 1),
+        Reply::status(400, "max_tokens: field required"),
+    ])
+    .await;
+    let client = LlmClient::new(anthropic(&server), key()).unwrap();
+    assert_eq!(client.chat("s", "u").await.unwrap().text, "fine");
+    let e = client.chat("s", "u").await.unwrap_err();
+    assert!(
+        matches!(&e, LlmError::Http { status: 400, message } if message == "max_tokens: field required"),
+        "{e:?}"
+    );
+    assert_eq!(server.requests().len(), 4);
+}
+
+#[tokio::test]
+async fn an_anthropic_answer_without_text_is_a_bad_response_that_still_counts() {
+    let refusal = serde_json::json!({
+        "id": "msg_x", "type": "message", "role": "assistant", "model": "m",
+        "content": [], "stop_reason": "refusal", "usage": {"input_tokens": 9, "output_tokens": 0}
+    });
+    let server =
+        FakeServer::start(vec![Reply::Status { status: 200, body: refusal.to_string(), headers: vec![] }])
+            .await;
+    let client = LlmClient::new(anthropic(&server), key()).unwrap();
+    let e = client.chat("s", "u").await.unwrap_err();
+    assert!(matches!(&e, LlmError::BadResponse(m) if m.contains("refused")), "{e:?}");
+    assert_eq!(client.usage().prompt_tokens, 9, "the tokens were spent");
+}
+
+#[test]
+fn claude_code_needs_the_program_not_a_key() {
+    let missing = LlmConfig {
+        provider: Provider::ClaudeCode { model: None, command: Some("/nonexistent/claude".into()) },
+        ..LlmConfig::default()
+    };
+    let e = LlmClient::new(missing, None).unwrap_err();
+    assert!(matches!(&e, LlmError::NotConfigured(m) if m.contains("was not found")), "{e}");
+    let sh = LlmConfig {
+        provider: Provider::ClaudeCode { model: Some("haiku".into()), command: Some("/bin/sh".into()) },
+        ..LlmConfig::default()
+    };
+    let client = LlmClient::new(sh, None).unwrap();
+    assert_eq!(client.description(), "Claude Code (`claude -p`, model `haiku`)");
+}

@@ -1,6 +1,8 @@
 //! A scripted fake of the OpenAI chat-completions API on 127.0.0.1: a
 //! minimal HTTP/1.1 responder that records every request and answers each
 //! with the next scripted reply (a good answer once the script runs out).
+//! A request to `…/v1/messages` is answered in the shape of Anthropic's
+//! Messages API instead (content blocks, `input_tokens`/`output_tokens`).
 //!
 //! cm-llm's client tests drive `LlmClient` against it directly; cm-server's
 //! LLM tests put a client on it behind a real engine.
@@ -110,6 +112,7 @@ impl FakeServer {
 async fn serve(mut stream: TcpStream, state: Arc<State>) -> std::io::Result<()> {
     // One request per connection; every answer says `Connection: close`.
     let Some(request) = read_request(&mut stream).await? else { return Ok(()) };
+    let anthropic = request.path().ends_with("/v1/messages");
     let body = serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null);
     let (path, query) = (request.path().to_owned(), request.query().map(str::to_owned));
     let recorded = Recorded { method: request.method, path, query, headers: request.headers, body };
@@ -118,12 +121,12 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) -> std::io::Result<()> 
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let reply = state.script.lock().unwrap().pop_front().unwrap_or_else(|| Reply::answer("OK", 3, 1));
-    let result = respond(&mut stream, reply).await;
+    let result = respond(&mut stream, reply, anthropic).await;
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     result
 }
 
-async fn respond(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
+async fn respond(stream: &mut TcpStream, reply: Reply, anthropic: bool) -> std::io::Result<()> {
     let mut reply = reply;
     loop {
         match reply {
@@ -134,6 +137,19 @@ async fn respond(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
             Reply::Hang(d) => {
                 tokio::time::sleep(d).await;
                 return Ok(());
+            }
+            Reply::Answer { text, prompt_tokens, completion_tokens } if anthropic => {
+                let body = serde_json::json!({
+                    "id": "msg_test",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "test-model",
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": null,
+                    "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens}
+                });
+                return write(stream, 200, &body.to_string(), &[]).await;
             }
             Reply::Answer { text, prompt_tokens, completion_tokens } => {
                 let body = serde_json::json!({
