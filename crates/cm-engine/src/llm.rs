@@ -1,10 +1,11 @@
 //! Every LLM call of the engine goes through [`Engine::ask_llm`]: bounded by a
-//! deadline, counted in the project's token usage, and never an error — a
-//! failed or slow call is `None` and the caller falls back to offline work.
+//! deadline, counted in the project's token usage, held to the day's token
+//! limits, and never an error — a failed, slow or refused call is `None` and
+//! the caller falls back to offline work.
 
 use std::time::Duration;
 
-use cm_core::LlmPurpose;
+use cm_core::{LlmPurpose, TokenLimits};
 use cm_store::LlmCall;
 
 use crate::{Engine, Project};
@@ -22,6 +23,21 @@ impl Engine {
         timeout: Duration,
     ) -> Option<String> {
         let llm = self.llm()?;
+        if llm.background_only() && purpose == LlmPurpose::Structure {
+            // Structuring happens while a save waits: a provider that takes
+            // seconds to start is left to background work.
+            return None;
+        }
+        if let Some(why) = self.over_limit(project, llm.daily_limits()).await {
+            tracing::info!(
+                llm = llm.name(),
+                purpose = purpose.as_str(),
+                "{why}; working offline until the day ends (UTC)"
+            );
+            return None;
+        }
+        // A program started for each call needs longer than a request.
+        let timeout = if llm.background_only() { timeout.saturating_mul(4) } else { timeout };
         let answer = match tokio::time::timeout(timeout, llm.complete(&system, &user)).await {
             Ok(Ok(answer)) => Some(answer),
             Ok(Err(e)) => {
@@ -51,5 +67,40 @@ impl Engine {
             Err(e) => tracing::warn!(error = %e, "could not count the LLM call"),
         }
         answer.map(|a| a.text)
+    }
+
+    /// Why `project` may not use the LLM any more today, if it may not.
+    async fn over_limit(&self, project: &Project, limits: TokenLimits) -> Option<String> {
+        if limits.per_project == 0 && limits.total == 0 {
+            return None;
+        }
+        let used = |store: crate::Result<cm_store::Store>| async move {
+            match store {
+                Ok(store) => store.llm_tokens_today().await.unwrap_or(0),
+                Err(_) => 0,
+            }
+        };
+        let here = used(self.store(project).await).await;
+        if limits.per_project > 0 && here >= limits.per_project {
+            return Some(format!(
+                "the project used {here} LLM tokens today, its limit is {}",
+                limits.per_project
+            ));
+        }
+        if limits.total > 0 {
+            let mut everywhere = here;
+            for other in self.known_projects().await {
+                if other.root() != project.root() {
+                    everywhere += used(self.store(&other).await).await;
+                }
+            }
+            if everywhere >= limits.total {
+                return Some(format!(
+                    "{everywhere} LLM tokens were used today, the limit is {}",
+                    limits.total
+                ));
+            }
+        }
+        None
     }
 }

@@ -130,3 +130,37 @@ async fn without_an_llm_saves_are_structured_offline_and_sources_can_opt_out() {
     let m = engine.get(&project, out.id.unwrap()).await.unwrap();
     assert_eq!((m.structured, m.memory_type), (None, MemoryType::Context), "cli structuring is off");
 }
+
+/// An LLM that takes seconds to start (like `claude -p`): background work only.
+#[derive(Debug)]
+struct Slow(Scripted);
+
+impl Llm for Slow {
+    fn name(&self) -> &str {
+        "slow to start"
+    }
+
+    fn complete<'a>(&'a self, system: &'a str, user: &'a str) -> LlmFuture<'a> {
+        self.0.complete(system, user)
+    }
+
+    fn background_only(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn a_save_never_waits_for_a_background_only_llm() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::at(dir.path()).unwrap();
+    let engine = Engine::new(Config::default(), None);
+    let llm =
+        Arc::new(Slow(Scripted { answer: Ok(GOOD), delay: Duration::ZERO, seen: Mutex::new(Vec::new()) }));
+    engine.set_llm(Some(llm.clone()));
+    let out = engine.save(&project, mcp("run sqlx migrations before starting the server")).await.unwrap();
+    assert!(llm.0.seen.lock().unwrap().is_empty(), "the LLM was not asked");
+    let m = engine.get(&project, out.id.unwrap()).await.unwrap();
+    assert!(m.structured.is_some_and(|s| s.contains("<what>")), "structured offline instead");
+    let usage = engine.stats(&project).await.unwrap().llm;
+    assert_eq!(usage.total.requests + usage.total.failures, 0, "nothing counted");
+}

@@ -76,6 +76,18 @@ impl Store {
         Ok(())
     }
 
+    /// Tokens (sent plus generated) used for this project today (UTC).
+    pub async fn llm_tokens_today(&self) -> Result<u64> {
+        let tokens: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) FROM llm_usage
+             WHERE day = strftime('%Y-%m-%d', ?1 / 1000, 'unixepoch')",
+        )
+        .bind(now_ms())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(tokens.max(0) as u64)
+    }
+
     /// The project's LLM usage so far.
     pub async fn llm_usage(&self) -> Result<LlmUsage> {
         let rows = sqlx::query(
@@ -125,6 +137,12 @@ mod tests {
         assert_eq!(usage.by_purpose["structure"].prompt_tokens, 150);
         assert_eq!(usage.by_purpose["extract"].failures, 1);
         assert_eq!(usage.by_day.len(), 1);
+        assert_eq!(store.llm_tokens_today().await.unwrap(), 1380);
+        sqlx::query("UPDATE llm_usage SET day = '2000-01-01' WHERE purpose = 'extract'")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(store.llm_tokens_today().await.unwrap(), 180, "only today's tokens");
         assert!(store.record_llm_call(LlmCall { purpose: "dreaming", tokens: None }).await.is_err());
     }
 }
