@@ -102,8 +102,8 @@ pub enum UserCommand {
     Bench(BenchCommand),
     /// Connect Claude Code: data folder, hooks and MCP server (idempotent; --dry-run shows the diff).
     Setup(crate::setup::SetupArgs),
-    /// Disconnect Claude Code: remove what setup added, keep the memories.
-    Uninstall(crate::setup::SetupArgs),
+    /// Disconnect Claude Code: remove what setup added, keep the memories (--all: everywhere).
+    Uninstall(crate::setup::UninstallArgs),
     /// Put `claude-memory` on your PATH (~/.local/bin), with the dashboard and ONNX Runtime.
     Install(crate::install::InstallArgs),
     /// Check that everything works, from the PATH to Claude Code; each problem with its fix.

@@ -35,7 +35,7 @@ async fn user_command(command: UserCommand, project: Option<&Path>, json: bool) 
         UserCommand::Install(args) => crate::install::run(&args, json),
         UserCommand::Doctor => tokio::task::block_in_place(|| crate::doctor::run(project, json)),
         UserCommand::Setup(args) => crate::setup::run(args, Operation::Setup, project, json),
-        UserCommand::Uninstall(args) => crate::setup::run(args, Operation::Uninstall, project, json),
+        UserCommand::Uninstall(args) => crate::setup::uninstall(args, project, json),
         UserCommand::Models(command) => crate::models::run(command, json, project).await,
         UserCommand::Bench(command) => bench(command, json).await,
         // `main` answers hooks before starting a runtime; this is the same answer.

@@ -52,7 +52,7 @@ async fn shutdown_signal() {
 }
 
 /// The running engine's discovery record and token, if it answers.
-fn running_engine(home: &Path, wait: Duration) -> Option<(EngineInfo, Token)> {
+pub(crate) fn running_engine(home: &Path, wait: Duration) -> Option<(EngineInfo, Token)> {
     let info = EngineInfo::read(home)?;
     let token = Token::load(home).ok()??;
     let health = client::request(info.port, "GET", "/healthz", &[], b"", Instant::now() + wait).ok()?;

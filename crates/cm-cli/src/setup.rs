@@ -1,11 +1,13 @@
 //! `claude-memory setup` and `uninstall`: arguments in, `cm_claude_code` out.
+//! `uninstall --all` does it for the user and every known project.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use cm_claude_code::{FileAction, Operation, Part, Program, Scope, SetupOptions, SetupReport};
+use serde::Serialize;
 
 use crate::output;
 
@@ -23,6 +25,28 @@ pub struct SetupArgs {
     /// Print the diff of every file that would change, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UninstallArgs {
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Everywhere: your user settings and every project claude-memory knows (set up or opened),
+    /// their local and shared files alike.
+    #[arg(long, conflicts_with_all = ["dir", "shared", "user"])]
+    pub all: bool,
+    /// With --all: also delete every known project's .claude-memory/ folder, its memories included.
+    #[arg(long, requires = "all")]
+    pub purge: bool,
+}
+
+/// `uninstall`: one scope of one project (as `setup` takes it), or `--all`.
+pub fn uninstall(args: UninstallArgs, project: Option<&Path>, json: bool) -> Result<()> {
+    if args.all {
+        uninstall_all(project, args.setup.dry_run, args.purge, json)
+    } else {
+        run(args.setup, Operation::Uninstall, project, json)
+    }
 }
 
 /// `setup` or `uninstall` (`operation`) for `args`, the project defaulting
@@ -51,11 +75,20 @@ pub fn run(args: SetupArgs, operation: Operation, project: Option<&Path>, json: 
     if !uninstall && !args.dry_run {
         // Claude Code is connected: the dashboard stops asking to finish setup.
         cm_server::launch::mark_setup_done(&crate::paths::home()?)?;
+        // Known from now on, so `uninstall --all` finds it even if no session ever ran there.
+        if let Some(root) = &report.project {
+            crate::paths::registry()?.add(root)?;
+        }
     }
     output::print(json, &report, render)
 }
 
 fn render(r: &SetupReport) -> String {
+    render_report(r, true)
+}
+
+/// One report; `data_dir`: with its line about the project's data folder.
+fn render_report(r: &SetupReport, data_dir: bool) -> String {
     let mut out = String::new();
     if r.dry_run {
         for f in r.files.iter().filter(|f| !f.diff.is_empty()) {
@@ -82,7 +115,7 @@ fn render(r: &SetupReport) -> String {
     out.push_str(&done);
     out.push('\n');
     if r.changed() {
-        if let Some(d) = &r.data_dir {
+        if let Some(d) = r.data_dir.as_ref().filter(|_| data_dir) {
             let (action, what) = match (r.operation, d.action) {
                 (Operation::Uninstall, _) => ("kept", "the memories"),
                 (_, FileAction::Created) => ("created", "memory data, ignored by git"),
@@ -118,6 +151,111 @@ fn render(r: &SetupReport) -> String {
     }
     for note in &r.notes {
         let _ = writeln!(out, "note: {note}");
+    }
+    out
+}
+
+/// What `uninstall --all` did, or would do.
+#[derive(Debug, Serialize)]
+struct UninstallAll {
+    dry_run: bool,
+    /// One report per scope and project, the user's first.
+    reports: Vec<SetupReport>,
+    /// The data folders kept, or deleted with --purge.
+    data_dirs: Vec<PathBuf>,
+    purged: bool,
+}
+
+/// The projects `--all` covers: every one in the registry that still
+/// exists, and the current one (`--project`, else the working directory's).
+fn known_projects(project: Option<&Path>) -> Result<Vec<PathBuf>> {
+    let mut roots: Vec<PathBuf> = crate::paths::registry()?.projects();
+    let current = match project {
+        Some(dir) => Some(dir.to_owned()),
+        None => std::env::current_dir().ok().and_then(|cwd| cm_engine::find_project(&cwd)),
+    };
+    roots.extend(current.filter(|p| p.join(".claude-memory").is_dir()));
+    let mut projects: Vec<PathBuf> =
+        roots.into_iter().filter(|p| p.is_dir()).filter_map(|p| p.canonicalize().ok()).collect();
+    projects.sort();
+    projects.dedup();
+    Ok(projects)
+}
+
+/// Removes claude-memory's entries from the user's Claude Code files and
+/// from every known project's (local and shared), and with `purge` every
+/// project's data folder. Every file is checked first: one that cannot be
+/// changed fails the command before anything is.
+fn uninstall_all(project: Option<&Path>, dry_run: bool, purge: bool, json: bool) -> Result<()> {
+    let projects = known_projects(project)?;
+    let home = crate::paths::home()?;
+    if purge
+        && !dry_run
+        && let Some((info, _)) = crate::service::running_engine(&home, std::time::Duration::from_secs(2))
+    {
+        // A running engine holds the databases open and would recreate them.
+        bail!(
+            "an engine is running (pid {}): quit the tray app or stop `claude-memory serve` before --purge; nothing was changed",
+            info.pid
+        );
+    }
+    let program = Program::resolve();
+    let mut scopes = vec![(None, Scope::User)];
+    for root in &projects {
+        scopes.push((Some(root.clone()), Scope::Local));
+        scopes.push((Some(root.clone()), Scope::Shared));
+    }
+    let options = |project: &Option<PathBuf>, scope: Scope, dry_run: bool| SetupOptions {
+        project: project.clone(),
+        scope,
+        user_files: None,
+        dry_run,
+        program: program.clone(),
+    };
+    // A dry run of everything first: nothing is written unless all of it can be.
+    let mut reports = Vec::with_capacity(scopes.len());
+    for (root, scope) in &scopes {
+        let report = cm_claude_code::uninstall(&options(root, *scope, true))
+            .map_err(|e| anyhow::anyhow!("{}; nothing was changed anywhere", cm_core::error_chain(&e)))?;
+        reports.push(report);
+    }
+    if !dry_run {
+        reports.clear();
+        for (root, scope) in &scopes {
+            reports.push(cm_claude_code::uninstall(&options(root, *scope, false))?);
+        }
+    }
+    let with_data: Vec<&PathBuf> = projects.iter().filter(|p| p.join(".claude-memory").is_dir()).collect();
+    if purge && !dry_run {
+        let registry = crate::paths::registry()?;
+        for root in &with_data {
+            let dir = root.join(".claude-memory");
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot delete {}", dir.display()))?;
+            registry.remove(root)?;
+        }
+    }
+    let data_dirs = with_data.iter().map(|root| root.join(".claude-memory")).collect();
+    let result = UninstallAll { dry_run, reports, data_dirs, purged: purge };
+    output::print(json, &result, render_all)
+}
+
+fn render_all(r: &UninstallAll) -> String {
+    let mut out = String::new();
+    let changed: Vec<&SetupReport> = r.reports.iter().filter(|r| r.changed()).collect();
+    if changed.is_empty() {
+        out.push_str("claude-memory is not set up in Claude Code anywhere: nothing to remove\n");
+    }
+    // The data folders are listed once, below, with what became of them.
+    for report in changed {
+        out.push_str(&render_report(report, false));
+    }
+    let (verb, what) = match (r.purged, r.dry_run) {
+        (true, true) => ("would delete", "memories and all"),
+        (true, false) => ("deleted", "memories and all"),
+        (false, _) => ("kept", "the memories"),
+    };
+    for dir in &r.data_dirs {
+        let _ = writeln!(out, "{verb:<9} {}/  ({what})", dir.display());
     }
     out
 }
