@@ -71,7 +71,7 @@ describe('Api', () => {
   it('calls the LLM, setup, map and model routes', async () => {
     const f = fakeFetch(200, { ok: true });
     const api = new Api('tok', '', f.impl);
-    const config = { provider: { kind: 'none' as const }, timeout_ms: 1, max_retries: 0, concurrency: 1, temperature: 0, retry_base_ms: 1 };
+    const config = { provider: { kind: 'none' as const }, timeout_ms: 1, max_retries: 0, concurrency: 1, temperature: 0, retry_base_ms: 1, daily_tokens: 0, project_daily_tokens: 0 };
     await api.llm();
     await api.saveLlm({ config, api_key: 'sk-1' });
     await api.testLlm();

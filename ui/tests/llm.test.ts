@@ -25,6 +25,9 @@ describe('the LLM form', () => {
       { ...defaultConfig(), provider: { kind: 'openai', model: 'gpt-4o-mini', base_url: null } },
       { ...defaultConfig(), provider: { kind: 'openai', model: 'gpt-4o', base_url: 'https://proxy.example' } },
       { ...defaultConfig(), provider: { kind: 'compatible', base_url: 'http://localhost:11434', model: 'llama3.1' } },
+      { ...defaultConfig(), provider: { kind: 'anthropic', model: 'claude-haiku-4-5', base_url: null } },
+      { ...defaultConfig(), provider: { kind: 'claude-code', model: null, command: null }, timeout_ms: 120_000 },
+      { ...defaultConfig(), provider: { kind: 'claude-code', model: 'haiku', command: '/opt/claude' }, daily_tokens: 0, project_daily_tokens: 1000 },
     ];
     for (const c of configs) expect(requestFromForm(formFromConfig(c))).toEqual({ config: c });
   });
@@ -106,5 +109,31 @@ describe('the LLM form', () => {
       { code: false, text: ' at http://x' },
     ]);
     expect(splitTicks('offline')).toEqual([{ code: false, text: 'offline' }]);
+  });
+});
+
+describe('Claude as the LLM', () => {
+  it('asks an Anthropic model and a key, and no key of Claude Code', async () => {
+    const { needsKey, takesKey } = await import('../src/lib/llm');
+    const form = formFromConfig(defaultConfig());
+    form.kind = 'anthropic';
+    expect(formProblem(form)).toMatch(/Claude model/);
+    form.anthropic_model = 'claude-haiku-4-5';
+    form.anthropic_base_url = 'api.anthropic.com';
+    expect(formProblem(form)).toMatch(/http/);
+    form.anthropic_base_url = '';
+    expect(formProblem(form)).toBeNull();
+    expect(needsKey('anthropic') && takesKey('anthropic')).toBe(true);
+    form.kind = 'claude-code';
+    expect(formProblem(form)).toBeNull();
+    expect(providerFromForm(form)).toEqual({ kind: 'claude-code', model: null, command: null });
+    expect(needsKey('claude-code') || takesKey('claude-code')).toBe(false);
+  });
+
+  it("words today's tokens against the daily limit", async () => {
+    const { todayStatus } = await import('../src/lib/llm');
+    expect(todayStatus(500_000, defaultConfig())).toBe('Today: 500,000 of 2,000,000 tokens (25%).');
+    expect(todayStatus(12, { ...defaultConfig(), daily_tokens: 0 })).toBe('Today: 12 tokens (no daily limit).');
+    expect(todayStatus(3_000_000, defaultConfig())).toMatch(/\(100%\)/);
   });
 });

@@ -74,13 +74,7 @@ impl Engine {
         if limits.per_project == 0 && limits.total == 0 {
             return None;
         }
-        let used = |store: crate::Result<cm_store::Store>| async move {
-            match store {
-                Ok(store) => store.llm_tokens_today().await.unwrap_or(0),
-                Err(_) => 0,
-            }
-        };
-        let here = used(self.store(project).await).await;
+        let here = self.llm_tokens_today(project).await.unwrap_or(0);
         if limits.per_project > 0 && here >= limits.per_project {
             return Some(format!(
                 "the project used {here} LLM tokens today, its limit is {}",
@@ -91,7 +85,7 @@ impl Engine {
             let mut everywhere = here;
             for other in self.known_projects().await {
                 if other.root() != project.root() {
-                    everywhere += used(self.store(&other).await).await;
+                    everywhere += self.llm_tokens_today(&other).await.unwrap_or(0);
                 }
             }
             if everywhere >= limits.total {

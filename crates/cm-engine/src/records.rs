@@ -52,4 +52,9 @@ impl Engine {
     pub async fn llm_usage(&self, project: &Project) -> Result<LlmUsage> {
         Ok(self.store(project).await?.llm_usage().await?)
     }
+
+    /// Tokens the LLM used for the project today (UTC), as the daily limits count them.
+    pub async fn llm_tokens_today(&self, project: &Project) -> Result<u64> {
+        Ok(self.store(project).await?.llm_tokens_today().await?)
+    }
 }

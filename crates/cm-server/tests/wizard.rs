@@ -104,6 +104,25 @@ async fn llm_settings_are_saved_the_key_is_never_returned_and_bad_settings_chang
     assert_eq!((v["key"]["present"].as_bool(), v["active"].is_null()), (Some(false), true));
     assert!(env.engine.llm().is_none());
     assert!(!env.home.join(cm_llm::KEY_FILE).exists());
+    assert_eq!(v["today_tokens"], 0);
+    assert_eq!(
+        (v["config"]["daily_tokens"].as_u64(), v["config"]["project_daily_tokens"].as_u64()),
+        (Some(2_000_000), Some(500_000))
+    );
+
+    // Claude Code needs no key; a `claude` that is not there is refused with its name.
+    let missing =
+        json!({ "config": { "provider": { "kind": "claude-code", "command": "/nonexistent/claude" } } });
+    let r = c.request("PUT", "/api/llm").json(&missing).send().await.expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("/nonexistent/claude"));
+    let limits = json!({ "config": { "provider": { "kind": "claude-code", "command": "/bin/sh", "model": "haiku" },
+                                     "daily_tokens": 1000, "project_daily_tokens": 0 } });
+    let v = c.request("PUT", "/api/llm").json(&limits).send().await.expect(200).json();
+    assert_eq!(v["active"], "Claude Code (`claude -p`, model `haiku`)");
+    assert_eq!(
+        (v["config"]["daily_tokens"].as_u64(), v["key"]["present"].as_bool()),
+        (Some(1000), Some(false))
+    );
 }
 
 #[tokio::test]

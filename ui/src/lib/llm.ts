@@ -17,11 +17,17 @@ export interface LlmForm {
   openai_base_url: string;
   compatible_base_url: string;
   compatible_model: string;
+  anthropic_model: string;
+  anthropic_base_url: string;
+  claude_model: string;
+  claude_command: string;
   timeout_ms: number;
   max_retries: number;
   concurrency: number;
   temperature: number;
   retry_base_ms: number;
+  daily_tokens: number;
+  project_daily_tokens: number;
   /** A new key typed in; empty keeps the stored one. */
   api_key: string;
   /** Remove the stored key on save. */
@@ -33,10 +39,24 @@ export const KINDS: { kind: LlmKind; label: string }[] = [
   { kind: 'azure', label: 'Azure OpenAI' },
   { kind: 'openai', label: 'OpenAI' },
   { kind: 'compatible', label: 'OpenAI-compatible server' },
+  { kind: 'anthropic', label: 'Anthropic (Claude API key)' },
+  { kind: 'claude-code', label: 'Claude Code (your claude login)' },
 ];
 
+/** A `claude -p` run takes seconds to start: its attempts get two minutes. */
+export const CLAUDE_CODE_TIMEOUT_MS = 120_000;
+
 export function defaultConfig(): LlmConfig {
-  return { provider: { kind: 'none' }, timeout_ms: 20_000, max_retries: 3, concurrency: 2, temperature: 0, retry_base_ms: 500 };
+  return {
+    provider: { kind: 'none' },
+    timeout_ms: 20_000,
+    max_retries: 3,
+    concurrency: 2,
+    temperature: 0,
+    retry_base_ms: 500,
+    daily_tokens: 2_000_000,
+    project_daily_tokens: 500_000,
+  };
 }
 
 /** The form for a configuration; the key field always starts empty. */
@@ -51,11 +71,17 @@ export function formFromConfig(config: LlmConfig): LlmForm {
     openai_base_url: p.kind === 'openai' ? (p.base_url ?? '') : '',
     compatible_base_url: p.kind === 'compatible' ? p.base_url : '',
     compatible_model: p.kind === 'compatible' ? p.model : '',
+    anthropic_model: p.kind === 'anthropic' ? p.model : '',
+    anthropic_base_url: p.kind === 'anthropic' ? (p.base_url ?? '') : '',
+    claude_model: p.kind === 'claude-code' ? (p.model ?? '') : '',
+    claude_command: p.kind === 'claude-code' ? (p.command ?? '') : '',
     timeout_ms: config.timeout_ms,
     max_retries: config.max_retries,
     concurrency: config.concurrency,
     temperature: config.temperature,
     retry_base_ms: config.retry_base_ms,
+    daily_tokens: config.daily_tokens,
+    project_daily_tokens: config.project_daily_tokens,
     api_key: '',
     clear_key: false,
   };
@@ -75,6 +101,10 @@ export function providerFromForm(form: LlmForm): LlmProvider {
       return { kind: 'openai', model: form.openai_model.trim(), base_url: form.openai_base_url.trim() || null };
     case 'compatible':
       return { kind: 'compatible', base_url: form.compatible_base_url.trim(), model: form.compatible_model.trim() };
+    case 'anthropic':
+      return { kind: 'anthropic', model: form.anthropic_model.trim(), base_url: form.anthropic_base_url.trim() || null };
+    case 'claude-code':
+      return { kind: 'claude-code', model: form.claude_model.trim() || null, command: form.claude_command.trim() || null };
     default:
       return { kind: 'none' };
   }
@@ -97,6 +127,8 @@ export function requestFromForm(form: LlmForm): LlmRequest {
       concurrency: n(form.concurrency, d.concurrency),
       temperature: n(form.temperature, d.temperature),
       retry_base_ms: n(form.retry_base_ms, d.retry_base_ms),
+      daily_tokens: n(form.daily_tokens, d.daily_tokens),
+      project_daily_tokens: n(form.project_daily_tokens, d.project_daily_tokens),
     },
   };
   const key = form.api_key.trim();
@@ -123,6 +155,10 @@ export function formProblem(form: LlmForm): string | null {
       if (!/^https?:\/\//i.test(form.compatible_base_url.trim())) return 'The URL must start with http:// or https://.';
       if (empty(form.compatible_model)) return 'Enter the model name as the server knows it, e.g. llama3.1.';
       return null;
+    case 'anthropic':
+      if (empty(form.anthropic_model)) return 'Enter the Claude model, e.g. claude-haiku-4-5.';
+      if (!empty(form.anthropic_base_url) && !/^https?:\/\//i.test(form.anthropic_base_url.trim())) return 'The base URL must start with http:// or https://.';
+      return null;
     default:
       return null;
   }
@@ -130,7 +166,20 @@ export function formProblem(form: LlmForm): string | null {
 
 /** Whether the provider cannot work without an API key (a compatible server may not need one). */
 export function needsKey(kind: LlmKind): boolean {
-  return kind === 'azure' || kind === 'openai';
+  return kind === 'azure' || kind === 'openai' || kind === 'anthropic';
+}
+
+/** Whether the provider takes an API key at all (Claude Code uses its own login). */
+export function takesKey(kind: LlmKind): boolean {
+  return kind !== 'none' && kind !== 'claude-code';
+}
+
+/** Today's tokens against the daily limit, in words. */
+export function todayStatus(todayTokens: number, config: LlmConfig): string {
+  const used = todayTokens.toLocaleString('en-US');
+  if (!config.daily_tokens) return `Today: ${used} tokens (no daily limit).`;
+  const share = Math.min(100, Math.floor((100 * todayTokens) / config.daily_tokens));
+  return `Today: ${used} of ${config.daily_tokens.toLocaleString('en-US')} tokens (${share}%).`;
 }
 
 /** Where the stored key is, in words. */

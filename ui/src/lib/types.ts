@@ -76,7 +76,9 @@ export type LlmProvider =
   | { kind: 'none' }
   | { kind: 'azure'; endpoint: string; deployment: string; api_version: string }
   | { kind: 'openai'; model: string; base_url: string | null }
-  | { kind: 'compatible'; base_url: string; model: string };
+  | { kind: 'compatible'; base_url: string; model: string }
+  | { kind: 'anthropic'; model: string; base_url: string | null }
+  | { kind: 'claude-code'; model: string | null; command: string | null };
 
 export type LlmKind = LlmProvider['kind'];
 
@@ -87,6 +89,10 @@ export interface LlmConfig {
   concurrency: number;
   temperature: number;
   retry_base_ms: number;
+  /** Tokens a day in all projects together; 0: no limit. */
+  daily_tokens: number;
+  /** Tokens a day in any one project; 0: no limit. */
+  project_daily_tokens: number;
 }
 
 /** GET and PUT /api/llm. The key itself never comes back, only whether there is one. */
@@ -96,6 +102,8 @@ export interface LlmAnswer {
   /** What structures memories now, e.g. "Azure OpenAI deployment `gpt-4o-mini`"; null: offline. */
   active: string | null;
   usage: { requests: number; prompt_tokens: number; completion_tokens: number };
+  /** Tokens used today (UTC) in all projects, as the daily limit counts them. */
+  today_tokens: number;
 }
 
 /** The body of PUT /api/llm and POST /api/llm/test. */

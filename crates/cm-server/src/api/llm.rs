@@ -43,25 +43,29 @@ async fn describe(state: &AppState) -> Result<Value> {
         Ok((config, stored_key(&home)?.map(|(_, source)| source)))
     })
     .await?;
-    let usage = usage_everywhere(state).await;
+    let (usage, today_tokens) = usage_everywhere(state).await;
     Ok(json!({
         "config": config,
         "key": { "present": source.is_some(), "source": source },
         "active": state.engine().llm().map(|l| l.name().to_owned()),
         "usage": usage,
+        "today_tokens": today_tokens,
     }))
 }
 
-/// Tokens used in every known project (each counts its own).
-async fn usage_everywhere(state: &AppState) -> cm_store::LlmTotals {
+/// Tokens used in every known project (each counts its own): in all, and
+/// today as the daily limits count them.
+async fn usage_everywhere(state: &AppState) -> (cm_store::LlmTotals, u64) {
     let engine = state.engine();
     let mut total = cm_store::LlmTotals::default();
+    let mut today = 0;
     for project in engine.known_projects().await {
         if let Ok(u) = engine.llm_usage(&project).await {
             total += u.total;
         }
+        today += engine.llm_tokens_today(&project).await.unwrap_or(0);
     }
-    total
+    (total, today)
 }
 
 /// `GET /api/llm`: settings, whether a key is stored, the LLM in use.
