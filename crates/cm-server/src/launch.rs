@@ -293,9 +293,8 @@ pub async fn attach_llm(engine: &Engine) {
 }
 
 /// Where the dashboard's built files are, the first that holds an
-/// `index.html` of: `$CLAUDE_MEMORY_UI_DIR`; `<exe dir>/../share/claude-memory/ui`
-/// (an installed layout); `<repo>/ui/dist` for a binary built in
-/// `<repo>/target/<profile>/`.
+/// `index.html` of: `$CLAUDE_MEMORY_UI_DIR`, then the places
+/// `ui_candidates` names beside the executable.
 pub fn ui_dir() -> Option<PathBuf> {
     let has_index = |d: &Path| d.join("index.html").is_file();
     if let Some(dir) = std::env::var_os("CLAUDE_MEMORY_UI_DIR").filter(|d| !d.is_empty()) {
@@ -307,16 +306,50 @@ pub fn ui_dir() -> Option<PathBuf> {
         return None;
     }
     let exe = std::env::current_exe().ok()?.canonicalize().ok()?;
-    let exe_dir = exe.parent()?;
-    let candidates = [
-        exe_dir.parent().map(|p| p.join("share/claude-memory/ui")),
-        exe_dir.parent().and_then(Path::parent).map(|repo| repo.join("ui/dist")),
-    ];
-    candidates.into_iter().flatten().find(|d| has_index(d))
+    ui_candidates(exe.parent()?).into_iter().find(|d| has_index(d))
+}
+
+/// Where the dashboard may be for an executable in `exe_dir`, in order:
+/// `<exe dir>/../share/claude-memory/ui` (`claude-memory install`, the
+/// .deb and .rpm); `<exe dir>/ui` (the Windows installers' resources);
+/// `<exe dir>/../Resources/ui` (a macOS .app's); `<repo>/ui/dist` for a
+/// binary built in `<repo>/target/<profile>/`.
+fn ui_candidates(exe_dir: &Path) -> Vec<PathBuf> {
+    let parent = exe_dir.parent();
+    [
+        parent.map(|p| p.join("share/claude-memory/ui")),
+        Some(exe_dir.join("ui")),
+        parent.map(|p| p.join("Resources/ui")),
+        parent.and_then(Path::parent).map(|repo| repo.join("ui/dist")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A degraded start, told to whoever is at the terminal: a plain line, as
 /// the CLI has always printed it (its log filter may hide a `tracing` one).
 fn warn(message: &str) {
     eprintln!("warning: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Every package's layout finds its dashboard: the Linux packages'
+    /// and `install`'s, the Windows installers' and the macOS app's.
+    #[test]
+    fn ui_candidates_cover_every_package_layout() {
+        let unix = super::ui_candidates(Path::new("/usr/bin"));
+        assert_eq!(unix[0], Path::new("/usr/share/claude-memory/ui"));
+        let windows = super::ui_candidates(Path::new("C:/Program Files/claude-memory"));
+        assert!(windows.contains(&Path::new("C:/Program Files/claude-memory/ui").to_path_buf()));
+        let mac = super::ui_candidates(Path::new("/Applications/claude-memory.app/Contents/MacOS"));
+        assert!(
+            mac.contains(&Path::new("/Applications/claude-memory.app/Contents/Resources/ui").to_path_buf())
+        );
+        let dev = super::ui_candidates(Path::new("/src/repo/target/debug"));
+        assert_eq!(dev.last().unwrap(), Path::new("/src/repo/ui/dist"));
+    }
 }
