@@ -7,7 +7,7 @@
 //! the file's path and bytes, and the manager's commands as argument lists.
 //! Only [`Manager::current`] looks at the platform, so every platform's unit,
 //! plist and task XML is built and tested on any machine, and running them
-//! is the same code everywhere ([`install`], [`uninstall`], [`status`]).
+//! is the same code everywhere ([`install`], [`uninstall`], [`query`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
