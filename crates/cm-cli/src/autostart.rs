@@ -431,6 +431,9 @@ pub fn install(plan: &Plan) -> Result<Report> {
             return Ok(report);
         }
     }
+    // The folders this install creates, deepest first, so a failure can take them back.
+    let created: Vec<PathBuf> =
+        plan.file.ancestors().skip(1).take_while(|dir| !dir.exists()).map(Path::to_path_buf).collect();
     if changed {
         write_atomic(&plan.file, &plan.contents)?;
     }
@@ -447,6 +450,9 @@ pub fn install(plan: &Plan) -> Result<Report> {
             Some(_) => {}
             None => {
                 let _ = std::fs::remove_file(&plan.file);
+                for dir in &created {
+                    let _ = std::fs::remove_dir(dir);
+                }
             }
         }
         for cmd in &plan.forget {

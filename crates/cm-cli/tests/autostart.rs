@@ -92,7 +92,8 @@ fn a_failed_enable_leaves_no_unit_behind() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(!unit.exists());
-    assert!(!unit.parent().unwrap().join(".claude-memory.service.tmp").exists());
+    // Nor the folders made for it.
+    assert!(!env.home.join(".config").exists());
 }
 
 #[test]
