@@ -372,6 +372,12 @@ fn current_spec() -> Result<Spec> {
     Ok(Spec { exe, env, home, config_home, data_home, uid, windows_user })
 }
 
+/// The service's file, if `service install` wrote one for this user.
+pub fn installed_file() -> Option<PathBuf> {
+    let plan = plan(Manager::current().ok()?, &current_spec().ok()?).ok()?;
+    plan.file.is_file().then_some(plan.file)
+}
+
 /// What a `service` command did or found.
 #[derive(Debug, Serialize)]
 pub struct Report {

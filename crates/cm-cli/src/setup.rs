@@ -164,6 +164,7 @@ struct UninstallAll {
     /// The data folders kept, or deleted with --purge.
     data_dirs: Vec<PathBuf>,
     purged: bool,
+    notes: Vec<String>,
 }
 
 /// The projects `--all` covers: every one in the registry that still
@@ -235,7 +236,17 @@ fn uninstall_all(project: Option<&Path>, dry_run: bool, purge: bool, json: bool)
         }
     }
     let data_dirs = with_data.iter().map(|root| root.join(".claude-memory")).collect();
-    let result = UninstallAll { dry_run, reports, data_dirs, purged: purge };
+    // Not Claude Code's wiring, but what else keeps claude-memory running.
+    let notes = crate::autostart::installed_file()
+        .map(|file| {
+            format!(
+                "the engine still starts at login ({}): `claude-memory service uninstall` stops that",
+                file.display()
+            )
+        })
+        .into_iter()
+        .collect();
+    let result = UninstallAll { dry_run, reports, data_dirs, purged: purge, notes };
     output::print(json, &result, render_all)
 }
 
@@ -256,6 +267,9 @@ fn render_all(r: &UninstallAll) -> String {
     };
     for dir in &r.data_dirs {
         let _ = writeln!(out, "{verb:<9} {}/  ({what})", dir.display());
+    }
+    for note in &r.notes {
+        let _ = writeln!(out, "note: {note}");
     }
     out
 }

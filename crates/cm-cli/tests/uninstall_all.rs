@@ -13,6 +13,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_claude-memory");
 fn set_up() -> (Sandbox, PathBuf) {
     let mut env = Sandbox::new(BIN);
     env.path = Some(format!("{}:/usr/bin:/bin", Path::new(BIN).parent().unwrap().display()));
+    // Where a `service install` unit would be: inside the sandbox too.
+    env.vars.push(("XDG_CONFIG_HOME".into(), env.home.join(".config").display().to_string()));
     let other = env.root.join("other");
     std::fs::create_dir_all(other.join(".git")).unwrap();
     env.ok(&["setup"]);
@@ -72,6 +74,20 @@ fn uninstall_all_removes_the_wiring_everywhere_and_keeps_the_memories() {
     // Nothing left: says so.
     let again = env.ok(&["uninstall", "--all"]);
     assert!(again.contains("not set up in Claude Code anywhere: nothing to remove"), "{again}");
+    assert!(!again.contains("starts at login"), "{again}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn uninstall_all_mentions_a_service_still_starting_the_engine() {
+    let (env, _) = set_up();
+    let unit = env.home.join(".config/systemd/user/claude-memory.service");
+    std::fs::create_dir_all(unit.parent().unwrap()).unwrap();
+    std::fs::write(&unit, "[Service]\n").unwrap();
+    let out = env.ok(&["uninstall", "--all"]);
+    assert!(out.contains("note: the engine still starts at login"), "{out}");
+    assert!(out.contains("`claude-memory service uninstall`"), "{out}");
+    assert!(unit.exists(), "uninstall --all leaves the service to `service uninstall`");
 }
 
 #[test]
