@@ -28,7 +28,7 @@ pub fn run(project: Option<&Path>, json: bool) -> Result<()> {
             model: status["model"]["id"].as_str().map(str::to_owned),
         },
     );
-    let report = run_checks(&config, &path_var, &projects, engine.as_ref());
+    let report = run_checks(&paths::home()?, &config, &path_var, &projects, engine.as_ref());
     output::print(json, &report, render)?;
     let failed = report.checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
     if failed > 0 {

@@ -191,3 +191,32 @@ fn doctor_says_when_a_projects_hooks_last_reached_the_engine() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn doctor_says_whether_the_llm_can_work_and_never_fails_for_it() {
+    let env = sandbox();
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "llm"), "ok", "offline is a choice: {:?}", checks["llm"]);
+
+    let llm_toml = env.cm_home.join("llm.toml");
+    std::fs::create_dir_all(&env.cm_home).unwrap();
+    std::fs::write(&llm_toml, "[provider]\nkind = \"anthropic\"\nmodel = \"claude-haiku-4-5\"\n").unwrap();
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "llm"), "warn");
+    assert!(checks["llm"]["detail"].as_str().unwrap().contains("needs an API key"), "{:?}", checks["llm"]);
+
+    // Claude Code: found where it is given, or said to be missing.
+    std::fs::write(&llm_toml, "[provider]\nkind = \"claude-code\"\ncommand = \"/nonexistent/claude\"\n")
+        .unwrap();
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "llm"), "warn");
+    assert!(checks["llm"]["detail"].as_str().unwrap().contains("/nonexistent/claude"), "{:?}", checks["llm"]);
+    std::fs::write(
+        &llm_toml,
+        "daily_tokens = 1000\n[provider]\nkind = \"claude-code\"\ncommand = \"/bin/sh\"\n",
+    )
+    .unwrap();
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "llm"), "ok", "{:?}", checks["llm"]);
+    assert!(checks["llm"]["detail"].as_str().unwrap().contains("1000 tokens a day"), "{:?}", checks["llm"]);
+}

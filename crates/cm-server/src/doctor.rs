@@ -55,17 +55,19 @@ fn check(name: impl Into<String>, outcome: Outcome, detail: impl Into<String>, f
     Check { name: name.into(), outcome, detail: detail.into(), fix }
 }
 
-/// Runs every check: `projects` are the folders to check (those without a
-/// `.claude-memory/` are skipped), `path_var` the PATH Claude Code's hooks
-/// will see, `engine` the running engine (`None`: none runs).
+/// Runs every check: `home` is the per-user directory, `projects` the
+/// folders to check (those without a `.claude-memory/` are skipped),
+/// `path_var` the PATH Claude Code's hooks will see, `engine` the running
+/// engine (`None`: none runs).
 pub fn run_checks(
+    home: &Path,
     config: &cm_core::Config,
     path_var: &std::ffi::OsStr,
     projects: &[PathBuf],
     engine: Option<&EngineSeen>,
 ) -> Report {
     let mut checks =
-        vec![on_path(path_var), onnxruntime(config), model(config), engine_check(config, engine)];
+        vec![on_path(path_var), onnxruntime(config), model(config), engine_check(config, engine), llm(home)];
     let claude = ClaudeState::load();
     for root in projects.iter().filter(|p| p.join(cm_engine::DATA_DIR).is_dir()) {
         checks.extend(project_checks(root, &claude, path_var));
@@ -198,6 +200,35 @@ fn engine_check(config: &cm_core::Config, engine: Option<&EngineSeen>) -> Check 
         );
     }
     check("engine", Outcome::Ok, detail, None)
+}
+
+/// The LLM of `llm.toml`: whether it can work (a key where one is needed,
+/// the `claude` program for Claude Code). Without one everything still
+/// works offline, so nothing here fails.
+fn llm(home: &Path) -> Check {
+    const FIX: &str = "the dashboard's Settings → LLM, or llm.toml (see the README)";
+    let config = match cm_llm::read_config(home) {
+        Ok(config) => config,
+        Err(e) => return check("llm", Outcome::Warn, format!("{e}: working offline"), Some(FIX.into())),
+    };
+    if matches!(config.provider, cm_llm::Provider::None) {
+        return check("llm", Outcome::Ok, "none: memories are structured and mined offline", None);
+    }
+    let what = config.provider.describe();
+    let key = match cm_llm::Credentials::new(home).load() {
+        Ok(found) => found.map(|(key, _)| key),
+        Err(e) => return check("llm", Outcome::Warn, format!("{what}: {e}"), Some(FIX.into())),
+    };
+    match cm_llm::LlmClient::new(config.clone(), key) {
+        Ok(_) => {
+            let limit = match config.daily_tokens {
+                0 => "no daily token limit".to_owned(),
+                n => format!("at most {n} tokens a day"),
+            };
+            check("llm", Outcome::Ok, format!("{what}, {limit}"), None)
+        }
+        Err(e) => check("llm", Outcome::Warn, format!("{e}: working offline"), Some(FIX.into())),
+    }
 }
 
 /// When a hook of this project last reached the engine, and what came of
