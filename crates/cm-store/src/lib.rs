@@ -2,9 +2,10 @@
 //! FTS5 index, one sqlite-vec table per embedding model, and clusters.
 //!
 //! This is the only crate that talks to SQLite. [`Store::open`] registers
-//! sqlite-vec, opens a small pool in WAL mode and runs the embedded
-//! migrations; every write runs in a `BEGIN IMMEDIATE` transaction so that two
-//! processes writing one project wait for each other instead of failing.
+//! sqlite-vec, opens a small pool, switches a new file to WAL and runs the
+//! embedded migrations under one write lock; every write runs in a
+//! `BEGIN IMMEDIATE` transaction so that two processes writing one project
+//! wait for each other instead of failing.
 
 mod activity;
 mod clusters;
@@ -20,10 +21,11 @@ mod vectors;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Once;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
 pub use activity::{
@@ -44,6 +46,8 @@ pub use vectors::Space;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 static REGISTER_VEC: Once = Once::new();
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// Makes sqlite-vec available to every connection opened afterwards in this process.
 fn register_sqlite_vec() {
@@ -123,11 +127,59 @@ fn owner_only(db: &Path) {
     let _ = db;
 }
 
-/// Whether a migration failed only because another process applied the
-/// same one first: `CREATE` finds the table there, `ALTER TABLE … ADD
-/// COLUMN` finds the column.
-fn lost_migration_race(error: &str) -> bool {
-    error.contains("already exists") || error.contains("duplicate column name")
+/// Whether SQLite refused because another connection holds a lock
+/// (`SQLITE_BUSY` or one of its extended codes).
+fn is_busy(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(e) = e else { return false };
+    e.code().and_then(|code| code.parse::<i32>().ok()).is_some_and(|code| code & 0xff == 5)
+}
+
+/// Switches the file to WAL (a no-op once it is).
+///
+/// On a file still in rollback mode (a new one) SQLite reads the header and
+/// then rewrites it, and the busy handler is never called for a read lock
+/// turning into a write lock: a second process doing the same at that moment
+/// gets `SQLITE_BUSY` at once, whatever the busy timeout. So this waits for
+/// that lock itself, as long as the busy timeout would have.
+async fn enable_wal(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL").fetch_one(&mut *conn).await {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(Error::Open {
+                    path: path.to_owned(),
+                    detail: format!("SQLite kept the journal mode {mode:?} instead of WAL"),
+                });
+            }
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(Error::open(path, e)),
+        }
+    }
+}
+
+/// Whether the database records exactly this binary's migrations, all
+/// applied: then migrating would change nothing, and opening needs no write
+/// lock (a reader never waits for another process's writes). Anything else,
+/// a new file included, goes through the migrator.
+async fn schema_is_current(conn: &mut SqliteConnection) -> bool {
+    let Ok(applied) =
+        sqlx::query_as::<_, (i64, Vec<u8>, bool)>("SELECT version, checksum, success FROM _sqlx_migrations")
+            .fetch_all(&mut *conn)
+            .await
+    else {
+        return false;
+    };
+    let ours: Vec<_> = MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).collect();
+    applied.len() == ours.len()
+        && applied.iter().all(|(version, checksum, success)| {
+            *success
+                && ours.iter().any(|m| m.version == *version && m.checksum.as_ref() == checksum.as_slice())
+        })
 }
 
 impl Store {
@@ -141,7 +193,9 @@ impl Store {
             .map_err(|e| Error::open(path, e))?
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
+            // No `journal_mode` here: every new connection would switch the
+            // file to WAL, unguarded. `check_and_migrate` does it once, waiting
+            // for the lock (see `enable_wal`); WAL then persists in the file.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
@@ -172,36 +226,40 @@ impl Store {
         Ok(store)
     }
 
+    /// Checks the file, switches it to WAL and brings its schema up to date,
+    /// on one connection.
     async fn check_and_migrate(&self) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(|e| Error::open(&self.path, e))?;
         // A quick structural check first: a damaged file must be reported as
-        // such before migrations try to write to it.
+        // such before anything is written to it.
         let verdict: String = sqlx::query_scalar("PRAGMA quick_check(1)")
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(|e| Error::open(&self.path, e))?;
         if verdict != "ok" {
             return Err(Error::Corrupt { path: self.path.clone(), detail: verdict });
         }
-        // Two processes opening a new database at once both try to migrate;
-        // the loser fails on "already exists" once the winner commits. The
-        // winner recorded its work, so running again is a no-op and succeeds.
-        // (An `ADD COLUMN` migration loses with "duplicate column name".)
-        let mut attempt = 0;
-        loop {
-            match sqlx::migrate!("./migrations").run(&self.pool).await {
-                Ok(()) => return Ok(()),
-                Err(e) if attempt < 3 && lost_migration_race(&e.to_string()) => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-                }
-                Err(e) => {
-                    return Err(match Error::open(&self.path, &e) {
-                        corrupt @ Error::Corrupt { .. } => corrupt,
-                        _ => Error::Migrate { path: self.path.clone(), detail: e.to_string() },
-                    });
-                }
-            }
+        enable_wal(&mut conn, &self.path).await?;
+        if schema_is_current(&mut conn).await {
+            return Ok(());
         }
+        // Every migration under one write lock taken up front, where the busy
+        // timeout applies: sqlx's own transactions are deferred, and a read
+        // turning into a write gets SQLITE_BUSY at once while another process
+        // migrates the same new file. Whoever waited finds the work done, and
+        // the migrator applies nothing twice. (So no migration can opt out of
+        // the transaction with `-- no-transaction`: it would run inside this one.)
+        let migrate_error = |e: sqlx::migrate::MigrateError| match Error::open(&self.path, &e) {
+            corrupt @ Error::Corrupt { .. } => corrupt,
+            _ => Error::Migrate { path: self.path.clone(), detail: e.to_string() },
+        };
+        let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| Error::open(&self.path, e))?;
+        // `run_direct` is `run` on a connection we hold: `run` through
+        // `Acquire` makes the future not provably `Send` (a known sqlx limit).
+        MIGRATOR.run_direct(None, &mut *tx, false).await.map_err(migrate_error)?;
+        tx.commit().await.map_err(|e| Error::open(&self.path, e))
     }
 
     /// The database file.

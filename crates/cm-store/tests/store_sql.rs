@@ -1017,3 +1017,39 @@ async fn briefing_candidates_put_recently_used_memories_first_and_count_showings
     assert_eq!((later[1].memory.id, later[1].shown), (shown, 3), "every briefing of the last ten");
     assert!(store.briefing_candidates(&[MemoryType::Bug], since, 2, 10).await.unwrap().is_empty());
 }
+
+/// Regression: two processes opening a project's new database at once made
+/// one of them fail with "database is locked". Switching a new file to WAL
+/// reads its header and then writes it, and SQLite's busy handler does not
+/// cover a read turning into a write; the migrations had the same shape.
+/// Here several connections (separate pools, as separate processes have)
+/// open each fresh file at the same moment, many times over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opening_a_new_database_from_many_connections_at_once_never_sees_a_lock_error() {
+    const OPENERS: usize = 6;
+    for round in 0..25 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memory.db");
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(OPENERS));
+        let openers: Vec<_> = (0..OPENERS)
+            .map(|i| {
+                let (path, start) = (path.clone(), start.clone());
+                tokio::spawn(async move {
+                    start.wait().await;
+                    let store =
+                        Store::open(&path).await.unwrap_or_else(|e| panic!("round {round}, opener {i}: {e}"));
+                    save(&store, note(&format!("round {round}: written by opener {i}"))).await;
+                    store
+                })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for opener in openers {
+            stores.push(opener.await.unwrap());
+        }
+        assert_eq!(stores[0].stats().await.unwrap().total, OPENERS as i64);
+        for store in stores {
+            store.close().await;
+        }
+    }
+}
