@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 /// How much of a transcript's end [`fork_parent`] reads.
-const FORK_TAIL: u64 = 2 * 1024 * 1024;
+pub const FORK_TAIL: u64 = 2 * 1024 * 1024;
 
 /// The session `session_id` was forked from, as its transcript tells:
 /// `claude --resume <parent> --fork-session` copies the parent's lines into
@@ -55,11 +55,11 @@ pub fn fork_parent(path: &std::path::Path, session_id: &str) -> Option<String> {
 }
 
 /// Most transcripts [`fork_parent_by_time`] reads the end of.
-const FORK_CANDIDATES: usize = 16;
+pub const FORK_CANDIDATES: usize = 16;
 /// How much of a candidate's end [`fork_parent_by_time`] reads.
-const ANSWER_TAIL: u64 = 256 * 1024;
+pub const ANSWER_TAIL: u64 = 256 * 1024;
 /// How far a candidate's last answer may be from the one the fork names.
-const FORK_SLACK_MS: i64 = 2_500;
+pub const FORK_SLACK_MS: i64 = 2_500;
 
 /// The session a fork was made from, found before the fork's transcript
 /// exists. SessionStart `fork` says how long ago the resumed transcript's
