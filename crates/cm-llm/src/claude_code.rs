@@ -126,12 +126,17 @@ impl ClaudeCli {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| Failure::Connect(format!("cannot start {}: {e}", self.program.display())))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A run that exits before reading everything says why on stdout.
-            let _ = stdin.write_all(prompt.user.as_bytes()).await;
-        }
-        let output =
-            child.wait_with_output().await.map_err(|e| Failure::Connect(format!("`claude` failed: {e}")))?;
+        // The message is written while the output is read, so neither pipe
+        // can fill up and stall the other; closing stdin ends the message.
+        // A run that exits before reading everything says why on stdout.
+        let stdin = child.stdin.take();
+        let write = async move {
+            if let Some(mut stdin) = stdin {
+                let _ = stdin.write_all(prompt.user.as_bytes()).await;
+            }
+        };
+        let ((), output) = tokio::join!(write, child.wait_with_output());
+        let output = output.map_err(|e| Failure::Connect(format!("`claude` failed: {e}")))?;
         match serde_json::from_slice::<RunResult>(&output.stdout) {
             Ok(run) => outcome(run),
             Err(_) => {
