@@ -131,7 +131,7 @@ fn init_logging() {
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hf_hub=off"))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cm_server::launch::LOG_FILTER))
     };
     let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -140,6 +140,9 @@ describe("Claude Code as the LLM", { timeout: 240_000 }, () => {
       "only the person's session ran hooks; the run loaded no settings",
     );
 
+    // The engine's log says what matters to a person, not its libraries' chatter.
+    assert.doesNotMatch(service.logs(), /notify::inotify|rmcp::service/, "no library noise in the engine log");
+
     // Its tokens are counted, per project and against today's limit.
     const stats = await api(`/stats?project=${encodeURIComponent(sb.project)}`);
     assert.equal(stats.stats.llm.by_purpose.extract.requests, 1);

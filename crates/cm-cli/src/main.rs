@@ -54,9 +54,7 @@ fn main() -> ExitCode {
 fn init_logging(serving: bool) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    // hf-hub logs each exhausted retry as an ERROR; the download's own
-    // error names the cause once.
-    let default = if serving { "info,hf_hub=off" } else { "warn,hf_hub=off" };
+    let default = if serving { cm_server::launch::LOG_FILTER } else { "warn,hf_hub=off" };
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))

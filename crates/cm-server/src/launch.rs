@@ -76,6 +76,14 @@ pub fn models_dir(home: &Path) -> PathBuf {
     home.join("models")
 }
 
+/// What the engine logs unless `CLAUDE_MEMORY_LOG` says otherwise: its own
+/// `info`, and of its libraries only what needs a person. hf-hub logs each
+/// exhausted retry as an ERROR (the download's own error names the cause
+/// once); notify warns whenever a watched lock file vanishes before it is
+/// unwatched (Claude Code's `.claude.json.lock`, many times a session);
+/// rmcp logs every MCP connection at `info`.
+pub const LOG_FILTER: &str = "info,hf_hub=off,notify=error,rmcp=warn";
+
 /// The engine's log (`serve` and the tray app append to it), in `home`.
 pub fn engine_log(home: &Path) -> PathBuf {
     home.join("logs").join("engine.log")
