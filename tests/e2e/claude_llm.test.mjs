@@ -87,7 +87,9 @@ describe("Claude Code as the LLM", { timeout: 240_000 }, () => {
     }
     fs.writeFileSync(settingsFile, JSON.stringify(settings, null, 2));
     trustProject(sb.home, sb.project);
-    service = await startService(bin, sb, env);
+    // An engine started from inside a Claude Code session (its `claude-memory mcp`) inherits the
+    // session's variables; the run must not look like a nested session.
+    service = await startService(bin, sb, { ...env, CLAUDECODE: "1", CLAUDE_CODE_ENTRYPOINT: "cli" });
     // Hooks for every project serve those that have memories: this one gets its first.
     await cm(["save", "--project", sb.project, "CI runs on GitHub Actions; the main workflow is ci.yml."]);
     const llm = await api("/llm");
@@ -127,6 +129,9 @@ describe("Claude Code as the LLM", { timeout: 240_000 }, () => {
     assert.doesNotMatch(registry, /claude-memory-llm-/, "the run's folder never became a project");
     const transcripts = fs.readdirSync(path.join(sb.home, ".claude", "projects"));
     assert.ok(!transcripts.some((d) => d.includes("claude-memory-llm")), `no transcript of the run: ${transcripts}`);
+    const claudeJson = JSON.parse(fs.readFileSync(path.join(sb.home, ".claude.json"), "utf8"));
+    const known = Object.keys(claudeJson.projects ?? {});
+    assert.ok(!known.some((p) => p.includes("claude-memory-llm-")), `no project of the run in ~/.claude.json: ${known}`);
     const leftovers = fs.readdirSync(sb.tmp).filter((d) => d.startsWith("claude-memory-llm-"));
     assert.deepEqual(leftovers, [], "the run's folder is removed");
     const captured = fs

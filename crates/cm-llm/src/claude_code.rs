@@ -4,17 +4,23 @@
 //! A run must never feed claude-memory itself (no recursion, no memory of
 //! its own runs), so it is isolated four ways:
 //! - it starts in a fresh empty folder, removed afterwards: no project, no
-//!   `CLAUDE.md`, no `.mcp.json`, no project hooks;
-//! - `--setting-sources ""` loads no settings file (so no hooks and no
-//!   enabled plugins), `--strict-mcp-config` with an empty `--mcp-config`
-//!   starts no MCP server, `--tools ""` offers no tool, and
-//!   `--disable-slash-commands` loads no skill;
+//!   `.mcp.json`, no project hooks;
+//! - `--setting-sources ""` loads no user, project or local settings file
+//!   (so none of their hooks or enabled plugins; an organisation's managed
+//!   settings still apply) and no `CLAUDE.md` (checked with 2.1.332, which
+//!   then also records no project in `~/.claude.json`),
+//!   `--strict-mcp-config` with an empty `--mcp-config` starts no MCP
+//!   server, `--tools ""` offers no tool, and `--disable-slash-commands`
+//!   loads no skill;
 //! - `--no-session-persistence` writes no transcript that could be mined;
 //! - `CLAUDE_MEMORY_HOOKS=off` in its environment makes `claude-memory
 //!   hook` return at once, should a hook run anyway.
 //!
 //! `--bare` would skip hooks too, but it never reads the OAuth login, and
-//! the login is the point.
+//! the login is the point. The variables a surrounding Claude Code session
+//! sets (the engine may have been started from one) are not passed on, and
+//! the system prompt goes in a file, since Windows cannot pass a multi-line
+//! argument to a `.cmd` program.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -31,11 +37,23 @@ use crate::transport::{Failure, truncate};
 /// Prefix of the empty folder each run starts in.
 pub const RUN_DIR_PREFIX: &str = "claude-memory-llm-";
 
+/// What a Claude Code session sets for the programs it starts; a run must
+/// look like one started by a person, not a nested session.
+const SESSION_VARS: [&str; 4] =
+    ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT", "CLAUDE_CODE_SSE_PORT", "CLAUDE_PROJECT_DIR"];
+
+/// The system prompt's file in the run's folder.
+const SYSTEM_FILE: &str = "system-prompt.txt";
+
 /// A `claude` program and the model it is asked to use.
 #[derive(Debug, Clone)]
 pub(crate) struct ClaudeCli {
     program: PathBuf,
     model: Option<String>,
+    /// The PATH of a run: where the program is (an npm-installed `claude`
+    /// is a Node script that needs `node`, which an engine started at login
+    /// may not have on its PATH), then the engine's own.
+    path: std::ffi::OsString,
 }
 
 /// What `claude -p --output-format json` prints, as far as it matters here.
@@ -51,6 +69,22 @@ struct RunResult {
     api_error_status: Option<u16>,
     #[serde(default)]
     usage: Option<RunUsage>,
+    /// Every model the run asked, side requests included.
+    #[serde(default, rename = "modelUsage")]
+    model_usage: Option<std::collections::BTreeMap<String, ModelUsage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    cache_read_input_tokens: u64,
+    #[serde(default)]
+    cache_creation_input_tokens: u64,
 }
 
 #[derive(Deserialize)]
@@ -73,18 +107,22 @@ impl ClaudeCli {
         let command = command.map(str::trim).unwrap_or(DEFAULT_CLAUDE_COMMAND);
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-        dirs.extend(install_dirs(std::env::home_dir().as_deref()));
-        let program = find_program(command, &dirs).ok_or_else(|| {
-            format!(
-                "the Claude Code program `{command}` was not found on the PATH or in ~/.claude/local, ~/.local/bin; \
-                 install Claude Code or give the path of `claude`"
-            )
-        })?;
-        Ok(ClaudeCli { program, model: model.map(|m| m.trim().to_owned()) })
+        let installers = install_dirs(std::env::home_dir().as_deref());
+        dirs.extend(installers.iter().cloned());
+        let program = find_program(command, &dirs)
+            .and_then(|p| std::path::absolute(p).ok())
+            .ok_or_else(|| {
+                format!(
+                    "the Claude Code program `{command}` was not found on the PATH or in ~/.claude/local, ~/.local/bin; \
+                     install Claude Code or give the path of `claude`"
+                )
+            })?;
+        let path = run_path(&program, &installers, &path);
+        Ok(ClaudeCli { program, model: model.map(|m| m.trim().to_owned()), path })
     }
 
-    /// The arguments of one run.
-    fn args(&self, system: &str) -> Vec<String> {
+    /// The arguments of one run, its system prompt in `system`.
+    fn args(&self, system: &Path) -> Vec<String> {
         let mut args: Vec<String> = [
             "-p",
             "--output-format",
@@ -98,11 +136,11 @@ impl ClaudeCli {
             "--tools",
             "",
             "--disable-slash-commands",
-            "--system-prompt",
-            system,
+            "--system-prompt-file",
         ]
         .map(str::to_owned)
         .into();
+        args.push(system.to_string_lossy().into_owned());
         if let Some(model) = &self.model {
             args.extend(["--model".to_owned(), model.clone()]);
         }
@@ -116,9 +154,17 @@ impl ClaudeCli {
             .prefix(RUN_DIR_PREFIX)
             .tempdir()
             .map_err(|e| Failure::Connect(format!("cannot make a folder for `claude`: {e}")))?;
-        let mut child = tokio::process::Command::new(&self.program)
-            .args(self.args(prompt.system))
+        let system = dir.path().join(SYSTEM_FILE);
+        std::fs::write(&system, prompt.system)
+            .map_err(|e| Failure::Connect(format!("cannot write the system prompt for `claude`: {e}")))?;
+        let mut command = tokio::process::Command::new(&self.program);
+        for var in SESSION_VARS {
+            command.env_remove(var);
+        }
+        let mut child = command
+            .args(self.args(&system))
             .current_dir(dir.path())
+            .env("PATH", &self.path)
             .env(HOOKS_OFF_VAR, "off")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -150,13 +196,20 @@ impl ClaudeCli {
 
 /// The answer, or the failure, of a finished run.
 fn outcome(run: RunResult) -> Result<Reply, Failure> {
-    let usage = run
-        .usage
-        .map(|u| Usage {
+    let usage = match (&run.model_usage, &run.usage) {
+        (Some(models), _) if !models.is_empty() => models.values().fold(Usage::default(), |sum, m| Usage {
+            prompt_tokens: sum.prompt_tokens
+                + m.input_tokens
+                + m.cache_creation_input_tokens
+                + m.cache_read_input_tokens,
+            completion_tokens: sum.completion_tokens + m.output_tokens,
+        }),
+        (_, Some(u)) => Usage {
             prompt_tokens: u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens,
             completion_tokens: u.output_tokens,
-        })
-        .unwrap_or_default();
+        },
+        _ => Usage::default(),
+    };
     let text = run.result.unwrap_or_default();
     if !run.is_error && run.subtype.as_deref().is_none_or(|s| s == "success") {
         if text.trim().is_empty() {
@@ -173,6 +226,25 @@ fn outcome(run: RunResult) -> Result<Reply, Failure> {
         }
         None => Failure::Unusable(message),
     })
+}
+
+/// The PATH of a run: the program's folder, the folder of what it links to
+/// (npm's `bin/claude` links into the package, beside no `node`, but
+/// `~/.claude/local/claude` execs a `node_modules` one), the installers'
+/// folders, then `inherited`.
+fn run_path(program: &Path, installers: &[PathBuf], inherited: &std::ffi::OsStr) -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let linked = std::fs::canonicalize(program).ok();
+    for p in [Some(program), linked.as_deref()].into_iter().flatten() {
+        if let Some(parent) = p.parent() {
+            dirs.push(parent.to_owned());
+        }
+    }
+    dirs.extend(installers.iter().filter(|d| d.is_dir()).cloned());
+    dirs.extend(std::env::split_paths(inherited));
+    let mut seen = std::collections::HashSet::new();
+    dirs.retain(|d| seen.insert(d.clone()));
+    std::env::join_paths(dirs).unwrap_or_else(|_| inherited.to_owned())
 }
 
 /// Where Claude Code's installers put `claude`, besides the PATH (an engine
@@ -255,14 +327,35 @@ mod tests {
     }
 
     #[test]
+    fn side_requests_count_too() {
+        let reply = run(
+            r#"{"subtype":"success","is_error":false,"result":"ok",
+                "usage":{"input_tokens":10,"output_tokens":5},
+                "modelUsage":{"claude-haiku-4-5":{"inputTokens":10,"outputTokens":5,"cacheReadInputTokens":100,"cacheCreationInputTokens":0},
+                              "claude-sonnet-4-5":{"inputTokens":7,"outputTokens":3}}}"#,
+        )
+        .unwrap();
+        assert_eq!(reply.usage, Usage { prompt_tokens: 117, completion_tokens: 8 });
+    }
+
+    #[test]
+    fn a_runs_path_starts_where_the_program_is() {
+        let inherited = std::ffi::OsString::from("/usr/bin:/bin");
+        let path = run_path(Path::new("/opt/tools/claude"), &[], &inherited);
+        let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        assert_eq!(dirs, [PathBuf::from("/opt/tools"), PathBuf::from("/usr/bin"), PathBuf::from("/bin")]);
+    }
+
+    #[test]
     fn every_run_is_cut_off_from_settings_tools_and_servers() {
-        let cli = ClaudeCli { program: PathBuf::from("claude"), model: Some("haiku".into()) };
-        let args = cli.args("SYSTEM");
+        let cli =
+            ClaudeCli { program: PathBuf::from("claude"), model: Some("haiku".into()), path: "/bin".into() };
+        let args = cli.args(Path::new("/run/system-prompt.txt"));
         let after = |flag: &str| args.iter().position(|a| a == flag).map(|i| args[i + 1].as_str());
         assert_eq!(after("--setting-sources"), Some(""));
         assert_eq!(after("--tools"), Some(""));
         assert_eq!(after("--mcp-config"), Some(r#"{"mcpServers":{}}"#));
-        assert_eq!(after("--system-prompt"), Some("SYSTEM"));
+        assert_eq!(after("--system-prompt-file"), Some("/run/system-prompt.txt"));
         assert_eq!(after("--model"), Some("haiku"));
         for flag in ["-p", "--strict-mcp-config", "--no-session-persistence", "--disable-slash-commands"] {
             assert!(args.iter().any(|a| a == flag), "{flag} missing: {args:?}");

@@ -326,3 +326,31 @@ fn claude_code_needs_the_program_not_a_key() {
     let client = LlmClient::new(sh, None).unwrap();
     assert_eq!(client.description(), "Claude Code (`claude -p`, model `haiku`)");
 }
+
+/// A `claude` that fills its stderr pipe before it reads the message, then
+/// answers with the message's size: the pipes must be drained while the
+/// message is written, or the run stalls until its timeout.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_long_prompt_and_a_chatty_claude_never_stall_each_other() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let claude = dir.path().join("claude");
+    std::fs::write(
+        &claude,
+        "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' x >&2\nn=$(wc -c)\n\
+         printf '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"read %s bytes\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}' \"$n\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = LlmConfig {
+        provider: Provider::ClaudeCode { model: None, command: Some(claude.to_string_lossy().into_owned()) },
+        timeout_ms: 10_000,
+        max_retries: 0,
+        ..LlmConfig::default()
+    };
+    let client = LlmClient::new(config, None).unwrap();
+    let prompt = "y".repeat(400_000);
+    let answer = client.chat("system", &prompt).await.unwrap();
+    assert_eq!(answer.text.trim(), "read 400000 bytes");
+}
