@@ -128,6 +128,8 @@ describe('Claude as the LLM', () => {
     expect(formProblem(form)).toBeNull();
     expect(providerFromForm(form)).toEqual({ kind: 'claude-code', model: null, command: null });
     expect(needsKey('claude-code') || takesKey('claude-code')).toBe(false);
+    form.api_key = 'sk-typed-before-switching';
+    expect('api_key' in requestFromForm(form)).toBe(false);
   });
 
   it("words today's tokens against the daily limit", async () => {

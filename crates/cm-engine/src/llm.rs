@@ -74,7 +74,11 @@ impl Engine {
         if limits.per_project == 0 && limits.total == 0 {
             return None;
         }
-        let here = self.llm_tokens_today(project).await.unwrap_or(0);
+        // Usage that cannot be read is not zero: without it the limit cannot hold.
+        let here = match self.llm_tokens_today(project).await {
+            Ok(n) => n,
+            Err(e) => return Some(format!("the project's LLM usage cannot be read ({e})")),
+        };
         if limits.per_project > 0 && here >= limits.per_project {
             return Some(format!(
                 "the project used {here} LLM tokens today, its limit is {}",

@@ -83,7 +83,8 @@ impl Messages {
         let body = json!({
             "model": self.model,
             "max_tokens": prompt.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
-            "temperature": self.temperature,
+            // The Messages API takes 0 to 1 (OpenAI's go to 2).
+            "temperature": self.temperature.clamp(0.0, 1.0),
             "system": prompt.system,
             "messages": [{"role": "user", "content": prompt.user}],
         });
@@ -111,8 +112,10 @@ impl Messages {
         let usage = answer.usage.map(|u| u.into()).unwrap_or_default();
         let text: String =
             answer.content.iter().filter(|b| b.kind == "text").filter_map(|b| b.text.as_deref()).collect();
-        if text.is_empty() {
+        // An answer cut off at max_tokens is half a structure: unusable.
+        if text.is_empty() || answer.stop_reason.as_deref() == Some("max_tokens") {
             let why = match answer.stop_reason.as_deref() {
+                Some("max_tokens") => "the answer was cut off at max_tokens".to_owned(),
                 Some("refusal") => "the model refused".to_owned(),
                 Some(reason) => format!("the answer has no text (stop reason `{reason}`)"),
                 None => "the answer has no text".to_owned(),

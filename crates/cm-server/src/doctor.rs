@@ -215,9 +215,13 @@ fn llm(home: &Path) -> Check {
         return check("llm", Outcome::Ok, "none: memories are structured and mined offline", None);
     }
     let what = config.provider.describe();
-    let key = match cm_llm::Credentials::new(home).load() {
-        Ok(found) => found.map(|(key, _)| key),
-        Err(e) => return check("llm", Outcome::Warn, format!("{what}: {e}"), Some(FIX.into())),
+    // Claude Code has its own login: no keychain prompt for it.
+    let key = match &config.provider {
+        cm_llm::Provider::ClaudeCode { .. } => None,
+        _ => match cm_llm::Credentials::new(home).load() {
+            Ok(found) => found.map(|(key, _)| key),
+            Err(e) => return check("llm", Outcome::Warn, format!("{what}: {e}"), Some(FIX.into())),
+        },
     };
     match cm_llm::LlmClient::new(config.clone(), key) {
         Ok(_) => {

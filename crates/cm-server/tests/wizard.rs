@@ -115,7 +115,20 @@ async fn llm_settings_are_saved_the_key_is_never_returned_and_bad_settings_chang
         json!({ "config": { "provider": { "kind": "claude-code", "command": "/nonexistent/claude" } } });
     let r = c.request("PUT", "/api/llm").json(&missing).send().await.expect(400);
     assert!(r.json()["error"].as_str().unwrap().contains("/nonexistent/claude"));
-    let limits = json!({ "config": { "provider": { "kind": "claude-code", "command": "/bin/sh", "model": "haiku" },
+    // Whoever holds the token may not make the engine run any program.
+    let sh = json!({ "config": { "provider": { "kind": "claude-code", "command": "/bin/sh" } } });
+    let r = c.request("PUT", "/api/llm").json(&sh).send().await.expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("must be named `claude`"));
+    c.post("/api/llm/test", &sh).await.expect(400);
+    let claude = env.home.join("bin").join("claude");
+    std::fs::create_dir_all(claude.parent().unwrap()).unwrap();
+    std::fs::write(&claude, "#!/bin/sh\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&claude, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let limits = json!({ "config": { "provider": { "kind": "claude-code", "command": claude, "model": "haiku" },
                                      "daily_tokens": 1000, "project_daily_tokens": 0 } });
     let v = c.request("PUT", "/api/llm").json(&limits).send().await.expect(200).json();
     assert_eq!(v["active"], "Claude Code (`claude -p`, model `haiku`)");

@@ -132,7 +132,7 @@ export function requestFromForm(form: LlmForm): LlmRequest {
     },
   };
   const key = form.api_key.trim();
-  if (key) body.api_key = key;
+  if (key && takesKey(form.kind)) body.api_key = key;
   else if (form.clear_key) body.clear_key = true;
   return body;
 }

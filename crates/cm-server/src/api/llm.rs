@@ -36,6 +36,21 @@ impl LlmBody {
     }
 }
 
+/// The dashboard may choose Claude Code's program, but only one named
+/// `claude`: whoever holds the API token could otherwise have the engine run
+/// any program (any path can still be written into `llm.toml` by hand).
+fn check_command(config: &LlmConfig) -> Result<()> {
+    if let Provider::ClaudeCode { command: Some(command), .. } = &config.provider {
+        let stem = std::path::Path::new(command.trim()).file_stem().and_then(|s| s.to_str());
+        if stem != Some("claude") {
+            return Err(Error::BadRequest(format!(
+                "the Claude Code program must be named `claude` (got `{command}`); other paths go in llm.toml"
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn describe(state: &AppState) -> Result<Value> {
     let home = state.home().to_owned();
     let (config, source) = blocking(move || {
@@ -83,6 +98,7 @@ pub(super) async fn put_llm(
     if !matches!(b.config.provider, Provider::None) {
         b.config.validate().map_err(|e| Error::BadRequest(e.to_string()))?;
     }
+    check_command(&b.config)?;
     let home = state.home().to_owned();
     let config = b.config.clone();
     let clear = b.clear_key;
@@ -127,6 +143,7 @@ pub(super) async fn test_llm(
     let client = blocking(move || {
         let (config, key) = match given {
             Some(b) => {
+                check_command(&b.config)?;
                 let key = b.typed_key();
                 (b.config, key)
             }
