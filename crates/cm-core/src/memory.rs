@@ -422,6 +422,10 @@ pub struct Memory {
     pub merged_into: Option<i64>,
     /// Its cluster, if any.
     pub cluster_id: Option<i64>,
+    /// The newer memory that overtook this one on the same subject (a
+    /// decision changed, a version bumped): kept and listed, not injected.
+    #[serde(default)]
+    pub superseded_by: Option<i64>,
 }
 
 /// What a save did.

@@ -337,6 +337,9 @@ impl Engine {
         {
             self.cluster_saved(project, id, space, v).await;
         }
+        if created && new.source != cm_core::Source::Merge {
+            self.supersede_older(&store, id, vector).await;
+        }
         Ok(SaveOutcome {
             id: Some(id),
             action: if created { SaveAction::Created } else { SaveAction::Updated },

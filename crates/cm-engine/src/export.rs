@@ -196,6 +196,7 @@ fn imported(new: cm_core::NewMemory, confidence: f64, created_at: i64) -> Memory
         embedding_model: None,
         archived: false,
         merged_into: None,
+        superseded_by: None,
         cluster_id: None,
     }
 }

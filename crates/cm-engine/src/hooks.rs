@@ -683,7 +683,8 @@ pub fn subagent_session(session_id: &str, agent_id: &str) -> String {
 
 /// Whether a memory may reach Claude at all: not one that reads like an
 /// instruction to the model (quarantined when saved, or edited into one
-/// since), which waits on the dashboard for a person's review.
+/// since), which waits on the dashboard for a person's review, and not one
+/// superseded by a newer memory.
 fn injectable(m: &Memory) -> bool {
     let quarantined = m.tags.iter().any(|t| t == cm_core::text::QUARANTINE_TAG)
         || cm_core::text::instruction_like(&m.content).is_some();
@@ -693,7 +694,9 @@ fn injectable(m: &Memory) -> bool {
     // Claude Code loads CLAUDE.md and its auto memory itself: injecting
     // their statements again would only repeat them.
     let loaded = m.tags.iter().any(|t| t == cm_core::text::CLAUDE_CODE_TAG);
-    !quarantined && !loaded
+    // A memory a newer one overtook is kept for history, not injected.
+    let superseded = m.superseded_by.is_some();
+    !quarantined && !loaded && !superseded
 }
 
 /// The statements of `CLAUDE.md`, rules and auto memory (imported, tagged
@@ -1091,6 +1094,7 @@ mod tests {
             embedding_model: None,
             archived: false,
             merged_into: None,
+            superseded_by: None,
             cluster_id: None,
         };
         let ms = [

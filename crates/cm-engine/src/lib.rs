@@ -23,6 +23,7 @@ mod records;
 mod redaction;
 mod registry;
 mod structuring;
+pub mod supersede;
 pub mod transcript;
 
 pub use clustering::{ClusterPass, MapPoint};

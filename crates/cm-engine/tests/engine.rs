@@ -167,6 +167,7 @@ fn exported(id: i64, content: &str, memory_type: MemoryType, age_days: i64) -> M
         embedding_model: None,
         archived: false,
         merged_into: None,
+        superseded_by: None,
         cluster_id: None,
     }
 }

@@ -16,7 +16,7 @@ use crate::{Error, Result, Store, now_ms};
 pub(crate) const MEMORY_COLUMNS: &str = "id, content, structured, summary, memory_type, domain, tags, \
      keywords, confidence, evidence_count, access_count, last_accessed_at, created_at, updated_at, \
      source, session_id, transcript_start, transcript_end, content_hash, embedding_model, archived, \
-     merged_into, cluster_id";
+     merged_into, cluster_id, superseded_by";
 
 pub(crate) fn memory_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Memory> {
     let parse_labels = |col: &str| -> Result<Vec<String>> {
@@ -52,6 +52,7 @@ pub(crate) fn memory_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Memory> {
         archived: row.try_get::<i64, _>("archived")? != 0,
         merged_into: row.try_get("merged_into")?,
         cluster_id: row.try_get("cluster_id")?,
+        superseded_by: row.try_get("superseded_by")?,
     })
 }
 
@@ -371,6 +372,31 @@ impl Store {
             return Err(Error::NotFound(id));
         }
         sync_metadata(&mut tx, id).await?;
+        tx.commit().await?;
+        self.get(id).await
+    }
+
+    /// Marks memory `id` as superseded by the newer memory `by` (`Some`), or
+    /// live again (`None`, the undo). A memory cannot supersede itself, and
+    /// `by` must exist.
+    pub async fn set_superseded(&self, id: i64, by: Option<i64>) -> Result<Memory> {
+        if by == Some(id) {
+            return Err(Error::Data(format!("memory {id} cannot supersede itself")));
+        }
+        let mut tx = self.begin_write().await?;
+        if let Some(by) = by {
+            ensure_exists(&mut tx, by).await?;
+        }
+        let n = sqlx::query("UPDATE memories SET superseded_by = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(id)
+            .bind(by)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound(id));
+        }
         tx.commit().await?;
         self.get(id).await
     }

@@ -158,6 +158,7 @@ async fn insert_then_get_returns_every_field() {
     assert_eq!(m.provenance, new.provenance);
     assert_eq!(m.content_hash, content_hash("use sqlx MIGRATIONS for every schema change"));
     assert_eq!((m.embedding_model, m.archived, m.merged_into, m.cluster_id), (None, false, None, None));
+    assert_eq!(m.superseded_by, None);
 }
 
 #[tokio::test]
@@ -328,6 +329,26 @@ async fn record_accesses_adds_counts_and_keeps_the_latest_time() {
     assert_eq!((m.access_count, m.last_accessed_at), (5, Some(7_000)));
     let o = store.get(other).await.unwrap();
     assert_eq!((o.access_count, o.last_accessed_at), (1, Some(2_000)));
+}
+
+#[tokio::test]
+async fn a_superseded_memory_stays_searchable_and_the_mark_is_undone_or_dropped_with_its_successor() {
+    let (_dir, store) = open().await;
+    let old = save(&store, note("The main database is MySQL")).await;
+    let new = save(&store, note("The main database moved to Postgres")).await;
+    let m = store.set_superseded(old, Some(new)).await.unwrap();
+    assert_eq!(m.superseded_by, Some(new));
+    assert_eq!(search_ids(&store, &request("MySQL", SearchMode::Bm25)).await, [old], "kept and found");
+
+    assert!(matches!(store.set_superseded(old, Some(999)).await, Err(Error::NotFound(999))));
+    assert!(matches!(store.set_superseded(999, Some(new)).await, Err(Error::NotFound(999))));
+    assert!(store.set_superseded(old, Some(old)).await.is_err(), "nothing supersedes itself");
+    assert_eq!(store.get(old).await.unwrap().superseded_by, Some(new), "failed calls change nothing");
+
+    assert_eq!(store.set_superseded(old, None).await.unwrap().superseded_by, None);
+    store.set_superseded(old, Some(new)).await.unwrap();
+    store.purge(new).await.unwrap();
+    assert_eq!(store.get(old).await.unwrap().superseded_by, None, "live again once its successor is gone");
 }
 
 #[tokio::test]
