@@ -65,6 +65,12 @@ pub enum ProjectCommand {
         /// Memory id.
         id: i64,
     },
+    /// Make a superseded memory live again (injected by hooks), undoing the
+    /// mark a newer memory on the same subject put on it.
+    Unsupersede {
+        /// Memory id.
+        id: i64,
+    },
     /// Counts by type, domain and source; database size; embedding model.
     Stats,
     /// Export every memory to stdout.

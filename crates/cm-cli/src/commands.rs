@@ -280,6 +280,10 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
             let m = engine.set_archived(project, id, false).await?;
             output::print(json, &m, |m| format!("memory {} restored", m.id))
         }
+        ProjectCommand::Unsupersede { id } => {
+            let m = engine.unsupersede(project, id).await?;
+            output::print(json, &m, |m| format!("memory {} is live again", m.id))
+        }
         ProjectCommand::Stats => {
             let stats = engine.stats(project).await?;
             output::print(json, &stats, |s| output::stats(project, s))

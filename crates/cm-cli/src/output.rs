@@ -95,12 +95,13 @@ pub fn memory_table(list: &[Memory]) -> String {
     list.iter()
         .map(|m| {
             format!(
-                "#{:<5} {:.2}  [{}/{}]{} {}",
+                "#{:<5} {:.2}  [{}/{}]{}{} {}",
                 m.id,
                 m.confidence,
                 m.memory_type,
                 m.domain,
                 if m.archived { " (archived)" } else { "" },
+                superseded(m),
                 one_line(&m.content, 80)
             )
         })
@@ -115,11 +116,17 @@ fn time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// " (superseded by #N)" for a memory a newer one overtook, else nothing.
+fn superseded(m: &Memory) -> String {
+    m.superseded_by.map(|by| format!(" (superseded by #{by})")).unwrap_or_default()
+}
+
 pub fn memory_detail(m: &Memory) -> String {
     let mut s = format!(
-        "memory {}{}\ntype: {}   domain: {}   confidence: {:.2}   source: {}\n",
+        "memory {}{}{}\ntype: {}   domain: {}   confidence: {:.2}   source: {}\n",
         m.id,
         if m.archived { " (archived)" } else { "" },
+        superseded(m),
         m.memory_type,
         m.domain,
         m.confidence,

@@ -62,6 +62,19 @@ fn delete_archives_restore_brings_back_purge_removes() {
 }
 
 #[test]
+fn a_superseded_memory_is_shown_as_such_and_unsupersede_makes_it_live() {
+    let env = Sandbox::new(BIN);
+    let save = |text: &str| env.json(&["save", text, "--type", "decision"])["id"].as_i64().unwrap();
+    let old = save("We use MySQL for the main database.");
+    let new = save("We moved the main database from MySQL to Postgres.");
+    assert_eq!(env.json(&["show", &old.to_string()])["superseded_by"], new);
+    assert!(env.ok(&["show", &old.to_string()]).contains(&format!("(superseded by #{new})")));
+    assert!(env.ok(&["unsupersede", &old.to_string()]).contains("live again"));
+    assert_eq!(env.json(&["show", &old.to_string()])["superseded_by"], Value::Null);
+    assert!(env.fails(&["unsupersede", "999"]).contains("memory 999 not found"));
+}
+
+#[test]
 fn stats_export_import() {
     let env = Sandbox::new(BIN);
     env.ok(&["save", "bugs in the parser come from CRLF line endings", "--type", "bug"]);

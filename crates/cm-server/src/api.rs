@@ -39,6 +39,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/memories/{id}", get(memories::detail).patch(memories::update).delete(memories::delete))
         .route("/memories/{id}/validate", post(memories::validate))
         .route("/memories/{id}/restore", post(memories::restore))
+        .route("/memories/{id}/unsupersede", post(memories::unsupersede))
         .route("/stats", get(activity::stats))
         .route("/injections", get(activity::injections))
         .route("/jobs", get(activity::jobs))

@@ -36,6 +36,9 @@ pub struct MemoryView {
     /// The consolidated memory it was merged into.
     pub merged_into: Option<i64>,
     pub cluster_id: Option<i64>,
+    /// The newer memory that overtook this one on the same subject; a
+    /// superseded memory is listed and searchable but not injected.
+    pub superseded_by: Option<i64>,
 }
 
 impl From<&Memory> for MemoryView {
@@ -60,6 +63,7 @@ impl From<&Memory> for MemoryView {
             archived: m.archived,
             merged_into: m.merged_into,
             cluster_id: m.cluster_id,
+            superseded_by: m.superseded_by,
         }
     }
 }

@@ -150,12 +150,15 @@ fn memory_json(m: &cm_core::Memory) -> Value {
 /// stored memory cannot start a line that reads as another result.
 fn memory_line(m: &cm_core::Memory) -> String {
     format!(
-        "#{} [{} · {} · confidence {:.2}{}] {}",
+        "#{} [{} · {} · confidence {:.2}{}{}] {}",
         m.id,
         m.memory_type.as_str(),
         m.domain.as_str(),
         m.confidence,
         if m.archived { " · archived" } else { "" },
+        // Overtaken by a newer memory on the same subject: Claude should
+        // prefer that one.
+        m.superseded_by.map(|by| format!(" · superseded by #{by}")).unwrap_or_default(),
         as_data(&m.content)
     )
 }

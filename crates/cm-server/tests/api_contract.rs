@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cm_engine::{EngineEvent, TaskState};
 use common::{enc, start, test_config};
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_parameter_or_body_field_is_named_and_nothing_is_written() {
@@ -141,4 +141,46 @@ async fn a_session_start_reads_claude_md_so_hooks_never_repeat_it() {
                       "prompt": "how are prices stored, in cents?" });
     let r = env.client.hook("UserPromptSubmit", &ask).await;
     assert!(!r.text().contains("stored in cents"), "{}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superseded_memory_is_marked_in_the_api_and_mcp_and_unsupersede_undoes_it() {
+    let env = start(test_config(), false).await;
+    let p = env.project(&env.root().join("p"));
+    let q = enc(&p);
+    let old = env.client.save(&p, "We use MySQL for the main database.").await;
+    let new = env.client.save(&p, "We moved the main database from MySQL to Postgres.").await;
+
+    let r = env.client.get(&format!("/api/memories?project={q}")).await.expect(200);
+    let listed = r.json()["memories"].as_array().unwrap().clone();
+    let marks: Vec<(i64, Value)> =
+        listed.iter().map(|m| (m["id"].as_i64().unwrap(), m["superseded_by"].clone())).collect();
+    assert!(marks.contains(&(old, json!(new))) && marks.contains(&(new, Value::Null)), "{}", r.text());
+    let r = env.client.get(&format!("/api/memories?project={q}&q=MySQL+main+database")).await.expect(200);
+    assert!(r.text().contains(&format!("\"superseded_by\":{new}")), "search shows the mark: {}", r.text());
+
+    let extra = [("X-Claude-Memory-Project", p.to_str().unwrap())];
+    env.client.mcp_initialize(&extra).await;
+    let search = json!({ "query": "MySQL main database" });
+    let m = env.client.mcp_call("/mcp", &extra, "memory_search", search).await;
+    let text = m["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(&format!("#{old} [fact · general · confidence 0.70 · superseded by #{new}]")),
+        "{m}"
+    );
+    let full = json!({ "query": "MySQL main database", "full": true });
+    let m = env.client.mcp_call("/mcp", &extra, "memory_search", full).await;
+    let results =
+        m["result"]["structuredContent"]["results"].as_array().unwrap_or_else(|| panic!("{m}")).clone();
+    let hit = results.iter().find(|h| h["id"] == json!(old)).unwrap_or_else(|| panic!("{m}"));
+    assert_eq!(hit["superseded_by"], json!(new), "{m}");
+
+    let r = env
+        .client
+        .post(&format!("/api/memories/{old}/unsupersede?project={q}"), &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(r.json()["memory"]["superseded_by"], Value::Null, "{}", r.text());
+    assert_eq!(env.memories(&p).await.iter().find(|m| m.id == old).unwrap().superseded_by, None);
+    env.client.post(&format!("/api/memories/999/unsupersede?project={q}"), &json!({})).await.expect(404);
 }

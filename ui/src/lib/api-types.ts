@@ -480,6 +480,11 @@ export interface MemoryView {
   /** The LLM's structured form (`<what>…</what>` sections), when made. */
   structured: string | null;
   summary: string | null;
+  /**
+   * The newer memory that overtook this one on the same subject; a
+   * superseded memory is listed and searchable but not injected.
+   */
+  superseded_by: number | null;
   tags: string[];
   type: MemoryType;
   updated_at: number;
@@ -757,6 +762,11 @@ export interface SearchHitView {
   /** The LLM's structured form (`<what>…</what>` sections), when made. */
   structured: string | null;
   summary: string | null;
+  /**
+   * The newer memory that overtook this one on the same subject; a
+   * superseded memory is listed and searchable but not injected.
+   */
+  superseded_by: number | null;
   tags: string[];
   type: MemoryType;
   updated_at: number;

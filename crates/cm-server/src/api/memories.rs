@@ -177,3 +177,14 @@ pub(super) async fn restore(
     let memory = state.engine().set_archived(&project, id, false).await?;
     Ok(Json(MemoryAnswer { memory: memory.into() }))
 }
+
+/// `POST /api/memories/{id}/unsupersede`: makes a superseded memory live
+/// again (injected by hooks), undoing an automatic or mistaken supersede.
+pub(super) async fn unsupersede(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    ProjectParam(project): ProjectParam,
+) -> Result<Json<MemoryAnswer>> {
+    let memory = state.engine().unsupersede(&project, id).await?;
+    Ok(Json(MemoryAnswer { memory: memory.into() }))
+}
