@@ -66,6 +66,9 @@ describe('Api', () => {
     await api.installModel('all-minilm-l6-v2', '/tmp/m');
     expect(f.calls[3]?.url).toBe('/api/models/all-minilm-l6-v2/install');
     expect(f.calls[3]?.init.body).toBe('{"from":"/tmp/m"}');
+    await api.unsupersede('/p', 4);
+    expect(f.calls[4]?.url).toBe('/api/memories/4/unsupersede?project=%2Fp');
+    expect(f.calls[4]?.init.method).toBe('POST');
   });
 
   it('calls the LLM, setup, map and model routes', async () => {

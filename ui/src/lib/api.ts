@@ -162,6 +162,10 @@ export class Api {
   restore(project: string, id: number): Promise<MemoryAnswer> {
     return this.request('POST', `/memories/${id}/restore`, { project });
   }
+  /** Makes a superseded memory live again (injected by hooks). */
+  unsupersede(project: string, id: number): Promise<MemoryAnswer> {
+    return this.request('POST', `/memories/${id}/unsupersede`, { project });
+  }
   clusters(project: string): Promise<ClustersAnswer> {
     return this.get('/clusters', { project });
   }
