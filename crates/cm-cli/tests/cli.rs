@@ -243,6 +243,38 @@ fn with_a_model_search_finds_meaning_not_just_words() {
 }
 
 #[test]
+fn with_a_model_supersede_still_needs_the_same_subject_and_a_change() {
+    let model_dir = test_model_dir();
+    // (older, newer, whether the newer supersedes the older)
+    for (old, new, supersedes) in [
+        ("We use MySQL for the main database.", "We moved the main database from MySQL to Postgres.", true),
+        ("The project runs on Node 18.", "CI and the project upgraded to Node 20.", true),
+        // One shared word and close vectors: not the same subject.
+        ("We switched the deploy pipeline to GitHub Actions.", "The deploy docs moved to the wiki.", false),
+        ("The main database is Postgres.", "Our main database is Postgres, as decided in March.", false),
+    ] {
+        let env = Sandbox::new(BIN);
+        let run = |args: &[&str]| -> Value {
+            let out = env
+                .command(args)
+                .arg("--json")
+                .env("CLAUDE_MEMORY_MODEL", "all-minilm-l6-v2")
+                .env("CLAUDE_MEMORY_MODEL_DIR", &model_dir)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        };
+        let first = run(&["save", old, "--type", "decision"]);
+        assert_eq!(first["embedded"], true);
+        let second = run(&["save", new, "--type", "decision"]);
+        let shown = run(&["show", &first["id"].to_string()]);
+        let want = if supersedes { second["id"].clone() } else { Value::Null };
+        assert_eq!(shown["superseded_by"], want, "{old:?} → {new:?}");
+    }
+}
+
+#[test]
 fn a_missing_model_warns_and_falls_back_to_full_text() {
     let env = Sandbox::new(BIN);
     let out = env

@@ -9,11 +9,11 @@
 //! - both are knowledge that can go out of date (`decision`, `fact`,
 //!   `pattern`, `bug`) in the same domain — never a person's `preference`;
 //! - they are on the same subject: at least [`MIN_SHARED`] meaningful words
-//!   in common (what is left once the cue words are removed), or one word in
-//!   common and a vector similarity at or above the calibrated clustering
-//!   threshold (the bar for "the same topic"; the hooks' relevance bar is
-//!   far too low: a short note about "deploy docs" is relevant to one about
-//!   "the deploy pipeline", and is not the same subject);
+//!   in common, cue words left out. Vectors only choose the candidates: on
+//!   all-MiniLM-L6-v2, "We switched the deploy pipeline to GitHub Actions"
+//!   and "The deploy docs moved to the wiki" are closer than its calibrated
+//!   cluster threshold (0.40), yet about different things, so no similarity
+//!   stands in for a second shared word;
 //! - the new text says that something changed: a cue such as "moved to",
 //!   "switched", "no longer", "upgraded" (see [`CUES`]), or a different
 //!   version of the same named thing ("Node 18" → "Node 20");
@@ -34,9 +34,9 @@ use cm_store::{Space, Store};
 
 use crate::{Engine, Project, Result};
 
-/// Meaningful words two memories must share to be on the same subject
-/// without help from the vectors. One shared word ("database") is too weak:
-/// unrelated notes share a word all the time.
+/// Meaningful words two memories must share to be on the same subject. One
+/// shared word ("database", "deploy") is too weak: unrelated notes share a
+/// word all the time.
 pub const MIN_SHARED: usize = 2;
 
 /// Older memories checked per save: the top of the new memory's own search.
@@ -131,10 +131,9 @@ fn subject_words(text: &str) -> HashSet<String> {
     words(text).filter(|w| !is_stopword(w) && !cues.contains(w.as_str())).collect()
 }
 
-/// Whether the newer memory `new` supersedes the older `old`, given the
-/// vector similarity of the two (if both have vectors) and the clustering
-/// threshold in force (the bar for "the same topic"). Pure, so the rules are tested without a database.
-pub fn supersedes(old: &Memory, new: &Memory, similarity: Option<f64>, same_topic: f64) -> bool {
+/// Whether the newer memory `new` supersedes the older `old`. Pure, so the
+/// rules are tested without a database.
+pub fn supersedes(old: &Memory, new: &Memory) -> bool {
     if old.id == new.id
         || old.archived
         || old.superseded_by.is_some()
@@ -147,7 +146,7 @@ pub fn supersedes(old: &Memory, new: &Memory, similarity: Option<f64>, same_topi
     }
     let (o, n) = (subject_words(&old.content), subject_words(&new.content));
     let shared = o.intersection(&n).count();
-    let same_subject = shared >= MIN_SHARED || (shared >= 1 && similarity.is_some_and(|s| s >= same_topic));
+    let same_subject = shared >= MIN_SHARED;
     let changed = has_change_cue(&new.content) || version_changed(&old.content, &new.content);
     // The new text must say something the older did not (what replaced it).
     // If it drops nothing either, it may still name the old thing beside the
@@ -194,10 +193,9 @@ impl Engine {
         // Finding candidates is not an access by anyone.
         req.touch = false;
         let results = store.search(&req, vector, &self.config().search).await?;
-        let same_topic = self.calibration().cluster;
         let mut superseded = Vec::new();
         for hit in results.hits.iter().filter(|h| h.memory.id != new_id).take(CANDIDATES) {
-            if supersedes(&hit.memory, &new, hit.vector_similarity, same_topic) {
+            if supersedes(&hit.memory, &new) {
                 store.set_superseded(hit.memory.id, Some(new_id)).await?;
                 tracing::info!(memory = hit.memory.id, by = new_id, "superseded by a newer memory");
                 superseded.push(hit.memory.id);
