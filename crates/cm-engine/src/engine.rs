@@ -398,6 +398,12 @@ impl Engine {
             .save_mined(&ready, cfg.dedupe_threshold, cfg.dedupe_candidates, progress, finish_job)
             .await?;
         if let MinedCommit::Saved(saved) = &commit {
+            // Mined memories overtake older ones like saved ones. Their
+            // vectors went into the transaction; the candidates come from
+            // full text, which the shared-words rule needs anyway.
+            for (id, _) in saved.iter().filter(|(_, created)| *created) {
+                self.supersede_older(&store, *id, None).await;
+            }
             for (id, created) in saved {
                 self.emit(crate::EngineEvent::Saved {
                     project: project.root().to_owned(),

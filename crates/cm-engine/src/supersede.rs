@@ -134,7 +134,9 @@ fn subject_words(text: &str) -> HashSet<String> {
 /// Whether the newer memory `new` supersedes the older `old`. Pure, so the
 /// rules are tested without a database.
 pub fn supersedes(old: &Memory, new: &Memory) -> bool {
-    if old.id == new.id
+    // Older means saved before: an earlier id (two memories mined in one
+    // transaction share their time) and no later time.
+    if old.id >= new.id
         || old.archived
         || old.superseded_by.is_some()
         || old.created_at > new.created_at

@@ -174,3 +174,16 @@ async fn hooks_skip_a_superseded_memory_search_shows_it_and_undo_restores_it() {
     let after = context(&f.engine.hook(HookEvent::UserPromptSubmit, &ask("s2")).await.unwrap());
     assert!(after.contains("We use MySQL"), "{after}");
 }
+
+#[tokio::test]
+async fn a_memory_mined_from_a_transcript_supersedes_too() {
+    let f = fixture(true);
+    let old = save(&f, "We use MySQL for the main database.", MemoryType::Decision).await;
+    let mined = NewMemory::new("We moved the main database from MySQL to Postgres.", Source::Transcript)
+        .unwrap()
+        .with_type(MemoryType::Decision);
+    let commit = f.engine.save_mined(&f.project, vec![mined], None, None).await.unwrap();
+    let cm_engine::MinedCommit::Saved(saved) = commit else { panic!("{commit:?}") };
+    let store = f.engine.store(&f.project).await.unwrap();
+    assert_eq!(store.get(old).await.unwrap().superseded_by, Some(saved[0].0));
+}
