@@ -86,12 +86,7 @@ impl Engine {
             ));
         }
         if limits.total > 0 {
-            let mut everywhere = here;
-            for other in self.known_projects().await {
-                if other.root() != project.root() {
-                    everywhere += self.llm_tokens_today(&other).await.unwrap_or(0);
-                }
-            }
+            let everywhere = here + self.llm_tokens_today_in_all(Some(project)).await;
             if everywhere >= limits.total {
                 return Some(format!(
                     "{everywhere} LLM tokens were used today, the limit is {}",

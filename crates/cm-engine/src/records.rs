@@ -57,4 +57,17 @@ impl Engine {
     pub async fn llm_tokens_today(&self, project: &Project) -> Result<u64> {
         Ok(self.store(project).await?.llm_tokens_today().await?)
     }
+
+    /// Tokens the LLM used today in every known project but `except`, as
+    /// the daily limit for all projects counts them; a project whose usage
+    /// cannot be read adds none.
+    pub async fn llm_tokens_today_in_all(&self, except: Option<&Project>) -> u64 {
+        let mut tokens = 0;
+        for project in self.known_projects().await {
+            if except.is_none_or(|e| e.root() != project.root()) {
+                tokens += self.llm_tokens_today(&project).await.unwrap_or(0);
+            }
+        }
+        tokens
+    }
 }

@@ -48,16 +48,17 @@ struct Block {
     text: Option<String>,
 }
 
+/// The `usage` of a Messages API answer (and of a `claude -p` run's result).
 #[derive(Deserialize)]
-struct AnswerUsage {
+pub(crate) struct AnswerUsage {
     #[serde(default)]
     input_tokens: u64,
     #[serde(default)]
     output_tokens: u64,
     #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
+    cache_creation_input_tokens: u64,
     #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
+    cache_read_input_tokens: u64,
 }
 
 impl Messages {
@@ -127,14 +128,13 @@ impl Messages {
 }
 
 impl From<AnswerUsage> for Usage {
-    /// Cached prompt tokens are prompt tokens too: they count against a limit.
     fn from(u: AnswerUsage) -> Self {
-        Usage {
-            prompt_tokens: u.input_tokens
-                + u.cache_creation_input_tokens.unwrap_or(0)
-                + u.cache_read_input_tokens.unwrap_or(0),
-            completion_tokens: u.output_tokens,
-        }
+        Usage::with_cache(
+            u.input_tokens,
+            u.cache_creation_input_tokens,
+            u.cache_read_input_tokens,
+            u.output_tokens,
+        )
     }
 }
 

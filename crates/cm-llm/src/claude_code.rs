@@ -30,6 +30,7 @@ use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 
 use crate::Usage;
+use crate::anthropic::AnswerUsage;
 use crate::client::{Prompt, Reply};
 use crate::config::DEFAULT_CLAUDE_COMMAND;
 use crate::transport::{Failure, truncate};
@@ -68,7 +69,7 @@ struct RunResult {
     #[serde(default)]
     api_error_status: Option<u16>,
     #[serde(default)]
-    usage: Option<RunUsage>,
+    usage: Option<AnswerUsage>,
     /// Every model the run asked, side requests included.
     #[serde(default, rename = "modelUsage")]
     model_usage: Option<std::collections::BTreeMap<String, ModelUsage>>,
@@ -85,18 +86,6 @@ struct ModelUsage {
     cache_read_input_tokens: u64,
     #[serde(default)]
     cache_creation_input_tokens: u64,
-}
-
-#[derive(Deserialize)]
-struct RunUsage {
-    #[serde(default)]
-    input_tokens: u64,
-    #[serde(default)]
-    output_tokens: u64,
-    #[serde(default)]
-    cache_creation_input_tokens: u64,
-    #[serde(default)]
-    cache_read_input_tokens: u64,
 }
 
 impl ClaudeCli {
@@ -196,18 +185,19 @@ impl ClaudeCli {
 
 /// The answer, or the failure, of a finished run.
 fn outcome(run: RunResult) -> Result<Reply, Failure> {
-    let usage = match (&run.model_usage, &run.usage) {
-        (Some(models), _) if !models.is_empty() => models.values().fold(Usage::default(), |sum, m| Usage {
-            prompt_tokens: sum.prompt_tokens
-                + m.input_tokens
-                + m.cache_creation_input_tokens
-                + m.cache_read_input_tokens,
-            completion_tokens: sum.completion_tokens + m.output_tokens,
-        }),
-        (_, Some(u)) => Usage {
-            prompt_tokens: u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens,
-            completion_tokens: u.output_tokens,
-        },
+    let usage = match (run.model_usage, run.usage) {
+        (Some(models), _) if !models.is_empty() => models
+            .values()
+            .map(|m| {
+                Usage::with_cache(
+                    m.input_tokens,
+                    m.cache_creation_input_tokens,
+                    m.cache_read_input_tokens,
+                    m.output_tokens,
+                )
+            })
+            .fold(Usage::default(), |sum, u| sum + u),
+        (_, Some(u)) => u.into(),
         _ => Usage::default(),
     };
     let text = run.result.unwrap_or_default();

@@ -35,6 +35,26 @@ pub struct Usage {
     pub completion_tokens: u64,
 }
 
+impl Usage {
+    /// The counts of Anthropic's API (and so of Claude Code): prompt tokens
+    /// written to or read from the cache are prompt tokens too, and count
+    /// against a limit like the others.
+    pub(crate) fn with_cache(input: u64, cache_creation: u64, cache_read: u64, output: u64) -> Usage {
+        Usage { prompt_tokens: input + cache_creation + cache_read, completion_tokens: output }
+    }
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+
+    fn add(self, other: Usage) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens + other.prompt_tokens,
+            completion_tokens: self.completion_tokens + other.completion_tokens,
+        }
+    }
+}
+
 /// One answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {

@@ -73,14 +73,12 @@ async fn describe(state: &AppState) -> Result<Value> {
 async fn usage_everywhere(state: &AppState) -> (cm_store::LlmTotals, u64) {
     let engine = state.engine();
     let mut total = cm_store::LlmTotals::default();
-    let mut today = 0;
     for project in engine.known_projects().await {
         if let Ok(u) = engine.llm_usage(&project).await {
             total += u.total;
         }
-        today += engine.llm_tokens_today(&project).await.unwrap_or(0);
     }
-    (total, today)
+    (total, engine.llm_tokens_today_in_all(None).await)
 }
 
 /// `GET /api/llm`: settings, whether a key is stored, the LLM in use.
