@@ -12,10 +12,13 @@
 //! - [`cli`]: the `claude-memory` binary in a temporary home.
 //! - [`http`]: reading a request in the fake HTTP servers.
 //! - [`openai`]: a scripted fake of the OpenAI chat-completions API.
+//! - [`postgres`]: a real PostgreSQL with pgvector, for the team-memory tests (Unix).
 
 pub mod cli;
 mod embedder;
 pub mod http;
 pub mod openai;
+#[cfg(unix)]
+pub mod postgres;
 
 pub use embedder::HashEmbedder;
