@@ -11,6 +11,7 @@ mod activity;
 mod clusters;
 mod error;
 mod foreign;
+mod index;
 mod memories;
 mod search;
 mod stats;
@@ -20,7 +21,7 @@ mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sqlx::migrate::Migrator;
@@ -80,6 +81,8 @@ pub struct Store {
     path: PathBuf,
     /// The file opened, to notice when it is deleted or replaced.
     identity: Option<FileIdentity>,
+    /// In-memory vector indexes, a cache of the database (`index.rs`).
+    indexes: Arc<index::Indexes>,
 }
 
 /// What tells one file from another at the same path.
@@ -219,7 +222,7 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| Error::open(path, e))?;
-        let store = Store { pool, path: path.to_owned(), identity: None };
+        let store = Store { pool, path: path.to_owned(), identity: None, indexes: Arc::default() };
         store.check_and_migrate().await?;
         let store = Store { identity: FileIdentity::of(path), ..store };
         owner_only(path);

@@ -8,6 +8,7 @@ use cm_core::{Domain, MemoryType, SearchConfig};
 use sqlx::AssertSqlSafe;
 use sqlx::{Row, SqliteConnection};
 
+use crate::index::Indexes;
 use crate::memories::{MEMORY_COLUMNS, memory_from_row};
 use crate::vectors::{Space, blob_vector, vector_blob};
 use crate::{Result, Store, now_ms};
@@ -70,7 +71,7 @@ impl Store {
         let t_bm25 = t0.elapsed();
         let vector_hits = match (mode, query_vector) {
             (SearchMode::Bm25, _) | (_, None) => Vec::new(),
-            (_, Some((space, v))) => knn(&mut conn, space, v, req, want, config).await?,
+            (_, Some((space, v))) => knn(&self.indexes, &mut conn, space, v, req, want, config).await?,
         };
 
         let mut by_id: HashMap<i64, Candidate> = HashMap::new();
@@ -200,10 +201,11 @@ fn metadata_filters(req: &SearchRequest) -> String {
 
 /// Nearest neighbours `(id, cosine similarity)` best first, filters applied inside the KNN.
 ///
-/// Small spaces are scanned exactly. Large ones first scan the sign-bit
-/// copies (32× less data to read) and re-score the best
-/// `rescore_factor × k` with the full-precision vectors.
+/// Small spaces are scanned exactly by sqlite-vec. Large ones are first
+/// scanned in the in-memory index of sign bits (`index.rs`), and the best
+/// `rescore_factor × k` re-scored with the full-precision vectors.
 async fn knn(
+    indexes: &Indexes,
     conn: &mut SqliteConnection,
     space: &Space,
     vector: &[f32],
@@ -233,18 +235,7 @@ async fn knn(
             .map(|r| Ok((r.try_get("memory_id")?, 1.0 - r.try_get::<f64, _>("distance")?)))
             .collect();
     }
-    let sql = format!(
-        "SELECT memory_id FROM {} WHERE embedding_coarse MATCH vec_quantize_binary(?1) AND k = ?2{filters}
-         ORDER BY distance",
-        space.table
-    );
-    let coarse = bind_filters(
-        sqlx::query(AssertSqlSafe(sql)).bind(&blob).bind((k * config.rescore_factor.max(1)) as i64),
-        req,
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let ids: Vec<i64> = coarse.iter().map(|r| r.try_get("memory_id")).collect::<Result<_, _>>()?;
+    let ids = indexes.candidates(conn, space, vector, req, k * config.rescore_factor.max(1)).await?;
     let mut exact = exact_similarities(conn, space, vector, &ids).await?;
     exact.sort_by(|a, b| b.1.total_cmp(&a.1));
     exact.truncate(k);

@@ -173,6 +173,7 @@ pub(crate) async fn insert_vector(
     .bind(&blob)
     .execute(&mut *conn)
     .await?;
+    log_change(conn, id).await?;
     sqlx::query("UPDATE embedding_spaces SET vector_count = vector_count + ?1 WHERE id = ?2")
         .bind(1 - replaced as i64)
         .bind(space.id)
@@ -217,8 +218,16 @@ pub(crate) async fn sync_metadata(conn: &mut SqliteConnection, id: i64) -> Resul
     Ok(())
 }
 
+/// Tells every process's vector index (`index.rs`) that memory `id`'s
+/// vector changed, in the transaction that changes it.
+async fn log_change(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    sqlx::query("INSERT INTO vector_changes (memory_id) VALUES (?1)").bind(id).execute(&mut *conn).await?;
+    Ok(())
+}
+
 /// Removes a memory's vectors from every space.
 pub(crate) async fn delete_vectors(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    log_change(conn, id).await?;
     let spaces = sqlx::query("SELECT id, table_name FROM embedding_spaces").fetch_all(&mut *conn).await?;
     for space in &spaces {
         let space_id: i64 = space.try_get("id")?;
