@@ -23,6 +23,8 @@ pub const KEYCHAIN_SERVICE: &str = "claude-memory";
 /// per-user directory, so every `$CLAUDE_MEMORY_HOME` (a test's included)
 /// has its own key and never overwrites another's.
 pub const KEYCHAIN_USER: &str = "llm-api-key";
+/// The environment variable holding a team database's password.
+pub const TEAM_ENV_VAR: &str = "CLAUDE_MEMORY_TEAM_PASSWORD";
 
 /// An API key. Its `Debug` is redacted, it cannot be serialised, and its
 /// memory is zeroed when dropped; the only way to read it is [`Secret::expose`].
@@ -101,6 +103,12 @@ pub struct Credentials {
     home: PathBuf,
     env_value: Option<String>,
     keychain: bool,
+    /// The fallback file's name inside `home`.
+    file_name: String,
+    /// The keychain account, before `:` and the home.
+    account: String,
+    /// What the secret is, for messages ("the LLM API key").
+    what: &'static str,
 }
 
 impl fmt::Debug for Credentials {
@@ -109,6 +117,7 @@ impl fmt::Debug for Credentials {
             .field("home", &self.home)
             .field("env_set", &self.env_value.is_some())
             .field("keychain", &self.keychain)
+            .field("account", &self.account)
             .finish()
     }
 }
@@ -118,7 +127,32 @@ impl Credentials {
     /// `CLAUDE_MEMORY_LLM_API_KEY` now and using the keychain when built with it.
     pub fn new(home: impl Into<PathBuf>) -> Self {
         let env_value = std::env::var(ENV_VAR).ok();
-        Credentials { home: home.into(), env_value, keychain: cfg!(feature = "keychain") }
+        Credentials {
+            home: home.into(),
+            env_value,
+            keychain: cfg!(feature = "keychain"),
+            file_name: KEY_FILE.to_owned(),
+            account: KEYCHAIN_USER.to_owned(),
+            what: "the LLM API key",
+        }
+    }
+
+    /// The password of a team database, `server` being its URL without the
+    /// password (`postgres://role@host:port/db`): in the keychain under
+    /// `team-password:<server>:<home>`, else `CLAUDE_MEMORY_TEAM_PASSWORD`,
+    /// else an owner-only file `team-<hash>.key` in `home`.
+    pub fn team(home: impl Into<PathBuf>, server: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(server.as_bytes());
+        let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        Credentials {
+            home: home.into(),
+            env_value: std::env::var(TEAM_ENV_VAR).ok(),
+            keychain: cfg!(feature = "keychain"),
+            file_name: format!("team-{hash}.key"),
+            account: format!("team-password:{server}"),
+            what: "the team database password",
+        }
     }
 
     /// Uses `value` as the environment variable's value instead of reading it.
@@ -135,12 +169,12 @@ impl Credentials {
 
     /// The fallback key file.
     pub fn key_file(&self) -> PathBuf {
-        self.home.join(KEY_FILE)
+        self.home.join(&self.file_name)
     }
 
     /// The keychain account of this home's key.
     fn account(&self) -> String {
-        format!("{KEYCHAIN_USER}:{}", self.home.display())
+        format!("{}:{}", self.account, self.home.display())
     }
 
     /// The key and where it came from: keychain, then environment, then file.
@@ -168,7 +202,7 @@ impl Credentials {
                 if key.is_empty() {
                     return Ok(None);
                 }
-                tracing::warn!(path = %path.display(), "using the LLM API key from a plaintext file (no OS keychain)");
+                tracing::warn!(path = %path.display(), "using {} from a plaintext file (no OS keychain)", self.what);
                 Ok(Some((key, KeySource::File)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -180,7 +214,7 @@ impl Credentials {
     /// owner-only file (with a warning). Returns where it went.
     pub fn store(&self, key: &Secret) -> Result<KeySource> {
         if key.is_empty() {
-            return Err(LlmError::Credentials("the API key is empty".to_owned()));
+            return Err(LlmError::Credentials(format!("{} is empty", self.what)));
         }
         if self.keychain {
             match keychain::set(&self.account(), key) {
@@ -197,7 +231,8 @@ impl Credentials {
         write_owner_only(&self.key_file(), key)?;
         tracing::warn!(
             path = %self.key_file().display(),
-            "the LLM API key is stored in a plaintext file readable only by you; an OS keychain would be safer"
+            "{} is stored in a plaintext file readable only by you; an OS keychain would be safer",
+            self.what
         );
         Ok(KeySource::File)
     }
@@ -226,7 +261,8 @@ fn write_owner_only(path: &Path, key: &Secret) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(err)?;
     }
-    let tmp = path.with_file_name(format!(".{KEY_FILE}.{}.tmp", std::process::id()));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

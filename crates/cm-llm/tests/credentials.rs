@@ -81,3 +81,19 @@ fn headless_linux_falls_back_from_the_keychain_to_the_file() {
     assert_eq!((key.expose(), source), ("sk-headless", KeySource::File));
     c.delete().unwrap();
 }
+
+#[test]
+fn a_team_password_is_kept_per_server_apart_from_the_llm_key() {
+    let home = tempfile::tempdir().unwrap();
+    let team = |server: &str| Credentials::team(home.path(), server).without_keychain().with_env_value(None);
+    let a = team("postgres://team_a@db.example.com:5432/memory");
+    let b = team("postgres://team_b@db.example.com:5432/memory");
+    assert_ne!(a.key_file(), b.key_file());
+    assert_ne!(a.key_file(), creds(home.path(), None).key_file());
+    a.store(&Secret::new("pw-a")).unwrap();
+    assert_eq!(a.load().unwrap().unwrap().0.expose(), "pw-a");
+    assert!(b.load().unwrap().is_none());
+    assert!(creds(home.path(), None).load().unwrap().is_none(), "the LLM key is another secret");
+    let err = a.store(&Secret::new(" ")).unwrap_err().to_string();
+    assert!(err.contains("team database password"), "{err}");
+}
