@@ -280,3 +280,80 @@ fn a_bad_key_or_endpoint_is_refused_at_start() {
     let bare = key.0.pk.to_base64();
     assert!(Updater::new(config(&bare, "https://h/latest.json")).is_ok());
 }
+
+/// The release workflow's manifest (installers/update-manifest.sh over the
+/// platform-named, signed packages) is what the app reads: every platform
+/// finds its own package and verifies it.
+#[tokio::test]
+async fn the_release_workflows_manifest_gives_each_platform_its_package() {
+    let key = Key::new();
+    let dist = tempfile::tempdir().unwrap();
+    let packages = [
+        ("linux-x86_64-claude-memory_0.2.0_amd64.deb", "linux-x86_64-deb"),
+        ("linux-x86_64-claude-memory-0.2.0-1.x86_64.rpm", "linux-x86_64-rpm"),
+        ("macos-arm64-claude-memory_0.2.0_aarch64.dmg", "darwin-aarch64-dmg"),
+        ("windows-x86_64-claude-memory_0.2.0_x64_en-US.msi", "windows-x86_64-msi"),
+        ("windows-x86_64-claude-memory_0.2.0_x64-setup.exe", "windows-x86_64-nsis"),
+    ];
+    let server = Server::default();
+    let url = server.start().await;
+    for (name, _) in packages.iter().chain([&("macos-arm64-claude-memory.app.zip", "")]) {
+        let body = format!("the package {name}").repeat(1000);
+        std::fs::write(dist.path().join(name), &body).unwrap();
+        std::fs::write(dist.path().join(format!("{name}.sig")), key.sign(body.as_bytes())).unwrap();
+        server.put(&format!("/download/v0.2.0/{name}"), body);
+    }
+    std::fs::write(dist.path().join("SHA256SUMS"), "sums\n").unwrap();
+    let notes = dist.path().join("notes.md");
+    std::fs::write(&notes, "## What's Changed\n* Signed updates\n").unwrap();
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../installers/update-manifest.sh");
+    let run = |dir: &std::path::Path| {
+        std::process::Command::new("bash")
+            .arg(script)
+            .args(["v0.2.0", &format!("{url}/download/v0.2.0/")])
+            .arg(dir)
+            .arg(&notes)
+            .output()
+            .unwrap()
+    };
+    let out = run(dist.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest = out.stdout;
+    server.put("/latest.json", manifest.clone());
+    server.put("/latest.json.sig", key.sign(&manifest));
+
+    let downloads = tempfile::tempdir().unwrap();
+    for (name, platform) in packages {
+        let updater = Updater::new(Config {
+            endpoint: format!("{url}/latest.json"),
+            pubkey: key.public(),
+            current: Version::new(0, 1, 0),
+            platform: platform.into(),
+        })
+        .unwrap();
+        let update = updater.check().await.unwrap().expect(platform);
+        assert_eq!(update.version, Version::new(0, 2, 0));
+        assert_eq!(update.notes, "## What's Changed\n* Signed updates\n");
+        let path = updater.download(&update, downloads.path()).await.unwrap();
+        assert_eq!(path.file_name().unwrap().to_str(), Some(name), "{platform}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("the package {name}").repeat(1000));
+    }
+    let intel_mac = Updater::new(Config {
+        endpoint: format!("{url}/latest.json"),
+        pubkey: key.public(),
+        current: Version::new(0, 1, 0),
+        platform: "darwin-x86_64-dmg".into(),
+    })
+    .unwrap();
+    assert!(matches!(intel_mac.check().await, Err(Error::BadManifest(_))));
+
+    // A package without its signature stops the release.
+    std::fs::remove_file(dist.path().join("linux-x86_64-claude-memory-0.2.0-1.x86_64.rpm.sig")).unwrap();
+    let out = run(dist.path());
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: linux-x86_64-claude-memory-0.2.0-1.x86_64.rpm is not signed (no linux-x86_64-claude-memory-0.2.0-1.x86_64.rpm.sig)\n"
+    );
+}
