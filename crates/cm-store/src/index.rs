@@ -249,16 +249,6 @@ impl Indexes {
         let query = sign_bits(vector, index.words);
         Ok(index.nearest(&query, req, n))
     }
-
-    /// Vectors in `space`'s index (loading it if needed), for tests.
-    #[cfg(test)]
-    pub(crate) async fn loaded_len(&self, conn: &mut SqliteConnection, space: &Space) -> Result<usize> {
-        let entry = self.entry(space);
-        let _refreshing = entry.refresh.lock().await;
-        let position = entry.data.read().unwrap_or_else(|e| e.into_inner()).position;
-        sync(conn, space, &entry.data, position).await?;
-        Ok(entry.data.read().unwrap_or_else(|e| e.into_inner()).len())
-    }
 }
 
 /// Brings `data` (at `position`) up to date: nothing when the log has
