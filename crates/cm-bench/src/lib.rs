@@ -208,24 +208,42 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
+/// Times `queries` in `mode`, saying on stderr how far it got (every 10 s,
+/// and when done) under `label`: an exact scan of a large project takes
+/// minutes, and a silent benchmark cannot be told from a hung one.
 async fn time_queries(
     engine: &Engine,
     project: &Project,
     queries: &[String],
     mode: SearchMode,
+    label: &str,
 ) -> Result<(Latency, Vec<Vec<i64>>)> {
     let mut times = Vec::with_capacity(queries.len());
     let mut results = Vec::with_capacity(queries.len());
-    for q in queries {
+    let started = Instant::now();
+    let mut said = Instant::now();
+    for (i, q) in queries.iter().enumerate() {
         let mut req = SearchRequest::new(q.clone(), 10);
         req.mode = mode;
         let start = Instant::now();
         let r = engine.search(project, &req).await?;
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         results.push(r.hits.iter().map(|h| h.memory.id).collect());
+        if said.elapsed().as_secs() >= 10 && i + 1 < queries.len() {
+            eprintln!("{label}: {}/{} queries ({:.0} s)", i + 1, queries.len(), started.elapsed().as_secs_f64());
+            said = Instant::now();
+        }
     }
     times.sort_by(f64::total_cmp);
-    Ok((Latency { p50_ms: percentile(&times, 0.5), p99_ms: percentile(&times, 0.99) }, results))
+    let latency = Latency { p50_ms: percentile(&times, 0.5), p99_ms: percentile(&times, 0.99) };
+    eprintln!(
+        "{label}: {} queries, p50 {:.2} ms, p99 {:.2} ms ({:.0} s)",
+        queries.len(),
+        latency.p50_ms,
+        latency.p99_ms,
+        started.elapsed().as_secs_f64()
+    );
+    Ok((latency, results))
 }
 
 /// Runs the benchmark.
@@ -281,23 +299,28 @@ pub async fn search(opts: &SearchBenchOptions) -> Result<SearchBenchReport> {
             engine.save(&project, new).await?;
         }
         let saves_per_second = sample as f64 / start.elapsed().as_secs_f64();
+        eprintln!("{}-d, {size} memories: {sample} saves, {saves_per_second:.0}/s", opts.dim);
         let queries: Vec<String> = (0..opts.queries).map(|_| corpus.query()).collect();
+        let label = |what: &str| format!("{}-d, {size} memories, {what}", opts.dim);
 
-        let (bm25, _) = time_queries(&engine, &project, &queries, SearchMode::Bm25).await?;
-        let (vector, _) = time_queries(&engine, &project, &queries, SearchMode::Vector).await?;
-        let (hybrid, _) = time_queries(&engine, &project, &queries, SearchMode::Hybrid).await?;
+        let (bm25, _) = time_queries(&engine, &project, &queries, SearchMode::Bm25, &label("bm25")).await?;
+        let (vector, _) = time_queries(&engine, &project, &queries, SearchMode::Vector, &label("vector")).await?;
+        let (hybrid, _) = time_queries(&engine, &project, &queries, SearchMode::Hybrid, &label("hybrid")).await?;
         let with_limit = |limit: i64| {
             let mut c = Config::default();
             c.search.exact_scan_limit = limit;
             Engine::new(c, Some(embedder.clone()))
         };
         let exact = with_limit(i64::MAX);
-        let (vector_exact, exact_ids) = time_queries(&exact, &project, &queries, SearchMode::Vector).await?;
-        let (hybrid_exact, _) = time_queries(&exact, &project, &queries, SearchMode::Hybrid).await?;
+        let (vector_exact, exact_ids) =
+            time_queries(&exact, &project, &queries, SearchMode::Vector, &label("vector exact")).await?;
+        let (hybrid_exact, _) =
+            time_queries(&exact, &project, &queries, SearchMode::Hybrid, &label("hybrid exact")).await?;
         let quantized = with_limit(-1);
         let (vector_quantized, q_ids) =
-            time_queries(&quantized, &project, &queries, SearchMode::Vector).await?;
-        let (hybrid_quantized, _) = time_queries(&quantized, &project, &queries, SearchMode::Hybrid).await?;
+            time_queries(&quantized, &project, &queries, SearchMode::Vector, &label("vector index")).await?;
+        let (hybrid_quantized, _) =
+            time_queries(&quantized, &project, &queries, SearchMode::Hybrid, &label("hybrid index")).await?;
         let (mut found, mut total) = (0usize, 0usize);
         for (e, q) in exact_ids.iter().zip(&q_ids) {
             total += e.len();

@@ -446,6 +446,13 @@ pub async fn ingest(engine: &Engine, conversations: &[Conversation]) -> Result<I
         let ids =
             outcomes.iter().zip(&c.turns).filter_map(|(o, t)| Some((o.id?, t.dia_id.clone()))).collect();
         projects.push((project, ids));
+        eprintln!(
+            "locomo: ingested conversation {}/{} ({} turns, {:.0} s)",
+            i + 1,
+            conversations.len(),
+            c.turns.len(),
+            start.elapsed().as_secs_f64()
+        );
     }
     Ok(Ingested { dir, projects, seconds: start.elapsed().as_secs_f64(), redacted_turns })
 }
@@ -461,6 +468,7 @@ pub async fn evaluate(
     let mut all: Vec<(u8, Score)> = Vec::new();
     let mut per_conversation = Vec::with_capacity(conversations.len());
     let mut times = Vec::new();
+    let start = Instant::now();
     for (c, (project, dia_ids)) in conversations.iter().zip(&ingested.projects) {
         let mut scores = Vec::with_capacity(c.questions.len());
         for q in &c.questions {
@@ -485,6 +493,12 @@ pub async fn evaluate(
             all.push((q.category, score));
         }
         per_conversation.push(Metrics::mean(&scores));
+        eprintln!(
+            "locomo: {mode:?}, conversation {}/{} asked ({:.0} s)",
+            per_conversation.len(),
+            conversations.len(),
+            start.elapsed().as_secs_f64()
+        );
     }
     times.sort_by(f64::total_cmp);
     let by_category = CATEGORIES
