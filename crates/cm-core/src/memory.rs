@@ -426,6 +426,10 @@ pub struct Memory {
     /// decision changed, a version bumped): kept and listed, not injected.
     #[serde(default)]
     pub superseded_by: Option<i64>,
+    /// The teammate who wrote it, when it came from the project's team
+    /// database; `None` for this person's own memories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_author: Option<String>,
 }
 
 /// What a save did.

@@ -38,6 +38,9 @@ pub enum Error {
     /// Memory is paused (from the tray menu or the dashboard): nothing is saved.
     #[error("memory is paused; resume it to save")]
     Paused,
+    /// Team memory: not linked, a private memory, or the team database failed.
+    #[error("{0}")]
+    Team(String),
 }
 
 impl Error {

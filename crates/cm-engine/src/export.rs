@@ -197,6 +197,7 @@ fn imported(new: cm_core::NewMemory, confidence: f64, created_at: i64) -> Memory
         archived: false,
         merged_into: None,
         superseded_by: None,
+        team_author: None,
         cluster_id: None,
     }
 }

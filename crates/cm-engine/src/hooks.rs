@@ -968,6 +968,15 @@ pub fn as_data(text: &str) -> String {
     out.replace("[memory #", "(memory #")
 }
 
+/// A memory's domain, and the teammate who wrote it when it came from the
+/// project's team (their name is data like the rest of the line).
+fn domain_and_author(m: &Memory) -> String {
+    match &m.team_author {
+        Some(author) => format!("{} · from teammate {}", m.domain.as_str(), truncate(&as_data(author), 40)),
+        None => m.domain.as_str().to_owned(),
+    }
+}
+
 /// The injected text: `heading`, then one factual line per memory with its
 /// id, as many as fit in `max_tokens`. `None` when nothing fits. Also returns
 /// the ids included.
@@ -993,7 +1002,7 @@ fn render<'a>(
             "\n- [memory #{} · {} · {} · confidence {:.2}] {}{}",
             m.id,
             m.memory_type.as_str(),
-            m.domain.as_str(),
+            domain_and_author(m),
             m.confidence,
             content,
             ellipsis
@@ -1095,6 +1104,7 @@ mod tests {
             archived: false,
             merged_into: None,
             superseded_by: None,
+            team_author: None,
             cluster_id: None,
         };
         let ms = [

@@ -24,6 +24,7 @@ mod redaction;
 mod registry;
 mod structuring;
 pub mod supersede;
+pub mod team;
 pub mod transcript;
 
 pub use clustering::{ClusterPass, MapPoint};

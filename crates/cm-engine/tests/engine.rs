@@ -168,6 +168,7 @@ fn exported(id: i64, content: &str, memory_type: MemoryType, age_days: i64) -> M
         archived: false,
         merged_into: None,
         superseded_by: None,
+        team_author: None,
         cluster_id: None,
     }
 }

@@ -39,6 +39,9 @@ pub struct MemoryView {
     /// The newer memory that overtook this one on the same subject; a
     /// superseded memory is listed and searchable but not injected.
     pub superseded_by: Option<i64>,
+    /// The teammate who wrote it, for a memory pulled from the project's team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_author: Option<String>,
 }
 
 impl From<&Memory> for MemoryView {
@@ -64,6 +67,7 @@ impl From<&Memory> for MemoryView {
             merged_into: m.merged_into,
             cluster_id: m.cluster_id,
             superseded_by: m.superseded_by,
+            team_author: m.team_author.clone(),
         }
     }
 }
