@@ -273,11 +273,13 @@ pub enum BenchCommand {
     Hook(BenchHookArgs),
     /// Calibrate a model's thresholds: what the hook gate injects and how memories cluster, per cosine.
     Gate(BenchGateArgs),
+    /// What the prompt hook really injects: per prompt, memories, relevant ones and tokens; precision and recall.
+    Inject(BenchGateArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct BenchGateArgs {
-    /// Also measure the gate on these LoCoMo conversations (a directory of `<id>.json`).
+    /// Also measure on these LoCoMo conversations (a directory of `<id>.json`).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Model id (default: the configured model, else all-minilm-l6-v2).

@@ -62,6 +62,7 @@ async fn bench(command: BenchCommand, json: bool) -> Result<()> {
         BenchCommand::Hook(args) => crate::bench_hook::run(&args, json).await,
         BenchCommand::Locomo(args) => bench_locomo(&args, json).await,
         BenchCommand::Gate(args) => bench_gate(&args, json).await,
+        BenchCommand::Inject(args) => bench_inject(&args, json).await,
     }
 }
 
@@ -134,6 +135,18 @@ async fn bench_gate(args: &crate::cli::BenchGateArgs, json: bool) -> Result<()> 
     };
     let embedder = bench_model(&config, args.model.as_deref(), args.model_dir.as_deref()).await?;
     let report = cm_bench::gate::run(config, embedder, &conversations).await?;
+    output::print(json, &report, |r| r.to_string())
+}
+
+/// The hook is measured with the real model: one that fails to load is an error.
+async fn bench_inject(args: &crate::cli::BenchGateArgs, json: bool) -> Result<()> {
+    let config = paths::load_config()?;
+    let conversations = match &args.data {
+        Some(dir) => cm_bench::locomo::load_dir(dir)?,
+        None => Vec::new(),
+    };
+    let embedder = bench_model(&config, args.model.as_deref(), args.model_dir.as_deref()).await?;
+    let report = cm_bench::inject::run(config, embedder, &conversations).await?;
     output::print(json, &report, |r| r.to_string())
 }
 

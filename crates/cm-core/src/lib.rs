@@ -7,6 +7,7 @@
 //! parser and an offline fallback). The store, engine, server and front ends
 //! all speak these types, so one vocabulary holds everywhere.
 
+pub mod artifacts;
 pub mod config;
 pub mod embed;
 pub mod extract;
@@ -21,7 +22,7 @@ pub mod text;
 pub use config::{Config, Fusion, HooksConfig, ProjectsConfig, SearchConfig, ServiceConfig, StructureConfig};
 pub use embed::{Calibration, EmbedError, EmbedFuture, EmbedKind, Embedder};
 pub use llm::{HOOKS_OFF_VAR, Llm, LlmAnswer, LlmCallError, LlmFuture, LlmPurpose, TokenLimits};
-pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source};
+pub use memory::{Domain, Memory, MemoryType, NewMemory, Provenance, SaveAction, SaveOutcome, Source, Stale};
 pub use search::{SearchHit, SearchMode, SearchRequest, SearchResults};
 pub use structure::{LlmVerdict, Structured};
 

@@ -430,6 +430,22 @@ pub struct Memory {
     /// database; `None` for this person's own memories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_author: Option<String>,
+    /// A file it names went away since it was saved: it ranks lower until a
+    /// person confirms it or the file comes back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<Stale>,
+}
+
+/// Why a memory may be out of date: a file of the project it names was
+/// deleted or renamed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Stale {
+    /// The project-relative path that went away.
+    pub path: String,
+    /// `deleted`, `renamed to <path>`, or `missing at session start`.
+    pub reason: String,
+    /// When it was flagged, unix milliseconds.
+    pub at: i64,
 }
 
 /// What a save did.

@@ -477,16 +477,22 @@ impl Engine {
         };
         let started = std::time::Instant::now();
         let config = &self.inner.config.search;
-        // The query is embedded on the model's thread while SQLite finds the
-        // full-text candidates on its own: neither waits for the other.
-        let embed = async {
-            match req.mode {
-                SearchMode::Bm25 => Ok(None),
-                _ => self.query_vector(&store, &req.query).await,
-            }
+        // The query is embedded on the model's thread and its nearest
+        // neighbours found while SQLite finds the full-text candidates on
+        // another connection: neither leg waits for the other.
+        let vector_leg = async {
+            let query = match req.mode {
+                SearchMode::Bm25 => None,
+                _ => self.query_vector(&store, &req.query).await?,
+            };
+            let hits = match &query {
+                Some((space, v)) => Some(store.vector_candidates(req, (space, v), config).await?),
+                None => None,
+            };
+            Ok::<_, crate::Error>((query, hits))
         };
-        let (query, text_hits) = tokio::join!(embed, store.text_candidates(req, config));
-        let (query, text_hits) = (query?, text_hits?);
+        let (vector_leg, text_hits) = tokio::join!(vector_leg, store.text_candidates(req, config));
+        let ((query, vector_hits), text_hits) = (vector_leg?, text_hits?);
         let embedded = started.elapsed();
         let query_ref = query.as_ref().map(|(s, v)| (s, v.as_slice()));
         // Recording an access is a write transaction (milliseconds on a large
@@ -494,7 +500,8 @@ impl Engine {
         // results, not for that. Accesses are gathered and written in one
         // transaction a moment later; `close` and `flush_accesses` write them now.
         let deferred = SearchRequest { touch: false, ..req.clone() };
-        let results = store.search_with_text(&deferred, query_ref, config, Some(text_hits)).await?;
+        let results =
+            store.search_with_candidates(&deferred, query_ref, config, Some(text_hits), vector_hits).await?;
         tracing::debug!(
             embed_us = embedded.as_micros() as u64,
             store_us = (started.elapsed() - embedded).as_micros() as u64,

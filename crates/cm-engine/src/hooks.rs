@@ -270,6 +270,7 @@ impl Engine {
         Gate {
             min_similarity: self.calibration().relevance,
             min_shared_words: self.config().hooks.min_shared_words,
+            min_relative_score: self.config().hooks.relative_score,
         }
     }
 
@@ -283,9 +284,11 @@ impl Engine {
         let gate = self.gate();
         let subject = meaningful_words(query);
         let loaded = LoadedByClaudeCode::among(results);
+        let best = results.hits.first().map_or(0.0, |h| h.score);
         results
             .hits
             .iter()
+            .filter(|h| gate.near_best(h, best))
             .filter(|h| injectable(&h.memory) && !loaded.repeats(&h.memory) && gate.passes(h, &subject))
             .take(cfg.prompt_limit)
             .map(|h| h.memory.id)
@@ -448,9 +451,11 @@ impl Engine {
         let subject = meaningful_words(subject);
         let gate = self.gate();
         let loaded = LoadedByClaudeCode::among(&results);
+        let best = results.hits.first().map_or(0.0, |h| h.score);
         let picked: Vec<(&cm_core::SearchHit, Passed)> = results
             .hits
             .iter()
+            .filter(|h| gate.near_best(h, best))
             .filter(|h| !seen.contains(&h.memory.id) && injectable(&h.memory) && !loaded.repeats(&h.memory))
             .filter_map(|h| Some((h, gate.check(h, &subject)?)))
             .take(limit)
@@ -737,6 +742,8 @@ pub struct Gate {
     pub min_similarity: f64,
     /// Meaningful words shared with the query that suffice alone.
     pub min_shared_words: usize,
+    /// Share of the search's best score a hit needs, whatever passed it.
+    pub min_relative_score: f64,
 }
 
 /// Why a hit passed the gate.
@@ -772,6 +779,17 @@ impl Gate {
         let shared = subject.intersection(&memory).count();
         let needed = self.min_shared_words.max(subject.len().div_ceil(5)).min(subject.len());
         (needed > 0 && shared >= needed).then_some(Passed::SharedWords)
+    }
+
+    /// Whether the search ranked `hit` close to its best hit, whose score
+    /// is `best`. Measured on the coding project (`claude-memory bench
+    /// inject`), a prompt's padding — hits well below the best that still
+    /// pass the similarity or shared words — is mostly not relevant. The
+    /// best hit is the search's, even when this session already saw it or
+    /// it cannot be injected: a prompt whose best match is known does not
+    /// get the weaker ones in its place.
+    pub fn near_best(&self, hit: &cm_core::SearchHit, best: f64) -> bool {
+        best <= 0.0 || hit.score >= best * self.min_relative_score
     }
 
     /// Whether `hit` passes, for any reason.

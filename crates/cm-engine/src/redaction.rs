@@ -54,6 +54,23 @@ impl Redact for MemoryPatch {
     }
 }
 
+/// An inference the engine records about a memory: its reason holds
+/// commands and paths from tool calls, and its session id is Claude Code's.
+impl Redact for cm_store::Inference {
+    fn redact(&mut self) -> Vec<String> {
+        let mut found = Found::default();
+        found.text(&mut self.reason);
+        found.optional(&mut self.session_id);
+        found.kinds()
+    }
+}
+
+/// Free text the engine stores beside a memory (a stale flag's path and
+/// reason, a session id), redacted like every other field.
+pub(crate) fn redact_text(text: &str) -> String {
+    redact(text).text
+}
+
 /// Tags a memory that reads like an instruction to the model for review
 /// (hooks never inject it, see `hooks.rs`). The same boundary, since every
 /// write passes here.

@@ -40,6 +40,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/memories/{id}/validate", post(memories::validate))
         .route("/memories/{id}/restore", post(memories::restore))
         .route("/memories/{id}/unsupersede", post(memories::unsupersede))
+        .route("/memories/{id}/confirm", post(memories::confirm))
         .route("/stats", get(activity::stats))
         .route("/injections", get(activity::injections))
         .route("/jobs", get(activity::jobs))

@@ -42,6 +42,10 @@ pub struct MemoryView {
     /// The teammate who wrote it, for a memory pulled from the project's team.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_author: Option<String>,
+    /// A file it names was deleted or renamed since: it ranks lower until a
+    /// person confirms it (`POST /api/memories/{id}/confirm`) or the file
+    /// comes back.
+    pub stale: Option<cm_core::Stale>,
 }
 
 impl From<&Memory> for MemoryView {
@@ -68,6 +72,7 @@ impl From<&Memory> for MemoryView {
             cluster_id: m.cluster_id,
             superseded_by: m.superseded_by,
             team_author: m.team_author.clone(),
+            stale: m.stale.clone(),
         }
     }
 }

@@ -150,7 +150,7 @@ fn memory_json(m: &cm_core::Memory) -> Value {
 /// stored memory cannot start a line that reads as another result.
 fn memory_line(m: &cm_core::Memory) -> String {
     format!(
-        "#{} [{} · {} · confidence {:.2}{}{}] {}",
+        "#{} [{} · {} · confidence {:.2}{}{}{}] {}",
         m.id,
         m.memory_type.as_str(),
         m.domain.as_str(),
@@ -159,6 +159,11 @@ fn memory_line(m: &cm_core::Memory) -> String {
         // Overtaken by a newer memory on the same subject: Claude should
         // prefer that one.
         m.superseded_by.map(|by| format!(" · superseded by #{by}")).unwrap_or_default(),
+        // A file it names went away: Claude should check before relying on it.
+        m.stale
+            .as_ref()
+            .map(|s| format!(" · may be stale: {}", as_data(&format!("{} {}", s.path, s.reason))))
+            .unwrap_or_default(),
         as_data(&m.content)
     )
 }

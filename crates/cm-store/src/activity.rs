@@ -133,16 +133,18 @@ pub struct HookCall {
 /// One entry of a project's history.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct TimelineEntry {
-    /// `injection`, `save` or `job`.
+    /// `injection`, `save`, `inference` or `job`.
     pub kind: String,
     /// Unix ms.
     pub at: i64,
     /// Claude Code's session, when known.
     pub session_id: Option<String>,
-    /// The hook event (injection), the source (save) or the job's kind.
+    /// The hook event (injection), the source (save), what was inferred
+    /// (`followed`, `ignored`, `warned`, `stale`, `fresh`) or the job's kind.
     pub what: String,
     /// An injection's memories (`[{id, score, similarity, reason, type,
-    /// content}]`), a saved memory, or a job's state, error and mined count.
+    /// content}]`), a saved memory, an inference (`{id, delta, confidence,
+    /// reason, type, content}`), or a job's state, error and mined count.
     pub detail: serde_json::Value,
 }
 
@@ -347,7 +349,8 @@ impl Store {
 
     /// The project's history, newest first: each hook answer with the
     /// memories it injected (why each passed, its scores, the start of its
-    /// text), each memory saved (from any source; archived ones too), and
+    /// text), each memory saved (from any source; archived ones too), each
+    /// inference about a memory (stale, fresh, followed, ignored, warned), and
     /// each job with its state, error and the memories it mined. `session`
     /// keeps one Claude Code session's; `before` (Unix ms) pages back.
     pub async fn timeline(
@@ -370,6 +373,12 @@ impl Store {
                         json_object('id', id, 'type', memory_type, 'domain', domain, 'confidence', confidence,
                                     'archived', archived, 'content', substr(content, 1, 200))
                  FROM memories
+                 UNION ALL
+                 SELECT 'inference', f.created_at, f.session_id, f.kind,
+                        json_object('id', f.memory_id, 'delta', f.delta, 'confidence', f.confidence,
+                                    'reason', f.reason, 'type', m.memory_type,
+                                    'content', substr(m.content, 1, 200))
+                 FROM inferences f JOIN memories m ON m.id = f.memory_id
                  UNION ALL
                  SELECT 'job', j.updated_at, j.session_id, j.kind,
                         json_object('id', j.id, 'state', j.state, 'trigger', j.trigger, 'attempts', j.attempts,

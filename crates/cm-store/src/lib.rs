@@ -12,6 +12,7 @@ mod clusters;
 mod error;
 mod foreign;
 mod index;
+mod inferences;
 mod memories;
 mod search;
 mod stats;
@@ -36,6 +37,7 @@ pub use activity::{
 pub use clusters::{Assignment, Maturity, Member};
 pub use error::{Error, Result};
 pub use foreign::{CLAUDE_MEM_SUMMARY, ClaudeMemNote, OriginalMemory, read_claude_mem, read_original};
+pub use inferences::{Inference, InjectedMemory, PathMention, UseHistory};
 pub use memories::{Access, ImportFailure, ImportReport, ListFilter, MemoryPatch, Unembedded};
 pub use stats::Stats;
 pub use team::{Applied, Incoming, Outgoing, TeamCounts, TeamLink, TeamMark};

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use cm_core::memory::{MAX_CONFIDENCE, MIN_CONFIDENCE, clamp_confidence, normalize_labels};
 use cm_core::text::{content_hash, dedupe_query, jaccard, word_set};
-use cm_core::{Domain, Memory, MemoryType, NewMemory, Provenance, Source};
+use cm_core::{Domain, Memory, MemoryType, NewMemory, Provenance, Source, Stale};
 use serde::{Deserialize, Serialize};
 use sqlx::AssertSqlSafe;
 use sqlx::{Row, SqliteConnection};
@@ -16,7 +16,7 @@ use crate::{Error, Result, Store, now_ms};
 pub(crate) const MEMORY_COLUMNS: &str = "id, content, structured, summary, memory_type, domain, tags, \
      keywords, confidence, evidence_count, access_count, last_accessed_at, created_at, updated_at, \
      source, session_id, transcript_start, transcript_end, content_hash, embedding_model, archived, \
-     merged_into, cluster_id, superseded_by, team_author";
+     merged_into, cluster_id, superseded_by, team_author, stale_path, stale_reason, stale_at";
 
 pub(crate) fn memory_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Memory> {
     let parse_labels = |col: &str| -> Result<Vec<String>> {
@@ -54,6 +54,18 @@ pub(crate) fn memory_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Memory> {
         cluster_id: row.try_get("cluster_id")?,
         superseded_by: row.try_get("superseded_by")?,
         team_author: row.try_get("team_author")?,
+        stale: stale_from_row(row)?,
+    })
+}
+
+/// A memory's stale flag: set when its path and time are.
+fn stale_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Option<Stale>> {
+    let path: Option<String> = row.try_get("stale_path")?;
+    let at: Option<i64> = row.try_get("stale_at")?;
+    let reason: Option<String> = row.try_get("stale_reason")?;
+    Ok(match (path, at) {
+        (Some(path), Some(at)) => Some(Stale { path, reason: reason.unwrap_or_default(), at }),
+        _ => None,
     })
 }
 
@@ -72,6 +84,9 @@ pub struct ListFilter {
     pub archived: Option<bool>,
     /// Only memories with this tag (e.g. `quarantined`, for review).
     pub tag: Option<String>,
+    /// Only memories flagged stale (a file they name went away).
+    #[serde(default)]
+    pub stale: bool,
 }
 
 /// A memory without a vector from some model: what embedding it needs.
@@ -152,6 +167,7 @@ impl Store {
                AND (?4 IS NULL OR confidence >= ?4)
                AND (?5 IS NULL OR archived = ?5)
                AND (?8 IS NULL OR EXISTS (SELECT 1 FROM json_each(memories.tags) WHERE value = ?8))
+               AND (?9 = 0 OR stale_at IS NOT NULL)
              ORDER BY created_at DESC, id DESC
              LIMIT ?6 OFFSET ?7"
         )))
@@ -167,6 +183,7 @@ impl Store {
         .bind(limit as i64)
         .bind(offset as i64)
         .bind(filter.tag.as_deref())
+        .bind(filter.stale)
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(memory_from_row).collect()

@@ -42,6 +42,24 @@ impl Store {
         bm25_candidates(&mut conn, req, config.candidates.max(req.limit)).await
     }
 
+    /// The nearest-neighbour candidates of a search, `(id, similarity)` best
+    /// first: the other half of [`Store::text_candidates`], so a caller can
+    /// run the two on two connections at once and hand both to
+    /// [`Store::search_with_candidates`].
+    pub async fn vector_candidates(
+        &self,
+        req: &SearchRequest,
+        query_vector: (&Space, &[f32]),
+        config: &SearchConfig,
+    ) -> Result<Vec<(i64, f64)>> {
+        if req.mode == SearchMode::Bm25 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool().acquire().await?;
+        let (space, v) = query_vector;
+        knn(&self.indexes, &mut conn, space, v, req, config.candidates.max(req.limit), config).await
+    }
+
     /// [`Store::search`] with the full-text candidates already fetched by
     /// [`Store::text_candidates`] (for the same request), when given.
     pub async fn search_with_text(
@@ -50,6 +68,20 @@ impl Store {
         query_vector: Option<(&Space, &[f32])>,
         config: &SearchConfig,
         text_hits: Option<Vec<(i64, f64)>>,
+    ) -> Result<SearchResults> {
+        self.search_with_candidates(req, query_vector, config, text_hits, None).await
+    }
+
+    /// [`Store::search`] with either list of candidates already fetched by
+    /// [`Store::text_candidates`] and [`Store::vector_candidates`] (for the
+    /// same request and query vector), when given.
+    pub async fn search_with_candidates(
+        &self,
+        req: &SearchRequest,
+        query_vector: Option<(&Space, &[f32])>,
+        config: &SearchConfig,
+        text_hits: Option<Vec<(i64, f64)>>,
+        vector_hits: Option<Vec<(i64, f64)>>,
     ) -> Result<SearchResults> {
         let mode = match (req.mode, query_vector.is_some()) {
             (SearchMode::Bm25, _) | (SearchMode::Hybrid, false) => SearchMode::Bm25,
@@ -69,9 +101,10 @@ impl Store {
             None => bm25_candidates(&mut conn, req, want).await?,
         };
         let t_bm25 = t0.elapsed();
-        let vector_hits = match (mode, query_vector) {
-            (SearchMode::Bm25, _) | (_, None) => Vec::new(),
-            (_, Some((space, v))) => knn(&self.indexes, &mut conn, space, v, req, want, config).await?,
+        let vector_hits = match (mode, query_vector, vector_hits) {
+            (SearchMode::Bm25, _, _) | (_, None, _) => Vec::new(),
+            (_, Some(_), Some(hits)) => hits,
+            (_, Some((space, v)), None) => knn(&self.indexes, &mut conn, space, v, req, want, config).await?,
         };
 
         let mut by_id: HashMap<i64, Candidate> = HashMap::new();

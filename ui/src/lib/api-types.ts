@@ -316,6 +316,14 @@ export interface HooksConfig {
   /** Memories considered per prompt. */
   prompt_limit: number;
   /**
+   * …and only when the search ranks it close to its best hit: a fused
+   * score at least this share of the best one's (0 turns the cut off).
+   * A prompt's one strong match then comes alone rather than with the
+   * weak neighbours that merely pass the threshold (`claude-memory bench
+   * inject` measures it).
+   */
+  relative_score: number;
+  /**
    * Tell the person, not only Claude, when memories were added: a short
    * `systemMessage` ("claude-memory: 3 memories added") under the prompt.
    * Off by default: most people want memory to stay out of sight.

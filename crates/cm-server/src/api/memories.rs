@@ -32,6 +32,8 @@ pub(super) struct MemoriesQuery {
     mode: Option<SearchMode>,
     /// List: only memories with this tag (`quarantined` for review).
     tag: Option<String>,
+    /// List: only memories flagged stale (a file they name went away).
+    stale: Option<bool>,
 }
 
 fn domain(d: Option<&str>) -> Result<Option<Domain>> {
@@ -74,6 +76,7 @@ pub(super) async fn search_or_list(
         min_confidence: q.min_confidence,
         archived: q.archived.and_then(|a| a.then_some(true)),
         tag: q.tag,
+        stale: q.stale.unwrap_or(false),
     };
     let list = engine.list(&project, &filter, limit, offset).await?;
     let memories = list.iter().map(MemoryView::from).collect();
@@ -175,6 +178,18 @@ pub(super) async fn restore(
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<MemoryAnswer>> {
     let memory = state.engine().set_archived(&project, id, false).await?;
+    Ok(Json(MemoryAnswer { memory: memory.into() }))
+}
+
+/// `POST /api/memories/{id}/confirm`: a person confirms a memory flagged
+/// stale still holds; it ranks as before and the same missing file does not
+/// flag it again.
+pub(super) async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    ProjectParam(project): ProjectParam,
+) -> Result<Json<MemoryAnswer>> {
+    let memory = state.engine().confirm_fresh(&project, id).await?;
     Ok(Json(MemoryAnswer { memory: memory.into() }))
 }
 
