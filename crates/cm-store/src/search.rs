@@ -155,7 +155,8 @@ impl Store {
         if let (Some(min), true) = (req.min_similarity, mode != SearchMode::Bm25) {
             candidates.retain(|c| c.similarity.is_some_and(|(s, _)| s >= min));
         }
-        let ranked = fuse(&candidates, config, mode, now_ms());
+        let mut ranked = fuse(&candidates, config, mode, now_ms());
+        demote_stale(&mut ranked, &candidates, &memories);
         let mut hits = Vec::with_capacity(req.limit);
         for (i, score) in ranked.into_iter().take(req.limit) {
             let c = &candidates[i];
@@ -173,6 +174,31 @@ impl Store {
             self.touch(&ids).await?;
         }
         Ok(SearchResults { hits, mode })
+    }
+}
+
+/// What a memory flagged stale (a file it names went away) keeps of its
+/// score: it still turns up, below the fresh memories that match as well,
+/// until a person confirms it or the file comes back.
+pub const STALE_FACTOR: f64 = 0.5;
+
+/// Scales the scores of stale memories by [`STALE_FACTOR`] and re-sorts,
+/// keeping fusion's order among equals.
+fn demote_stale(
+    ranked: &mut [(usize, f64)],
+    candidates: &[Candidate],
+    memories: &HashMap<i64, cm_core::Memory>,
+) {
+    let mut any = false;
+    for (i, score) in ranked.iter_mut() {
+        if memories.get(&candidates[*i].id).is_some_and(|m| m.stale.is_some()) {
+            *score *= STALE_FACTOR;
+            any = true;
+        }
+    }
+    if any {
+        // Stable: equal scores keep fusion's tie-break.
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
     }
 }
 
