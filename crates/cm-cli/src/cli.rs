@@ -71,6 +71,12 @@ pub enum ProjectCommand {
         /// Memory id.
         id: i64,
     },
+    /// Confirm a memory flagged stale still holds (the file it names went
+    /// away): it ranks as before, and that file no longer flags it.
+    Confirm {
+        /// Memory id.
+        id: i64,
+    },
     /// Counts by type, domain and source; database size; embedding model.
     Stats,
     /// Export every memory to stdout.

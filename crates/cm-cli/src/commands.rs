@@ -297,6 +297,10 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
             let m = engine.unsupersede(project, id).await?;
             output::print(json, &m, |m| format!("memory {} is live again", m.id))
         }
+        ProjectCommand::Confirm { id } => {
+            let m = engine.confirm_fresh(project, id).await?;
+            output::print(json, &m, |m| format!("memory {} confirmed: not stale", m.id))
+        }
         ProjectCommand::Stats => {
             let stats = engine.stats(project).await?;
             output::print(json, &stats, |s| output::stats(project, s))

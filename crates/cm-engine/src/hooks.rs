@@ -212,7 +212,8 @@ const DAY_MS: i64 = 86_400_000;
 
 /// Orders briefing candidates and keeps the best `limit`:
 /// `0.45 confidence + 0.25 recency + 0.30 recent use`, halved for each of
-/// the last briefings that already showed it. Recency halves every 30 days
+/// the last briefings that already showed it, and halved for a stale
+/// memory. Recency halves every 30 days
 /// since the memory was last changed or used; recent use saturates at three
 /// injections by prompts or tool calls.
 pub fn rank_briefing(candidates: Vec<cm_store::BriefingCandidate>, now_ms: i64, limit: usize) -> Vec<Memory> {
@@ -223,8 +224,11 @@ pub fn rank_briefing(candidates: Vec<cm_store::BriefingCandidate>, now_ms: i64, 
             let age_days = (now_ms - touched).max(0) as f64 / DAY_MS as f64;
             let recency = 0.5f64.powf(age_days / 30.0);
             let used = c.recent_uses.min(3) as f64 / 3.0;
-            let score =
-                (0.45 * c.memory.confidence + 0.25 * recency + 0.30 * used) * 0.5f64.powi(c.shown as i32);
+            // A memory naming a file that went away may be out of date.
+            let stale = if c.memory.stale.is_some() { 0.5 } else { 1.0 };
+            let score = (0.45 * c.memory.confidence + 0.25 * recency + 0.30 * used)
+                * 0.5f64.powi(c.shown as i32)
+                * stale;
             (score, c.memory)
         })
         .collect();
@@ -243,6 +247,7 @@ impl Engine {
         if self.is_paused() {
             return Ok(None);
         }
+        let started_ms = cm_store::now_ms();
         let Some(project) = self.hook_project(input)? else { return Ok(None) };
         self.follow_fork(&project, event, input).await;
         let mut answer = self.answer_hook(&project, event, input).await;
@@ -261,7 +266,45 @@ impl Engine {
             Err(e) => format!("error: {e}"),
         };
         self.note_hook_call(&project, event, input, outcome, injected);
+        self.after_hook(&project, event, input, started_ms);
         answer
+    }
+
+    /// What a hook teaches about the memories, worked out after answering so
+    /// it never delays Claude Code: SessionStart checks the files memories
+    /// name ([`Engine::check_stale`]); a tool call flags memories naming
+    /// files it removed or moved and clears those whose file is back
+    /// ([`Engine::stale_after_tool`]); tool calls, a turn's end and the
+    /// session's end infer feedback on what was injected before
+    /// ([`Engine::infer_feedback`]). Failures are logged.
+    fn after_hook(&self, project: &Project, event: HookEvent, input: &HookInput, started_ms: i64) {
+        let work = matches!(
+            event,
+            HookEvent::SessionStart
+                | HookEvent::PostToolUse
+                | HookEvent::PostToolUseFailure
+                | HookEvent::Stop
+                | HookEvent::SessionEnd
+        );
+        if !work {
+            return;
+        }
+        let (engine, project, input) = (self.clone(), project.clone(), input.clone());
+        tokio::spawn(async move {
+            if event == HookEvent::SessionStart
+                && let Err(e) = engine.check_stale(&project).await
+            {
+                tracing::warn!(error = %e, "could not check memories for files that are gone");
+            }
+            if event == HookEvent::PostToolUse
+                && let Err(e) = engine.stale_after_tool(&project, &input).await
+            {
+                tracing::warn!(error = %e, "could not check a tool call for files that are gone");
+            }
+            if let Err(e) = engine.infer_feedback(&project, event, &input, started_ms).await {
+                tracing::warn!(error = %e, "could not infer feedback");
+            }
+        });
     }
 
     /// The gate in force: the calibrated (or configured) similarity and the
@@ -1014,14 +1057,20 @@ fn render<'a>(
         let whole = as_data(&m.content);
         let content = truncate(&whole, max_chars);
         let ellipsis = if content.len() < whole.len() { " …" } else { "" };
+        // A file it names went away: say so, so Claude checks before relying on it.
+        let stale = m
+            .stale
+            .as_ref()
+            .map(|s| format!(" · may be stale: {}", as_data(&format!("{} {}", s.path, s.reason))));
         let mut line = String::new();
         let _ = write!(
             line,
-            "\n- [memory #{} · {} · {} · confidence {:.2}] {}{}",
+            "\n- [memory #{} · {} · {} · confidence {:.2}{}] {}{}",
             m.id,
             m.memory_type.as_str(),
             domain_and_author(m),
             m.confidence,
+            stale.unwrap_or_default(),
             content,
             ellipsis
         );
@@ -1123,6 +1172,7 @@ mod tests {
             merged_into: None,
             superseded_by: None,
             team_author: None,
+            stale: None,
             cluster_id: None,
         };
         let ms = [

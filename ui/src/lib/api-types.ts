@@ -485,6 +485,12 @@ export interface MemoryView {
   /** The consolidated memory it was merged into. */
   merged_into: number | null;
   source: Source;
+  /**
+   * A file it names was deleted or renamed since: it ranks lower until a
+   * person confirms it (`POST /api/memories/{id}/confirm`) or the file
+   * comes back.
+   */
+  stale: Stale | null;
   /** The LLM's structured form (`<what>…</what>` sections), when made. */
   structured: string | null;
   summary: string | null;
@@ -767,6 +773,12 @@ export interface SearchHitView {
   /** Final score (fusion × age decay); higher is better. */
   score: number;
   source: Source;
+  /**
+   * A file it names was deleted or renamed since: it ranks lower until a
+   * person confirms it (`POST /api/memories/{id}/confirm`) or the file
+   * comes back.
+   */
+  stale: Stale | null;
   /** The LLM's structured form (`<what>…</what>` sections), when made. */
   structured: string | null;
   summary: string | null;
@@ -808,6 +820,19 @@ export interface SettingsSaved {
 
 /** Where a save came from. */
 export type Source = "mcp" | "cli" | "hook" | "transcript" | "import" | "merge";
+
+/**
+ * Why a memory may be out of date: a file of the project it names was
+ * deleted or renamed.
+ */
+export interface Stale {
+  /** When it was flagged, unix milliseconds. */
+  at: number;
+  /** The project-relative path that went away. */
+  path: string;
+  /** `deleted`, `renamed to <path>`, or `missing at session start`. */
+  reason: string;
+}
 
 /** Counts describing one project. */
 export interface Stats {
@@ -895,14 +920,18 @@ export interface TimelineEntry {
   at: number;
   /**
    * An injection's memories (`[{id, score, similarity, reason, type,
-   * content}]`), a saved memory, or a job's state, error and mined count.
+   * content}]`), a saved memory, an inference (`{id, delta, confidence,
+   * reason, type, content}`), or a job's state, error and mined count.
    */
   detail: unknown;
-  /** `injection`, `save` or `job`. */
+  /** `injection`, `save`, `inference` or `job`. */
   kind: string;
   /** Claude Code's session, when known. */
   session_id: string | null;
-  /** The hook event (injection), the source (save) or the job's kind. */
+  /**
+   * The hook event (injection), the source (save), what was inferred
+   * (`followed`, `ignored`, `warned`, `stale`, `fresh`) or the job's kind.
+   */
   what: string;
 }
 
