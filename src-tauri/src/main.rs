@@ -5,7 +5,8 @@
 //! - `engine.rs`: starting the engine, or finding the one already running;
 //! - `tray.rs`: the tray icon, its menu and what each item does;
 //! - `window.rs`: the one dashboard window, created on demand;
-//! - `cli_install.rs`: putting the bundled `claude-memory` on the PATH.
+//! - `cli_install.rs`: putting the bundled `claude-memory` on the PATH;
+//! - `update.rs`: checking for, showing and installing signed updates.
 //!
 //! Flags: `--hidden` starts in the tray only (launch at login passes it).
 
@@ -14,6 +15,7 @@
 mod cli_install;
 mod engine;
 mod tray;
+mod update;
 mod window;
 
 use std::path::PathBuf;
@@ -63,6 +65,7 @@ fn setup(app: &AppHandle, hidden: bool) -> tauri::Result<()> {
     let host = tauri::async_runtime::block_on(engine::start(ui_dir(app)));
     let local = matches!(host, Host::Local { .. });
     app.manage(host);
+    update::init(app);
     tray::create(app)?;
     if local {
         spawn_signal_handler(app.clone());

@@ -16,6 +16,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::cli_install;
 use crate::engine::{Host, Snapshot, encode_component};
+use crate::update::{self, Updates};
 use crate::window;
 
 /// The tray icon's id.
@@ -38,6 +39,10 @@ pub enum Action {
     LaunchAtLogin,
     /// Link the bundled `claude-memory` into `~/.local/bin`.
     InstallCli,
+    /// Check for an update now.
+    CheckUpdates,
+    /// Download, verify and install the update shown.
+    InstallUpdate,
     /// Stop the engine and exit.
     Quit,
 }
@@ -52,6 +57,8 @@ impl Action {
             Action::OpenFolder(p) => format!("open-folder:{}", p.display()),
             Action::LaunchAtLogin => "launch-at-login".into(),
             Action::InstallCli => "install-cli".into(),
+            Action::CheckUpdates => "check-updates".into(),
+            Action::InstallUpdate => "install-update".into(),
             Action::Quit => "quit".into(),
         }
     }
@@ -69,6 +76,8 @@ impl Action {
             "toggle-pause" => Action::TogglePause,
             "launch-at-login" => Action::LaunchAtLogin,
             "install-cli" => Action::InstallCli,
+            "check-updates" => Action::CheckUpdates,
+            "install-update" => Action::InstallUpdate,
             "quit" => Action::Quit,
             _ => return None,
         })
@@ -88,6 +97,14 @@ pub struct View {
     pub cli_bundled: bool,
     /// What the last install did, or what is installed.
     pub cli_note: Option<String>,
+    /// Where updates stand.
+    pub update: update::Status,
+    /// Whether updates are checked at all.
+    pub updates_on: bool,
+    /// Whether a found update can be installed from here.
+    pub can_install_update: bool,
+    /// The running version.
+    pub version: String,
 }
 
 /// The tray's state, managed by Tauri.
@@ -146,7 +163,18 @@ async fn view(app: &AppHandle, cli_note: Option<String>) -> View {
             .map(|o| o.describe())
     });
     let dashboard = app.state::<Host>().url().is_some();
-    View { snapshot, dashboard, autostart, cli_bundled: cli.is_some(), cli_note }
+    let updates = app.state::<Updates>();
+    View {
+        snapshot,
+        dashboard,
+        autostart,
+        cli_bundled: cli.is_some(),
+        cli_note,
+        update: updates.status(),
+        updates_on: updates.enabled(),
+        can_install_update: updates.can_install(),
+        version: updates.version().to_string(),
+    }
 }
 
 fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<Menu<Wry>> {
@@ -173,6 +201,15 @@ fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<Menu<Wry>> {
         if view.cli_bundled { "&Install command-line tool…" } else { "Command-line tool not bundled" };
     let install = item(Action::InstallCli, install_text, view.cli_bundled)?;
     let cli_note = view.cli_note.as_deref().map(|text| note("cli-note", text)).transpose()?;
+    let update_menu = match &view.update {
+        update::Status::Available(found) => Some(update_menu(app, found, view.can_install_update)?),
+        _ => None,
+    };
+    let busy = matches!(view.update, update::Status::Checking | update::Status::Installing(_));
+    let check = item(Action::CheckUpdates, "Check for &updates", view.updates_on && !busy)?;
+    let version =
+        cm_update::Version::parse(&view.version).unwrap_or_else(|_| cm_update::Version::new(0, 0, 0));
+    let update_note = view.update.line(&version).map(|text| note("update-note", &text)).transpose()?;
     let quit = item(Action::Quit, "&Quit", true)?;
 
     let (s1, s2, s3) = (separator()?, separator()?, separator()?);
@@ -181,8 +218,32 @@ fn build_menu(app: &AppHandle, view: &View) -> tauri::Result<Menu<Wry>> {
     if let Some(cli_note) = &cli_note {
         items.push(cli_note);
     }
+    match &update_menu {
+        Some(menu) => items.push(menu),
+        None => items.push(&check),
+    }
+    if let Some(update_note) = &update_note {
+        items.push(update_note);
+    }
     items.extend([&s3 as &dyn IsMenuItem<Wry>, &quit]);
     Menu::with_items(app, &items)
+}
+
+/// A found update: its version, what changed (the release notes' first
+/// lines) and the item that installs it.
+fn update_menu(app: &AppHandle, found: &cm_update::Update, can_install: bool) -> tauri::Result<Submenu<Wry>> {
+    let menu = Submenu::with_id(app, "update", format!("&Update to {} available", found.version), true)?;
+    for (i, line) in found.notes_lines(12, 60).iter().enumerate() {
+        menu.append(&MenuItem::with_id(app, format!("update-notes:{i}"), line, false, None::<&str>)?)?;
+    }
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
+    let text = if can_install {
+        "&Install and restart"
+    } else {
+        "Not installed from a package: update it where you built it"
+    };
+    menu.append(&MenuItem::with_id(app, Action::InstallUpdate.id(), text, can_install, None::<&str>)?)?;
+    Ok(menu)
 }
 
 fn projects_menu(app: &AppHandle, projects: &[PathBuf]) -> tauri::Result<Submenu<Wry>> {
@@ -244,6 +305,12 @@ fn on_menu_event(app: &AppHandle, event: MenuEvent) {
         Action::InstallCli => {
             let note = install_cli();
             tauri::async_runtime::spawn(async move { refresh(&app, Some(note)).await });
+        }
+        Action::CheckUpdates => {
+            tauri::async_runtime::spawn(async move { update::check(&app).await });
+        }
+        Action::InstallUpdate => {
+            tauri::async_runtime::spawn(async move { update::install(&app).await });
         }
         Action::Quit => {
             tauri::async_runtime::spawn(async move { crate::quit(&app).await });
@@ -332,6 +399,8 @@ mod tests {
             Action::OpenFolder(PathBuf::from("/home/me/app")),
             Action::LaunchAtLogin,
             Action::InstallCli,
+            Action::CheckUpdates,
+            Action::InstallUpdate,
             Action::Quit,
         ];
         for action in all {
@@ -341,7 +410,16 @@ mod tests {
 
     #[test]
     fn informational_items_do_nothing() {
-        for id in ["status", "projects", "no-projects", "cli-note", "project:/a"] {
+        for id in [
+            "status",
+            "projects",
+            "no-projects",
+            "cli-note",
+            "project:/a",
+            "update",
+            "update-notes:0",
+            "update-note",
+        ] {
             assert_eq!(Action::parse(id), None, "{id}");
         }
     }

@@ -4,6 +4,8 @@
 # CLAUDE_MEMORY_HOME on a free port, then through the real tray menu
 # (xdotool clicks the icon, the menu's mnemonics pick items):
 #   engine ready (/healthz) → a second launch hands over and exits →
+#   updates: the first check finds no server and is quiet, a tampered manifest
+#   is refused, a signed newer release is found (a key pair made here) →
 #   Pause / Resume (checked over /api/status) → Install command-line tool
 #   (the ~/.local/bin link) → Launch at login (on, off) → Open dashboard → close the window (it hides) →
 #   Quit: exit status 0, engine.json removed.
@@ -105,6 +107,22 @@ wait_for 50 xdotool search --name '^panel$' >/dev/null || fail "trayer did not s
 mkdir -p "$tmp/project"
 "$repo/target/debug/claude-memory" save --project "$tmp/project" "Deploys go through staging first" >/dev/null
 
+# The update server: nothing listens there yet. The release key is made here
+# (the debug build takes it from CLAUDE_MEMORY_UPDATE_PUBKEY).
+update_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+mkdir -p "$tmp/release-key" "$tmp/release"
+CLAUDE_MEMORY_UPDATE_PUBKEY="$(python3 "$here/release.py" keygen "$tmp/release-key")"
+export CLAUDE_MEMORY_UPDATE_URL="http://127.0.0.1:$update_port/latest.json" CLAUDE_MEMORY_UPDATE_PUBKEY
+# Publishes a signed manifest of version $1.
+release() {
+  cat >"$tmp/release/latest.json" <<JSON
+{"version": "$1", "notes": "## What's new\n- Signed updates", "platforms": {"linux-$(uname -m)-deb":
+  {"url": "http://127.0.0.1:$update_port/claude-memory.deb", "signature": "unused"}}}
+JSON
+  python3 "$here/release.py" sign "$tmp/release-key" "$tmp/release/latest.json"
+}
+logged() { grep -q "$1" "$tmp/app.log"; }
+
 # Launch, hidden (as at login): the engine must answer /healthz.
 start=$(now_ms)
 "$app_bin" --hidden >"$tmp/app.log" 2>&1 &
@@ -124,6 +142,36 @@ healthy || fail "the engine stopped answering after a second launch"
 
 sleep 3
 rss_closed=$(rss_kib "$app")
+
+# Updates. The first check (5 s after launch) cannot reach the server: one
+# log line, no window.
+wait_for 150 logged "update check: offline" || fail "the first update check logged no quiet offline line"
+window_hidden || fail "an offline update check opened a window"
+python3 -m http.server --bind 127.0.0.1 --directory "$tmp/release" "$update_port" >"$tmp/http.log" 2>&1 &
+pids+=($!)
+wait_for 50 bash -c "exec 3<>/dev/tcp/127.0.0.1/$update_port" 2>/dev/null || fail "the update server did not start"
+# A manifest changed after it was signed is refused (a line in the log and the menu).
+release 9.9.9
+sed -i 's/9\.9\.9/9.9.10/' "$tmp/release/latest.json"
+menu u
+wait_for 100 logged "the update manifest is not signed by the release key (the signature does not match)" ||
+  fail "Check for updates did not refuse a tampered manifest"
+logged "an update is available" && fail "a tampered manifest was taken for an update"
+# A signed newer release is found; the menu offers it with its notes.
+release 9.9.9
+menu u
+wait_for 100 logged 'an update is available version=9.9.9' || fail "Check for updates did not find the signed release"
+menu Escape update-menu.png
+# Its submenu shows what changed (a screenshot), then both menus close.
+xdotool mousemove --window "$icon" 8 8 click 1
+sleep 1
+xdotool key u
+sleep 1
+python3 "$here/x11.py" screenshot "$shots/update-notes.png"
+xdotool key Escape
+sleep 0.3
+xdotool key Escape
+sleep 0.5
 
 # Pause and resume through the menu; the engine's status says so.
 menu p menu.png
@@ -170,5 +218,5 @@ wait "$app" || status=$?
 
 echo "tray: launch to engine ready: ${ready_ms} ms"
 echo "tray: resident memory (app + WebKit processes): before any window $(mib "$rss_closed"), window open $(mib "$rss_open"), window closed (hidden) $(mib "$rss_hidden")"
-echo "tray: screenshots in $shots (menu.png, dashboard.png)"
+echo "tray: screenshots in $shots (menu.png, update-menu.png, update-notes.png, dashboard.png)"
 echo "tray smoke test passed"

@@ -62,12 +62,24 @@ impl Manifest {
         if self.version <= *current {
             return Ok(None);
         }
-        // `linux-x86_64-deb` falls back to `linux-x86_64`, as in Tauri's updater.
-        let general = platform.rsplit_once('-').map(|(g, _)| g).filter(|_| platform.matches('-').count() >= 2);
-        let entry =
-            self.platforms.get(platform).or_else(|| general.and_then(|g| self.platforms.get(g))).ok_or_else(
-                || Error::BadManifest(format!("release {} has no package for {platform}", self.version)),
-            )?;
+        // `linux-x86_64-deb` falls back to `linux-x86_64`, as in Tauri's
+        // updater. An installation of unknown kind (`linux-x86_64`, a build
+        // from source) takes any package of its OS and architecture: it only
+        // shows the release, it never installs one.
+        let with_installer = platform.matches('-').count() >= 2;
+        let general = platform.rsplit_once('-').map(|(g, _)| g).filter(|_| with_installer);
+        let any_installer = || {
+            let prefix = format!("{platform}-");
+            self.platforms.iter().find(|(key, _)| !with_installer && key.starts_with(&prefix)).map(|(_, p)| p)
+        };
+        let entry = self
+            .platforms
+            .get(platform)
+            .or_else(|| general.and_then(|g| self.platforms.get(g)))
+            .or_else(any_installer)
+            .ok_or_else(|| {
+                Error::BadManifest(format!("release {} has no package for {platform}", self.version))
+            })?;
         Ok(Some(Update {
             version: self.version.clone(),
             notes: self.notes.clone(),
@@ -166,8 +178,14 @@ mod tests {
             missing.to_string(),
             "the update manifest is not valid: release 1.0.0 has no package for windows-x86_64-msi"
         );
-        // `linux-x86_64` itself never falls back to `linux`.
-        assert!(m.update_for("linux-x86_64", &old).is_err());
+        // An installation of unknown kind sees a package of its OS and
+        // architecture (to show the release), never another's.
+        assert_eq!(
+            m.update_for("linux-x86_64", &old).unwrap().unwrap().url,
+            "https://x/linux-x86_64-deb.pkg"
+        );
+        assert!(m.update_for("linux-aarch64", &old).is_err());
+        assert!(m.update_for("darwin-x86_64", &old).is_err());
     }
 
     #[test]
