@@ -71,6 +71,19 @@ pub enum ProjectCommand {
         /// Memory id.
         id: i64,
     },
+    /// Share a memory with the project's team (published at the next sync).
+    Share {
+        /// Memory id.
+        id: i64,
+    },
+    /// Stop sharing a memory with the team (it stays here).
+    Unshare {
+        /// Memory id.
+        id: i64,
+    },
+    /// Team memory on PostgreSQL: link this project, sync, status.
+    #[command(subcommand)]
+    Team(crate::team::TeamCommand),
     /// Confirm a memory flagged stale still holds (the file it names went
     /// away): it ranks as before, and that file no longer flags it.
     Confirm {

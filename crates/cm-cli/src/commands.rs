@@ -72,7 +72,10 @@ async fn project_command(command: ProjectCommand, project: Option<&Path>, json: 
     let config = paths::load_config()?;
     // Only commands that embed text pay for loading the model.
     let embedder = match &command {
-        ProjectCommand::Save(_) | ProjectCommand::Search(_) | ProjectCommand::Import { .. } => {
+        ProjectCommand::Save(_)
+        | ProjectCommand::Search(_)
+        | ProjectCommand::Import { .. }
+        | ProjectCommand::Team(crate::team::TeamCommand::Sync) => {
             paths::load_embedder(&config).await
         }
         _ => None,
@@ -297,6 +300,9 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
             let m = engine.unsupersede(project, id).await?;
             output::print(json, &m, |m| format!("memory {} is live again", m.id))
         }
+        ProjectCommand::Share { id } => crate::team::share(engine, project, id, true, json).await,
+        ProjectCommand::Unshare { id } => crate::team::share(engine, project, id, false, json).await,
+        ProjectCommand::Team(command) => crate::team::run(engine, project, command, json).await,
         ProjectCommand::Confirm { id } => {
             let m = engine.confirm_fresh(project, id).await?;
             output::print(json, &m, |m| format!("memory {} confirmed: not stale", m.id))

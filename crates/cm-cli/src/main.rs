@@ -17,6 +17,7 @@ mod output;
 mod paths;
 mod service;
 mod setup;
+mod team;
 
 use std::process::ExitCode;
 

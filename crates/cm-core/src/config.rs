@@ -176,11 +176,15 @@ pub struct EmbeddingConfig {
 pub struct ServiceConfig {
     /// TCP port on 127.0.0.1.
     pub port: u16,
+    /// Seconds between two background syncs of a project linked to a team
+    /// database (`claude-memory team link`); a teammate's memory arrives
+    /// within one interval.
+    pub team_sync_secs: u64,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        ServiceConfig { port: 23811 }
+        ServiceConfig { port: 23811, team_sync_secs: 60 }
     }
 }
 
@@ -206,6 +210,12 @@ pub struct HooksConfig {
     /// …or when it shares this many meaningful words with the query (full-text
     /// scores are not comparable across project sizes, so they cannot gate).
     pub min_shared_words: usize,
+    /// …and only when the search ranks it close to its best hit: a fused
+    /// score at least this share of the best one's (0 turns the cut off).
+    /// A prompt's one strong match then comes alone rather than with the
+    /// weak neighbours that merely pass the threshold (`claude-memory bench
+    /// inject` measures it).
+    pub relative_score: f64,
     /// Prompts with fewer meaningful words than this are not searched ("ok", "go on").
     pub min_prompt_words: usize,
     /// Tools whose calls are searched.
@@ -232,6 +242,7 @@ impl Default for HooksConfig {
             tool_limit: 3,
             min_similarity: None,
             min_shared_words: 2,
+            relative_score: 0.7,
             min_prompt_words: 2,
             tools: ["Edit", "Write", "MultiEdit", "Bash"].map(String::from).to_vec(),
             briefing_limit: 8,
@@ -450,6 +461,9 @@ impl Config {
         if !positive(s.bm25_scale) || !positive(s.rrf_k) {
             return Err(Error::Config("search.bm25_scale and search.rrf_k must be positive".into()));
         }
+        if self.service.team_sync_secs < 5 {
+            return Err(Error::Config("service.team_sync_secs must be at least 5".into()));
+        }
         if self.embedding.threads == Some(0) {
             return Err(Error::Config("embedding.threads must be at least 1".into()));
         }
@@ -457,6 +471,7 @@ impl Config {
         if let Some(v) = hk.min_similarity {
             in_unit("hooks.min_similarity", v)?;
         }
+        in_unit("hooks.relative_score", hk.relative_score)?;
         if let Some(v) = self.clusters.join_similarity {
             in_unit("clusters.join_similarity", v)?;
         }

@@ -23,6 +23,7 @@ mod memories;
 mod models;
 mod setup;
 mod system;
+mod team;
 
 pub(crate) use setup::setup_done;
 
@@ -40,6 +41,10 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/memories/{id}/validate", post(memories::validate))
         .route("/memories/{id}/restore", post(memories::restore))
         .route("/memories/{id}/unsupersede", post(memories::unsupersede))
+        .route("/memories/{id}/share", post(team::share))
+        .route("/memories/{id}/unshare", post(team::unshare))
+        .route("/team", get(team::status))
+        .route("/team/sync", post(team::sync))
         .route("/memories/{id}/confirm", post(memories::confirm))
         .route("/stats", get(activity::stats))
         .route("/injections", get(activity::injections))

@@ -24,6 +24,7 @@ pub mod project;
 mod security;
 mod serve;
 mod static_files;
+pub mod team;
 pub mod watcher;
 
 use std::path::PathBuf;

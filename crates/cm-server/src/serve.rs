@@ -34,6 +34,7 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     watcher: Option<crate::watcher::ProjectWatcher>,
     jobs: cm_engine::JobWorker,
+    team: crate::team::TeamSyncer,
     _lock: EngineLock,
 }
 
@@ -154,8 +155,13 @@ impl Server {
             None
         };
         let jobs = engine.spawn_job_worker(JOB_INTERVAL);
+        let team = crate::team::TeamSyncer::spawn(
+            engine.clone(),
+            options.home.clone(),
+            std::time::Duration::from_secs(engine.config().service.team_sync_secs),
+        );
         tracing::info!(url = %info.url, "claude-memory engine listening");
-        Ok(Server { addr, engine, home: options.home, cancel, task, watcher, jobs, _lock: lock })
+        Ok(Server { addr, engine, home: options.home, cancel, task, watcher, jobs, team, _lock: lock })
     }
 
     /// Where it listens.
@@ -181,6 +187,7 @@ impl Server {
         drop(self.watcher);
         let served = self.task.await;
         self.jobs.stop().await;
+        self.team.stop().await;
         self.engine.close().await;
         EngineInfo::remove(&self.home);
         match served {

@@ -500,6 +500,8 @@ export interface MemoryView {
    */
   superseded_by: number | null;
   tags: string[];
+  /** The teammate who wrote it, for a memory pulled from the project's team. */
+  team_author?: string | null;
   type: MemoryType;
   updated_at: number;
 }
@@ -788,6 +790,8 @@ export interface SearchHitView {
    */
   superseded_by: number | null;
   tags: string[];
+  /** The teammate who wrote it, for a memory pulled from the project's team. */
+  team_author?: string | null;
   type: MemoryType;
   updated_at: number;
   /** Cosine similarity to the query, when vectors were searched. */
@@ -801,6 +805,12 @@ export type SearchMode = "hybrid" | "vector" | "bm25";
 export interface ServiceConfig {
   /** TCP port on 127.0.0.1. */
   port: number;
+  /**
+   * Seconds between two background syncs of a project linked to a team
+   * database (`claude-memory team link`); a teammate's memory arrives
+   * within one interval.
+   */
+  team_sync_secs: number;
 }
 
 /** `GET /api/settings`. */
@@ -907,6 +917,59 @@ export interface TaskAnswer {
  * the words of a message.
  */
 export type TaskState = "running" | "finished" | "failed" | "cancelled";
+
+/** `GET /api/team`: a project's team, as the dashboard shows it. */
+export interface TeamAnswer {
+  /**
+   * The last sync failed (the dashboard says "team offline"); memories
+   * still work from the local copy and changes stay queued.
+   */
+  offline: boolean;
+  /** The link and counts; absent when the project has no team. */
+  team: TeamStatus | null;
+}
+
+/** Counts for `team status`. */
+export interface TeamCounts {
+  /** Changes waiting to be published. */
+  pending: number;
+  /** Memories pulled from teammates. */
+  pulled: number;
+  /** Memories this person shares. */
+  shared: number;
+}
+
+/** A project's link to its team. */
+export interface TeamLink {
+  /** Who this person is to the team. */
+  author: string;
+  /** Why the last sync failed, if it did. */
+  last_error: string | null;
+  /** The last sync that finished, unix milliseconds. */
+  last_sync_at: number | null;
+  /** When the project was linked. */
+  linked_at: number;
+  /** This machine. */
+  origin: string;
+  /** The team's change number pulled up to. */
+  pull_cursor: number;
+  /** The confidence from which the rule shares. */
+  share_min_confidence: number;
+  /** Memory types shared without being marked (empty: only marked ones). */
+  share_types: MemoryType[];
+  /** The team project's key: a normalised git origin URL or a name. */
+  team_key: string;
+  /** The team database, without its password. */
+  url: string;
+}
+
+/** A project's team, as `team status` shows it. */
+export interface TeamStatus {
+  /** Shared, pulled and pending counts. */
+  counts: TeamCounts;
+  /** The link. */
+  link: TeamLink;
+}
 
 /** `GET /api/timeline`: the project's history and the latest call of each hook. */
 export interface TimelineAnswer {

@@ -1,0 +1,229 @@
+//! `claude-memory team …`, `share` and `unshare`: a project's team memory on
+//! PostgreSQL, from the command line.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use cm_core::MemoryType;
+use cm_engine::team::{LinkRequest, TeamStatus, normalize_origin};
+use cm_engine::{Engine, Project};
+use cm_team::TeamUrl;
+
+use crate::{output, paths};
+
+/// `claude-memory team …`.
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Link this project to a team database (PostgreSQL). Teammates' clones
+    /// with the same git origin, or linked with the same --name, share it.
+    /// The password (in the URL, --password-stdin or
+    /// CLAUDE_MEMORY_TEAM_PASSWORD) goes to the OS keychain, never a file
+    /// when a keychain exists. TLS: add ?sslmode=verify-full&sslrootcert=CA.pem.
+    Link {
+        /// postgres://ROLE[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]
+        url: String,
+        /// The team project's name (default: this clone's normalised git origin).
+        #[arg(long)]
+        name: Option<String>,
+        /// Who you are to the team (default: git's user.name, else your login).
+        #[arg(long)]
+        author: Option<String>,
+        /// Memory types shared without marking them, comma-separated
+        /// (e.g. decision,bug,pattern); default: only memories you `share`.
+        #[arg(long, value_delimiter = ',')]
+        share_types: Vec<String>,
+        /// The confidence from which --share-types shares.
+        #[arg(long, default_value_t = 0.8)]
+        min_confidence: f64,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Unlink this project (its memories, shared or pulled, stay here).
+    Unlink,
+    /// Publish this project's changes and pull the team's now.
+    Sync,
+    /// The link, what is shared, pulled and waiting, and the last sync.
+    Status,
+    /// Install or upgrade the team schema (the database admin's step, as a
+    /// role that may create roles and extensions).
+    Migrate {
+        /// postgres://ADMIN[:PASSWORD]@HOST[:PORT]/DATABASE
+        url: String,
+    },
+}
+
+/// Runs a `team` command on `project`.
+pub async fn run(engine: &Engine, project: &Project, command: TeamCommand, json: bool) -> Result<()> {
+    let home = paths::home()?;
+    match command {
+        TeamCommand::Link { url, name, author, share_types, min_confidence, password_stdin } => {
+            let mut url = TeamUrl::parse(&url)?;
+            if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("cannot read the password from stdin")?;
+                url.password = Some(line.trim_end_matches(['\r', '\n']).to_owned());
+            }
+            let from_env = url.password.is_none();
+            if from_env {
+                url.password = std::env::var(cm_llm::TEAM_ENV_VAR).ok().filter(|p| !p.is_empty());
+            }
+            if url.password.is_none() {
+                url.password = cm_server::team::password(&home, &url.url).await?;
+            }
+            if !(0.0..=1.0).contains(&min_confidence) {
+                bail!("--min-confidence must be between 0 and 1, got {min_confidence}");
+            }
+            let share_types =
+                share_types.iter().map(|t| t.trim().parse::<MemoryType>()).collect::<Result<Vec<_>, _>>()?;
+            let team_key = match name {
+                Some(n) if !n.trim().is_empty() => n.trim().to_owned(),
+                Some(_) => bail!("--name is empty"),
+                None => git(project.root(), &["config", "--get", "remote.origin.url"])
+                    .as_deref()
+                    .and_then(normalize_origin)
+                    .context(
+                        "this clone has no git origin to meet teammates on: give the team project a --name",
+                    )?,
+            };
+            let author = author
+                .or_else(|| git(project.root(), &["config", "--get", "user.name"]))
+                .or_else(login)
+                .context("cannot tell who you are: pass --author NAME")?;
+            let origin = format!("{}@{}", login().unwrap_or_else(|| "someone".to_owned()), hostname());
+            let status = engine
+                .team_link(
+                    project,
+                    LinkRequest {
+                        url: url.clone(),
+                        team_key,
+                        author,
+                        origin,
+                        share_types,
+                        share_min_confidence: min_confidence,
+                    },
+                )
+                .await?;
+            let stored = match (&url.password, from_env) {
+                (Some(pw), false) => Some(cm_server::team::store_password(&home, &url.url, pw).await?),
+                _ => None,
+            };
+            output::print(json, &status, |s| {
+                let mut text = format!("linked to {} as team project {}", s.link.url, s.link.team_key);
+                if let Some(place) = stored {
+                    text.push_str(&format!("\npassword stored in {place}"));
+                }
+                text.push_str(
+                    "\nshare a memory with `claude-memory share ID`; the engine syncs in the background",
+                );
+                text
+            })
+        }
+        TeamCommand::Unlink => {
+            let removed = engine.team_unlink(project).await?;
+            output::print(json, &serde_json::json!({ "unlinked": removed }), |_| {
+                if removed {
+                    "unlinked; this project's memories stay".to_owned()
+                } else {
+                    "this project has no team".to_owned()
+                }
+            })
+        }
+        TeamCommand::Sync => {
+            let report = cm_server::team::sync_project(engine, &home, project).await?;
+            output::print(json, &report, |r| {
+                format!(
+                    "published {} ({} failed, queued), shared by the rule {}; pulled {} new, {} updated, {} deleted",
+                    r.published, r.failed, r.shared_by_rule, r.inserted, r.updated, r.deleted
+                )
+            })
+        }
+        TeamCommand::Status => {
+            let status = engine.team_status(project).await?;
+            output::print(json, &status, |s| match s {
+                None => "this project has no team (link one with `claude-memory team link <postgres-url>`)"
+                    .to_owned(),
+                Some(s) => status_text(s),
+            })
+        }
+        TeamCommand::Migrate { url } => {
+            let mut url = TeamUrl::parse(&url)?;
+            if url.password.is_none() {
+                url.password = std::env::var(cm_llm::TEAM_ENV_VAR).ok().filter(|p| !p.is_empty());
+            }
+            cm_team::migrate(&url).await?;
+            output::print(json, &serde_json::json!({ "migrated": true }), |_| {
+                "the team schema is current. Give each team a login role in the group claude_memory_teams:\n  \
+                 CREATE ROLE team_x LOGIN PASSWORD '…' IN ROLE claude_memory_teams;"
+                    .to_owned()
+            })
+        }
+    }
+}
+
+/// `share ID` / `unshare ID`.
+pub async fn share(engine: &Engine, project: &Project, id: i64, shared: bool, json: bool) -> Result<()> {
+    let m = engine.share(project, id, shared).await?;
+    output::print(json, &m, |m| {
+        if shared {
+            format!("memory {} is shared with the team from the next sync", m.id)
+        } else {
+            format!("memory {} leaves the team at the next sync (it stays here)", m.id)
+        }
+    })
+}
+
+fn status_text(s: &TeamStatus) -> String {
+    let l = &s.link;
+    let rule = if l.share_types.is_empty() {
+        "only memories you share".to_owned()
+    } else {
+        let types: Vec<&str> = l.share_types.iter().map(|t| t.as_str()).collect();
+        format!("{} from confidence {:.2}, and memories you share", types.join(", "), l.share_min_confidence)
+    };
+    let last = match (&l.last_error, l.last_sync_at) {
+        (Some(e), _) => format!("team offline: {e}"),
+        (None, Some(at)) => format!("last sync {}", when(at)),
+        (None, None) => "not synced yet".to_owned(),
+    };
+    format!(
+        "team database {}\nteam project  {}\nyou           {} ({})\nshares        {rule}\nshared {}, pulled from teammates {}, waiting to publish {}\n{last}",
+        l.url, l.team_key, l.author, l.origin, s.counts.shared, s.counts.pulled, s.counts.pending
+    )
+}
+
+/// A unix-milliseconds time as RFC 3339 (UTC).
+fn when(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+fn login() -> Option<String> {
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+}
+
+fn hostname() -> String {
+    std::process::Command::new("hostname")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "this-machine".to_owned())
+}

@@ -1,0 +1,51 @@
+//! `/api/team`: the project's team database link, a sync now, and marking a
+//! memory shared. Linking (which takes a password) is the CLI's
+//! `claude-memory team link`: a password never crosses this API.
+
+use axum::Json;
+use axum::extract::{Path, State};
+
+use super::ProjectParam;
+use crate::dto::MemoryAnswer;
+use crate::team::TeamAnswer;
+use crate::{AppState, Result};
+
+/// `GET /api/team`: the link, counts and whether the last sync failed.
+pub(super) async fn status(
+    State(state): State<AppState>,
+    ProjectParam(project): ProjectParam,
+) -> Result<Json<TeamAnswer>> {
+    Ok(Json(TeamAnswer::new(state.engine().team_status(&project).await?)))
+}
+
+/// `POST /api/team/sync`: syncs now. A failed sync answers the status with
+/// its error (the dashboard shows the team offline), not a failed request.
+pub(super) async fn sync(
+    State(state): State<AppState>,
+    ProjectParam(project): ProjectParam,
+) -> Result<Json<TeamAnswer>> {
+    if let Err(e) = crate::team::sync_project(state.engine(), state.home(), &project).await {
+        tracing::warn!(error = %e, "team sync from the dashboard failed");
+    }
+    Ok(Json(TeamAnswer::new(state.engine().team_status(&project).await?)))
+}
+
+/// `POST /api/memories/{id}/share`: shared with the team from the next sync.
+pub(super) async fn share(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    ProjectParam(project): ProjectParam,
+) -> Result<Json<MemoryAnswer>> {
+    let memory = state.engine().share(&project, id, true).await?;
+    Ok(Json(MemoryAnswer { memory: memory.into() }))
+}
+
+/// `POST /api/memories/{id}/unshare`: withdrawn from the team at the next sync.
+pub(super) async fn unshare(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    ProjectParam(project): ProjectParam,
+) -> Result<Json<MemoryAnswer>> {
+    let memory = state.engine().share(&project, id, false).await?;
+    Ok(Json(MemoryAnswer { memory: memory.into() }))
+}
