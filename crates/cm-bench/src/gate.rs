@@ -5,9 +5,10 @@
 //! above which a hook injects a memory, and the one above which a memory
 //! joins a cluster, are measured per model rather than chosen once:
 //!
-//! - **The gate**, on a realistic coding project (`coding_project.json`: 39
-//!   memories in 12 topics, 18 prompts with the memories a good hook injects
-//!   and 4 off-topic prompts that should get nothing) and, when given, the
+//! - **The gate**, on a realistic coding project (`coding_project.json`: 55
+//!   memories in 13 topics, near misses included, 26 prompts with the
+//!   memories a good hook injects and 6 off-topic prompts that should get
+//!   nothing) and, when given, the
 //!   LoCoMo conversations (each question a prompt, its evidence turns the
 //!   relevant memories). Each prompt is searched once the way the
 //!   UserPromptSubmit hook searches; the gate is then applied at every
@@ -19,7 +20,7 @@
 //!   hold a single topic.
 //!
 //! The suggestion: the relevance threshold with the best F1 on the coding
-//! project among those that inject nothing into off-topic prompts; the
+//! project among those that inject into the fewest off-topic prompts; the
 //! lowest cluster threshold at which at least half the pairs of memories
 //! sharing a cluster are on the same topic (a memory's cluster-mates are
 //! more often on its subject than not). LoCoMo's questions share names
@@ -42,14 +43,14 @@ use crate::{Error, Result};
 const CODING_PROJECT: &str = include_str!("coding_project.json");
 
 #[derive(Debug, Deserialize)]
-struct Fixture {
-    memories: Vec<FixtureMemory>,
-    prompts: Vec<FixturePrompt>,
+pub(crate) struct Fixture {
+    pub(crate) memories: Vec<FixtureMemory>,
+    pub(crate) prompts: Vec<FixturePrompt>,
 }
 
 #[derive(Debug, Deserialize)]
-struct FixtureMemory {
-    key: String,
+pub(crate) struct FixtureMemory {
+    pub(crate) key: String,
     topic: String,
     #[serde(rename = "type")]
     memory_type: MemoryType,
@@ -57,12 +58,12 @@ struct FixtureMemory {
 }
 
 #[derive(Debug, Deserialize)]
-struct FixturePrompt {
-    text: String,
-    relevant: Vec<String>,
+pub(crate) struct FixturePrompt {
+    pub(crate) text: String,
+    pub(crate) relevant: Vec<String>,
 }
 
-fn fixture() -> Result<Fixture> {
+pub(crate) fn fixture() -> Result<Fixture> {
     serde_json::from_str(CODING_PROJECT)
         .map_err(|e| Error::Data { file: "coding_project.json".into(), message: e.to_string() })
 }
@@ -227,10 +228,13 @@ pub async fn run(
         });
     }
 
+    // The fixture's near misses (an off-topic prompt sharing a subject with
+    // a memory) can keep every threshold above zero: the fewest is the bar.
+    let fewest_off_topic = coding.iter().map(|p| p.off_topic_injected).fold(f64::INFINITY, f64::min);
     let suggested = Calibration {
         relevance: coding
             .iter()
-            .filter(|p| p.off_topic_injected == 0.0)
+            .filter(|p| p.off_topic_injected <= fewest_off_topic)
             .max_by(|a, b| a.f1.total_cmp(&b.f1).then(a.threshold.total_cmp(&b.threshold)))
             .map_or(current.relevance, |p| p.threshold),
         cluster: clusters
@@ -241,7 +245,7 @@ pub async fn run(
     Ok(GateReport { model, current, suggested, candidates, limit, coding, locomo, clusters })
 }
 
-fn tempdir() -> Result<tempfile::TempDir> {
+pub(crate) fn tempdir() -> Result<tempfile::TempDir> {
     tempfile::Builder::new()
         .prefix("claude-memory-gate-")
         .tempdir()
@@ -249,7 +253,7 @@ fn tempdir() -> Result<tempfile::TempDir> {
 }
 
 /// Saves the fixture's memories; answers each key's id and topic.
-async fn save_fixture(
+pub(crate) async fn save_fixture(
     engine: &Engine,
     project: &Project,
     fixture: &Fixture,
@@ -282,7 +286,7 @@ async fn search(
     let results = engine.search(project, &req).await?;
     let subject = meaningful_words(&query);
     // Shared words pass whatever the threshold: measured once.
-    let words_only = Gate { min_similarity: f64::INFINITY, min_shared_words };
+    let words_only = Gate { min_similarity: f64::INFINITY, min_shared_words, min_relative_score: 0.0 };
     Ok(Searched {
         on_topic: !relevant.is_empty(),
         relevant_total: relevant.len(),

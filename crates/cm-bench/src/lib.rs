@@ -12,10 +12,12 @@
 //! goes through the real save and search pipelines.
 //!
 //! [`locomo`] measures retrieval quality rather than speed, on real conversations;
-//! [`gate`] calibrates a model's hook and cluster thresholds.
+//! [`gate`] calibrates a model's hook and cluster thresholds; [`inject`]
+//! measures what the prompt hook really injects.
 
 mod error;
 pub mod gate;
+pub mod inject;
 pub mod locomo;
 
 use std::fmt;

@@ -775,3 +775,39 @@ async fn a_subagent_keeps_its_own_once_per_session_record() {
     assert_eq!(again, None, "once per subagent too");
     assert_eq!(f.engine.hook(HookEvent::PreToolUse, &input(&f, "s", call)).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_prompts_strong_match_comes_without_the_weak_ones_that_merely_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = Project::at(dir.path()).unwrap();
+    project.ensure_data_dir().unwrap();
+    let engine_with = |relative_score: f64| {
+        let mut config = Config::default();
+        config.hooks.relative_score = relative_score;
+        Engine::new(config, None)
+    };
+    let engine = engine_with(0.7);
+    for text in [
+        "Renew the staging certificate with certbot renew on the staging proxy; the certificate expires every 90 days.",
+        "The proxy configuration of the office network is in the wiki, next to the staging printer, the \
+         VPN instructions and the list of shared drives that the team uses every day.",
+    ] {
+        engine.save(&project, NewMemory::new(text, Source::Cli).unwrap()).await.unwrap();
+    }
+    let prompt =
+        json!({ "prompt": "how do I renew the staging certificate on the proxy?", "cwd": dir.path() });
+    let ask = |engine: &Engine, session: &str| {
+        let mut payload = prompt.clone();
+        payload["session_id"] = json!(session);
+        let input = HookInput::parse(payload.to_string().as_bytes()).unwrap();
+        let engine = engine.clone();
+        async move { engine.hook(HookEvent::UserPromptSubmit, &input).await.unwrap() }
+    };
+    // Without the cut, the weak memory passes on its two shared words ("proxy", "staging").
+    let all = ask(&engine_with(0.0), "without").await;
+    assert!(context(&all).contains("certbot") && context(&all).contains("office network"), "{all:?}");
+    // With it, the strong match comes alone.
+    let cut = ask(&engine, "with").await;
+    assert!(context(&cut).contains("certbot"), "{cut:?}");
+    assert!(!context(&cut).contains("office network"), "{cut:?}");
+}
