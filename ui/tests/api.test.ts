@@ -69,6 +69,11 @@ describe('Api', () => {
     await api.unsupersede('/p', 4);
     expect(f.calls[4]?.url).toBe('/api/memories/4/unsupersede?project=%2Fp');
     expect(f.calls[4]?.init.method).toBe('POST');
+    await api.confirm('/p', 4);
+    expect(f.calls[5]?.url).toBe('/api/memories/4/confirm?project=%2Fp');
+    expect(f.calls[5]?.init.method).toBe('POST');
+    await api.memories({ project: '/p', stale: true });
+    expect(f.calls[6]?.url).toBe('/api/memories?project=%2Fp&stale=true');
   });
 
   it('calls the LLM, setup, map and model routes', async () => {

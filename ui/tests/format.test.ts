@@ -85,6 +85,12 @@ describe('timeline', () => {
   it('describes each kind of entry', () => {
     expect(describeEntry({ kind: 'injection', what: 'UserPromptSubmit', detail: [{}, {}] })).toBe('UserPromptSubmit: 2 memories injected');
     expect(describeEntry({ kind: 'save', what: 'mcp', detail: { id: 4, type: 'bug', archived: 0 } })).toBe('Memory #4 saved (bug, from mcp)');
+    expect(describeEntry({ kind: 'inference', what: 'followed', detail: { id: 5, delta: 0.05, reason: 'ran `pnpm test` after it was injected' } })).toBe(
+      'Memory #5 followed, confidence +0.05: ran `pnpm test` after it was injected',
+    );
+    expect(describeEntry({ kind: 'inference', what: 'stale', detail: { id: 6, delta: null, reason: 'src/a.rs: deleted' } })).toBe(
+      'Memory #6 flagged stale: src/a.rs: deleted',
+    );
     expect(describeEntry({ kind: 'job', what: 'transcript', detail: { id: 2, state: 'done', mined: 3 } })).toBe(
       'Transcript job #2 done, 3 memories mined in this session',
     );

@@ -57,6 +57,8 @@ export interface MemoryQuery {
   archived?: boolean;
   /** List only: memories with this tag (`quarantined`, for review). */
   tag?: string;
+  /** List only: memories flagged stale (a file they name went away). */
+  stale?: boolean;
   mode?: 'hybrid' | 'bm25' | 'vector';
   limit?: number;
   offset?: number;
@@ -144,8 +146,12 @@ export class Api {
   }
   /** A search when `q` is given (scores per hit), else a page of the list. */
   memories(query: MemoryQuery, signal?: AbortSignal): Promise<SearchAnswer | MemoriesAnswer> {
-    const { min_confidence, archived, ...rest } = query;
-    return this.get('/memories', { ...rest, min_confidence: min_confidence ?? undefined, archived: archived ? true : undefined }, signal);
+    const { min_confidence, archived, stale, ...rest } = query;
+    return this.get(
+      '/memories',
+      { ...rest, min_confidence: min_confidence ?? undefined, archived: archived ? true : undefined, stale: stale ? true : undefined },
+      signal,
+    );
   }
   memory(project: string, id: number): Promise<MemoryDetail> {
     return this.get(`/memories/${id}`, { project });
@@ -165,6 +171,10 @@ export class Api {
   /** Makes a superseded memory live again (injected by hooks). */
   unsupersede(project: string, id: number): Promise<MemoryAnswer> {
     return this.request('POST', `/memories/${id}/unsupersede`, { project });
+  }
+  /** Confirms a memory flagged stale still holds: it ranks as before. */
+  confirm(project: string, id: number): Promise<MemoryAnswer> {
+    return this.request('POST', `/memories/${id}/confirm`, { project });
   }
   clusters(project: string): Promise<ClustersAnswer> {
     return this.get('/clusters', { project });

@@ -139,6 +139,18 @@ export function describeEntry(e: { kind: string; what: string; detail: unknown }
       const error = d.error && d.state !== 'done' ? `: ${String(d.error)}` : '';
       return `${job} job #${String(d.id)} ${String(d.state)}${mined}${error}`;
     }
+    case 'inference': {
+      const d = e.detail as Record<string, unknown>;
+      const delta = typeof d.delta === 'number' && d.delta !== 0 ? `, confidence ${d.delta > 0 ? '+' : ''}${d.delta.toFixed(2)}` : '';
+      const what: Record<string, string> = {
+        followed: 'followed',
+        ignored: 'ignored',
+        warned: 'warned before a failure',
+        stale: 'flagged stale',
+        fresh: 'no longer stale',
+      };
+      return `Memory #${String(d.id)} ${what[e.what] ?? e.what}${delta}: ${String(d.reason)}`;
+    }
     default:
       return e.kind;
   }
