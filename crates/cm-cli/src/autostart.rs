@@ -283,16 +283,21 @@ pub fn launchd_plist(exe: &str, env: &[(String, String)]) -> String {
 /// The Task Scheduler task: at `user`'s logon, as them, without elevation,
 /// with no time limit, restarted three times a minute apart if it fails.
 /// Environment variables are passed through `cmd /c set … &&` only when
-/// there are any (a task has no environment of its own). `claude-memory.exe`
-/// is a console program, so the task shows a console window at logon; the
-/// tray app is the windowless way on a desktop.
+/// there are any (a task has no environment of its own).
+///
+/// `claude-memory.exe` is a console program: started directly, the task
+/// would open a console window at every logon, which closing kills the
+/// engine. So it runs under `conhost.exe --headless` (the console host of
+/// Windows 10 1809 and later, with no window), which also keeps Windows
+/// Terminal, when it is the default terminal, from opening a tab for it.
 pub fn task_xml(exe: &str, user: &str, env: &[(String, String)]) -> String {
-    let (command, arguments) = if env.is_empty() {
-        (exe.to_owned(), "serve".to_owned())
+    let inner = if env.is_empty() {
+        format!("\"{exe}\" serve")
     } else {
         let sets: Vec<String> = env.iter().map(|(n, v)| format!("set \"{n}={v}\" &&")).collect();
-        ("cmd.exe".to_owned(), format!("/d /c {} \"{exe}\" serve", sets.join(" ")))
+        format!("cmd.exe /d /c {} \"{exe}\" serve", sets.join(" "))
     };
+    let (command, arguments) = (TASK_HOST.to_owned(), format!("--headless {inner}"));
     let user = xml_escape(user);
     format!(
         r#"<?xml version="1.0" encoding="UTF-16"?>
@@ -336,6 +341,10 @@ pub fn task_xml(exe: &str, user: &str, env: &[(String, String)]) -> String {
         xml_escape(&arguments)
     )
 }
+
+/// The program a scheduled task starts: the console host, windowless
+/// (`--headless`); Task Scheduler expands the variable.
+pub const TASK_HOST: &str = r"%SystemRoot%\System32\conhost.exe";
 
 /// `schtasks /XML` reads the file in the encoding its declaration names:
 /// UTF-16 little-endian with a byte-order mark, as Task Scheduler exports.
@@ -690,11 +699,12 @@ mod tests {
         let units: Vec<u16> = p.contents[2..].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
         let xml = String::from_utf16(&units).unwrap();
         assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-16\"?>"));
-        assert_eq!(element_text(&xml, "Command").as_deref(), Some("cmd.exe"));
+        // No console window: the console host runs it headless.
+        assert_eq!(element_text(&xml, "Command").as_deref(), Some(r"%SystemRoot%\System32\conhost.exe"));
         assert_eq!(
             element_text(&xml, "Arguments").as_deref(),
             Some(
-                "/d /c set \"CLAUDE_MEMORY_HOME=C:\\Users\\ann\\a & <b>\" && \"/opt/my tools/claude-memory\" serve"
+                "--headless cmd.exe /d /c set \"CLAUDE_MEMORY_HOME=C:\\Users\\ann\\a & <b>\" && \"/opt/my tools/claude-memory\" serve"
             )
         );
         assert_eq!(element_text(&xml, "UserId").as_deref(), Some("WORK\\ann & co"));
@@ -703,11 +713,11 @@ mod tests {
             argv(&["schtasks", "/Create", "/TN", "claude-memory", "/XML", &p.file.to_string_lossy(), "/F"])
         );
         let bare = task_xml("C:\\Program Files\\claude-memory\\claude-memory.exe", "ann", &[]);
+        assert_eq!(element_text(&bare, "Command").as_deref(), Some(TASK_HOST));
         assert_eq!(
-            element_text(&bare, "Command").as_deref(),
-            Some("C:\\Program Files\\claude-memory\\claude-memory.exe")
+            element_text(&bare, "Arguments").as_deref(),
+            Some("--headless \"C:\\Program Files\\claude-memory\\claude-memory.exe\" serve")
         );
-        assert_eq!(element_text(&bare, "Arguments").as_deref(), Some("serve"));
     }
 
     #[test]
