@@ -107,3 +107,35 @@ fn mcp_over_stdio_relays_to_the_engine_and_prints_only_protocol() {
     assert!(out.contains("CI caches cargo registries"), "{out}");
     stop(engine, &env.cm_home);
 }
+
+#[test]
+fn a_file_removed_through_a_hook_makes_its_memory_stale_until_confirm() {
+    let env = sandbox();
+    std::fs::create_dir_all(env.project.join("src")).unwrap();
+    std::fs::write(env.project.join("src/flags.rs"), "// flags").unwrap();
+    let saved = env.json(&["save", "Feature flags are parsed in src/flags.rs at startup", "--type", "fact"]);
+    let id = saved["id"].as_i64().unwrap().to_string();
+
+    let engine = env.serve(&["serve", "--port", "0", "--no-watch"]);
+    std::fs::remove_file(env.project.join("src/flags.rs")).unwrap();
+    let rm = json!({ "session_id": "s", "cwd": env.project, "tool_name": "Bash",
+                     "tool_input": { "command": "git rm -q src/flags.rs" }, "tool_response": { "stdout": "" } });
+    let (ok, _, err) = run(&env, &["hook", "PostToolUse"], &rm.to_string());
+    assert!(ok && err.is_empty(), "{err}");
+    // The engine flags it after answering the hook.
+    let mut shown = String::new();
+    for _ in 0..100 {
+        shown = env.ok(&["show", &id]);
+        if shown.contains("(stale: src/flags.rs deleted)") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(shown.contains("(stale: src/flags.rs deleted)"), "{shown}");
+    assert_eq!(env.json(&["show", &id])["stale"]["reason"], "deleted");
+
+    assert!(env.ok(&["confirm", &id]).contains("confirmed: not stale"));
+    assert_eq!(env.json(&["show", &id]).get("stale"), None);
+    assert!(env.fails(&["confirm", "999"]).contains("memory 999 not found"));
+    stop(engine, &env.cm_home);
+}

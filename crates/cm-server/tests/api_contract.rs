@@ -184,3 +184,50 @@ async fn a_superseded_memory_is_marked_in_the_api_and_mcp_and_unsupersede_undoes
     assert_eq!(env.memories(&p).await.iter().find(|m| m.id == old).unwrap().superseded_by, None);
     env.client.post(&format!("/api/memories/999/unsupersede?project={q}"), &json!({})).await.expect(404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memory_whose_file_was_deleted_is_listed_stale_marked_in_mcp_and_confirm_clears_it() {
+    let env = start(test_config(), false).await;
+    let p = env.project(&env.root().join("p"));
+    let q = enc(&p);
+    std::fs::create_dir_all(p.join("src")).unwrap();
+    std::fs::write(p.join("src/retry.rs"), "// retries").unwrap();
+    let id = env.client.save(&p, "The retry policy lives in src/retry.rs: three attempts.").await;
+    env.client.save(&p, "Billing amounts are stored in cents.").await;
+
+    // Claude Code reports a Bash call that removed the file.
+    std::fs::remove_file(p.join("src/retry.rs")).unwrap();
+    let rm = json!({ "session_id": "s1", "cwd": p, "hook_event_name": "PostToolUse", "tool_name": "Bash",
+                     "tool_input": { "command": "rm src/retry.rs" }, "tool_response": { "stdout": "" } });
+    env.client.hook("PostToolUse", &rm).await;
+    let mut listed = Value::Null;
+    for _ in 0..200 {
+        listed = env.client.get(&format!("/api/memories?project={q}&stale=true")).await.expect(200).json();
+        if listed["memories"].as_array().is_some_and(|m| !m.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let memories = listed["memories"].as_array().unwrap();
+    assert_eq!(memories.len(), 1, "{listed}");
+    assert_eq!(memories[0]["id"], json!(id));
+    assert_eq!(memories[0]["stale"]["path"], "src/retry.rs");
+    assert_eq!(memories[0]["stale"]["reason"], "deleted");
+
+    let extra = [("X-Claude-Memory-Project", p.to_str().unwrap())];
+    env.client.mcp_initialize(&extra).await;
+    let m = env.client.mcp_call("/mcp", &extra, "memory_search", json!({ "query": "retry policy" })).await;
+    let text = m["result"]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(&format!(
+            "#{id} [fact · general · confidence 0.70 · may be stale: src/retry.rs deleted]"
+        )),
+        "{m}"
+    );
+
+    let r = env.client.post(&format!("/api/memories/{id}/confirm?project={q}"), &json!({})).await.expect(200);
+    assert_eq!(r.json()["memory"]["stale"], Value::Null, "{}", r.text());
+    let r = env.client.get(&format!("/api/memories?project={q}&stale=true")).await.expect(200);
+    assert_eq!(r.json()["memories"], json!([]), "{}", r.text());
+    env.client.post(&format!("/api/memories/999/confirm?project={q}"), &json!({})).await.expect(404);
+}
