@@ -29,6 +29,9 @@ use crate::engine::Host;
 const HIDDEN: &str = "--hidden";
 
 fn main() -> ExitCode {
+    // Before anything else: from here on a session ending is never lost,
+    // however early it comes (it is acted on once the app is set up).
+    let stop = StopSignals::listen();
     let hidden = std::env::args().skip(1).any(|a| a == HIDDEN);
     init_logging();
     let app = tauri::Builder::default()
@@ -37,7 +40,7 @@ fn main() -> ExitCode {
         .plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN).build())
         .on_window_event(window::on_event)
         .setup(move |app| {
-            setup(app.handle(), hidden)?;
+            setup(app.handle(), hidden, stop)?;
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -61,15 +64,13 @@ fn main() -> ExitCode {
 
 /// Starts the engine, the tray and, unless hidden, the window: the setup
 /// wizard on first run, else the dashboard.
-fn setup(app: &AppHandle, hidden: bool) -> tauri::Result<()> {
+fn setup(app: &AppHandle, hidden: bool, stop: StopSignals) -> tauri::Result<()> {
     let host = tauri::async_runtime::block_on(engine::start(ui_dir(app)));
-    let local = matches!(host, Host::Local { .. });
     app.manage(host);
+    // Right after the engine, so a signal that came while it started stops it.
+    spawn_signal_handler(app.clone(), stop);
     update::init(app);
     tray::create(app)?;
-    if local {
-        spawn_signal_handler(app.clone());
-    }
     if !hidden {
         let first_run = cm_server::launch::home().is_ok_and(|home| engine::first_run(&home));
         window::open(app, if first_run { "/setup" } else { "/" });
@@ -96,22 +97,48 @@ pub async fn quit(app: &AppHandle) {
     app.exit(0);
 }
 
-/// A session ending (SIGTERM) or Ctrl-C quits like the menu does, so the
-/// engine's files are left tidy.
-fn spawn_signal_handler(app: AppHandle) {
-    tauri::async_runtime::spawn(async move {
+/// SIGTERM (a session ending) and SIGINT (Ctrl-C), listened for from the
+/// start of `main`: a signal that arrives while the engine starts waits in
+/// them instead of killing the app with `engine.json` left behind.
+struct StopSignals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn listen() -> StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let Ok(mut term) = signal(SignalKind::terminate()) else { return };
+            // Signal streams belong to the runtime that polls them: Tauri's.
+            let streams = tauri::async_runtime::block_on(async {
+                Some((signal(SignalKind::terminate()).ok()?, signal(SignalKind::interrupt()).ok()?))
+            });
+            StopSignals { streams }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+}
+
+/// A session ending (SIGTERM) or Ctrl-C quits like the menu does, so the
+/// engine's files are left tidy.
+fn spawn_signal_handler(app: AppHandle, stop: StopSignals) {
+    tauri::async_runtime::spawn(async move {
+        #[cfg(unix)]
+        {
+            let Some((mut term, mut interrupt)) = stop.streams else { return };
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
         }
         #[cfg(not(unix))]
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
+        {
+            let StopSignals {} = stop;
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
         }
         quit(&app).await;
     });

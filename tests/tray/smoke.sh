@@ -8,7 +8,8 @@
 #   is refused, a signed newer release is found (a key pair made here) →
 #   Pause / Resume (checked over /api/status) → Install command-line tool
 #   (the ~/.local/bin link) → Launch at login (on, off) → Open dashboard → close the window (it hides) →
-#   Quit: exit status 0, engine.json removed.
+#   Quit: exit status 0, engine.json removed → launched again and sent SIGTERM
+#   the moment its engine has started: it still quits cleanly.
 # Prints launch-to-ready time and resident memory (the app plus its WebKit
 # processes) before the window exists, with it open, and once it is closed.
 # Screenshots land in tests/tray/screenshots/ (git-ignored).
@@ -215,6 +216,21 @@ status=0
 wait "$app" || status=$?
 [ "$status" = 0 ] || fail "the app exited with status $status"
 [ ! -e "$CLAUDE_MEMORY_HOME/engine.json" ] || fail "engine.json was left behind"
+
+# SIGTERM the moment the engine has started (the app is still setting up its
+# tray): the signal waits for the app, which quits as from the menu.
+"$app_bin" --hidden >"$tmp/app-term.log" 2>&1 &
+app=$!
+pids+=("$app")
+for _ in $(seq 3000); do [ -e "$CLAUDE_MEMORY_HOME/engine.json" ] && break; sleep 0.01; done
+[ -e "$CLAUDE_MEMORY_HOME/engine.json" ] || fail "the relaunched engine wrote no engine.json"
+kill -TERM "$app"
+for _ in $(seq 100); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$app" 2>/dev/null && fail "SIGTERM right after start did not end the app within 10 s"
+status=0
+wait "$app" || status=$?
+[ "$status" = 0 ] || fail "SIGTERM right after start: the app exited with status $status, not 0"
+[ ! -e "$CLAUDE_MEMORY_HOME/engine.json" ] || fail "SIGTERM right after start left engine.json behind"
 
 echo "tray: launch to engine ready: ${ready_ms} ms"
 echo "tray: resident memory (app + WebKit processes): before any window $(mib "$rss_closed"), window open $(mib "$rss_open"), window closed (hidden) $(mib "$rss_hidden")"
