@@ -237,6 +237,9 @@ pub struct ListArgs {
     /// Only memories with this tag (`--tag quarantined`: those no hook injects until reviewed).
     #[arg(long)]
     pub tag: Option<String>,
+    /// Only memories flagged stale: a file they name was deleted or renamed.
+    #[arg(long)]
+    pub stale: bool,
     /// Most memories shown.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,

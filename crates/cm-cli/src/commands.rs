@@ -274,6 +274,7 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                 domain: a.domain.as_deref().map(Domain::parse).transpose()?,
                 archived: a.archived.then_some(true),
                 tag: a.tag,
+                stale: a.stale,
                 ..ListFilter::default()
             };
             let list = engine.list(project, &filter, a.limit, a.offset).await?;

@@ -133,9 +133,13 @@ fn a_file_removed_through_a_hook_makes_its_memory_stale_until_confirm() {
     }
     assert!(shown.contains("(stale: src/flags.rs deleted)"), "{shown}");
     assert_eq!(env.json(&["show", &id])["stale"]["reason"], "deleted");
+    let listed = env.json(&["list", "--stale"]);
+    assert_eq!(listed.as_array().map(|l| l.len()), Some(1), "{listed}");
+    assert_eq!(listed[0]["id"].to_string(), id);
 
     assert!(env.ok(&["confirm", &id]).contains("confirmed: not stale"));
     assert_eq!(env.json(&["show", &id]).get("stale"), None);
+    assert_eq!(env.json(&["list", "--stale"]), json!([]));
     assert!(env.fails(&["confirm", "999"]).contains("memory 999 not found"));
     stop(engine, &env.cm_home);
 }
