@@ -121,7 +121,8 @@ step "bundle ${bundles[*]}"
 debug=()
 [ "$profile" = debug ] && debug=(--debug)
 # --no-binary-patching: the bundler would otherwise rewrite the executable
-# in target/ in place (a marker only the updater reads, which we do not use).
+# in target/ in place (a marker only Tauri's updater reads; ours finds the
+# package kind at run time, cm_update::install::detect).
 (cd src-tauri && npx --yes "$TAURI_CLI" bundle "${debug[@]}" "${bundles[@]}" --ci --no-binary-patching \
     --config ../installers/tauri.bundle.json --config "$(native "$generated")")
 
