@@ -2,13 +2,13 @@
 //! PostgreSQL, from the command line.
 
 use std::io::BufRead;
-use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Subcommand;
 use cm_core::MemoryType;
-use cm_engine::team::{LinkRequest, TeamStatus, normalize_origin};
+use cm_engine::team::TeamStatus;
 use cm_engine::{Engine, Project};
+use cm_server::team::LinkInput;
 use cm_team::TeamUrl;
 
 use crate::{output, paths};
@@ -60,67 +60,23 @@ pub async fn run(engine: &Engine, project: &Project, command: TeamCommand, json:
     let home = paths::home()?;
     match command {
         TeamCommand::Link { url, name, author, share_types, min_confidence, password_stdin } => {
-            let mut url = TeamUrl::parse(&url)?;
-            if password_stdin {
+            let password = if password_stdin {
                 let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .context("cannot read the password from stdin")?;
-                url.password = Some(line.trim_end_matches(['\r', '\n']).to_owned());
-            }
-            let from_env = url.password.is_none();
-            if from_env {
-                url.password = std::env::var(cm_llm::TEAM_ENV_VAR).ok().filter(|p| !p.is_empty());
-            }
-            if url.password.is_none() {
-                url.password = cm_server::team::password(&home, &url.url).await?;
-            }
-            if !(0.0..=1.0).contains(&min_confidence) {
-                bail!("--min-confidence must be between 0 and 1, got {min_confidence}");
-            }
+                std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
             let share_types =
                 share_types.iter().map(|t| t.trim().parse::<MemoryType>()).collect::<Result<Vec<_>, _>>()?;
-            let team_key = match name {
-                Some(n) if !n.trim().is_empty() => n.trim().to_owned(),
-                Some(_) => bail!("--name is empty"),
-                None => git(project.root(), &["config", "--get", "remote.origin.url"])
-                    .as_deref()
-                    .and_then(normalize_origin)
-                    .context(
-                        "this clone has no git origin to meet teammates on: give the team project a --name",
-                    )?,
-            };
-            let author = author
-                .or_else(|| git(project.root(), &["config", "--get", "user.name"]))
-                .or_else(login)
-                .context("cannot tell who you are: pass --author NAME")?;
-            let origin = format!("{}@{}", login().unwrap_or_else(|| "someone".to_owned()), hostname());
-            let status = engine
-                .team_link(
-                    project,
-                    LinkRequest {
-                        url: url.clone(),
-                        team_key,
-                        author,
-                        origin,
-                        share_types,
-                        share_min_confidence: min_confidence,
-                    },
-                )
-                .await?;
-            let stored = match (&url.password, from_env) {
-                (Some(pw), false) => Some(cm_server::team::store_password(&home, &url.url, pw).await?),
-                _ => None,
-            };
-            output::print(json, &status, |s| {
-                let mut text = format!("linked to {} as team project {}", s.link.url, s.link.team_key);
-                if let Some(place) = stored {
+            let input = LinkInput { url, password, name, author, share_types, min_confidence: Some(min_confidence) };
+            let linked = cm_server::team::link(engine, &home, project, input).await?;
+            output::print(json, &linked, |l| {
+                let mut text = format!("linked to {} as team project {}", l.team.link.url, l.team.link.team_key);
+                if let Some(place) = &l.password_stored_in {
                     text.push_str(&format!("\npassword stored in {place}"));
                 }
-                text.push_str(
-                    "\nshare a memory with `claude-memory share ID`; the engine syncs in the background",
-                );
+                text.push_str("\nshare a memory with `claude-memory share ID`; the engine syncs in the background");
                 text
             })
         }
@@ -205,25 +161,5 @@ fn when(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    (out.status.success() && !text.is_empty()).then_some(text)
-}
 
-fn login() -> Option<String> {
-    ["USER", "USERNAME", "LOGNAME"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
-}
 
-fn hostname() -> String {
-    std::process::Command::new("hostname")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .unwrap_or_else(|| "this-machine".to_owned())
-}

@@ -43,8 +43,9 @@ fn two_teammates_share_a_memory_through_the_cli() {
 
     let status =
         alice.json(&["team", "link", &pg.url(&role, &password, &db), "--name", "shop", "--author", "alice"]);
-    assert_eq!(status["link"]["team_key"], "shop");
-    assert!(!status["link"]["url"].as_str().unwrap().contains(&password));
+    assert_eq!(status["team"]["link"]["team_key"], "shop");
+    assert!(status["password_stored_in"].is_string(), "{status}");
+    assert!(!status["team"]["link"]["url"].as_str().unwrap().contains(&password));
     // The password is nowhere in the project, and at most in the owner-only
     // fallback file (no keychain on this machine).
     assert!(files_containing(&alice.project, &password).is_empty());

@@ -430,6 +430,9 @@ pub struct Memory {
     /// database; `None` for this person's own memories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_author: Option<String>,
+    /// This person shares it with the project's team (`claude-memory share`).
+    #[serde(default)]
+    pub shared: bool,
     /// A file it names went away since it was saved: it ranks lower until a
     /// person confirms it or the file comes back.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -198,6 +198,7 @@ fn imported(new: cm_core::NewMemory, confidence: f64, created_at: i64) -> Memory
         merged_into: None,
         superseded_by: None,
         team_author: None,
+        shared: false,
         stale: None,
         cluster_id: None,
     }

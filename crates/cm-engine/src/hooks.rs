@@ -1172,6 +1172,7 @@ mod tests {
             merged_into: None,
             superseded_by: None,
             team_author: None,
+            shared: false,
             stale: None,
             cluster_id: None,
         };

@@ -169,6 +169,7 @@ fn exported(id: i64, content: &str, memory_type: MemoryType, age_days: i64) -> M
         merged_into: None,
         superseded_by: None,
         team_author: None,
+        shared: false,
         stale: None,
         cluster_id: None,
     }

@@ -42,6 +42,8 @@ pub struct MemoryView {
     /// The teammate who wrote it, for a memory pulled from the project's team.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team_author: Option<String>,
+    /// Shared with the project's team by this person.
+    pub shared: bool,
     /// A file it names was deleted or renamed since: it ranks lower until a
     /// person confirms it (`POST /api/memories/{id}/confirm`) or the file
     /// comes back.
@@ -72,6 +74,7 @@ impl From<&Memory> for MemoryView {
             cluster_id: m.cluster_id,
             superseded_by: m.superseded_by,
             team_author: m.team_author.clone(),
+            shared: m.shared,
             stale: m.stale.clone(),
         }
     }

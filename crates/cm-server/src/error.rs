@@ -54,6 +54,8 @@ impl Error {
             Error::Engine(cm_engine::Error::NotAProject(_)) => StatusCode::NOT_FOUND,
             Error::Engine(cm_engine::Error::Invalid(_)) => StatusCode::BAD_REQUEST,
             Error::Engine(cm_engine::Error::Paused) => StatusCode::CONFLICT,
+            // Not linked, a private memory, or the team database refused.
+            Error::Engine(cm_engine::Error::Team(_)) => StatusCode::CONFLICT,
             Error::Engine(_) | Error::Service(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -37,6 +37,115 @@ pub async fn store_password(home: &Path, url: &str, password: &str) -> Result<cm
         .map_err(|e| Error::Service(e.to_string()))
 }
 
+/// What linking a project asks for, from the CLI or the dashboard.
+#[derive(Debug, Clone, Default, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkInput {
+    /// `postgres://ROLE[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…&sslrootcert=…]`.
+    pub url: String,
+    /// The password, when not in the URL (else the stored one, else
+    /// `CLAUDE_MEMORY_TEAM_PASSWORD`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The team project's name; default: the clone's normalised git origin.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Who this person is to the team; default: git's `user.name`, else the login.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// Memory types shared without being marked.
+    #[serde(default)]
+    pub share_types: Vec<cm_core::MemoryType>,
+    /// From this confidence up (default 0.8).
+    #[serde(default)]
+    pub min_confidence: Option<f64>,
+}
+
+/// A link made: the team's status and where a new password was kept.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct Linked {
+    /// The link and counts.
+    pub team: cm_engine::team::TeamStatus,
+    /// Where the password given went (`null`: none given, or it came from
+    /// the environment).
+    pub password_stored_in: Option<String>,
+}
+
+/// Links `project` to a team: resolves the defaults, checks the connection
+/// through the engine, and only then stores a password that was given.
+pub async fn link(engine: &Engine, home: &Path, project: &Project, input: LinkInput) -> Result<Linked> {
+    let bad = |m: String| Error::BadRequest(m);
+    let mut url = cm_team::TeamUrl::parse(&input.url).map_err(|e| bad(e.to_string()))?;
+    if let Some(pw) = input.password.filter(|p| !p.is_empty()) {
+        url.password = Some(pw);
+    }
+    let given = url.password.clone();
+    if url.password.is_none() {
+        url.password = password(home, &url.url).await?;
+    }
+    if url.password.is_none() {
+        url.password = std::env::var(cm_llm::TEAM_ENV_VAR).ok().filter(|p| !p.is_empty());
+    }
+    let min_confidence = input.min_confidence.unwrap_or(0.8);
+    if !(0.0..=1.0).contains(&min_confidence) {
+        return Err(bad(format!("the minimum confidence must be between 0 and 1, got {min_confidence}")));
+    }
+    let team_key = match input.name.as_deref().map(str::trim) {
+        Some("") => return Err(bad("the team project name is empty".to_owned())),
+        Some(name) => name.to_owned(),
+        None => git(project.root(), &["config", "--get", "remote.origin.url"])
+            .as_deref()
+            .and_then(cm_engine::team::normalize_origin)
+            .ok_or_else(|| bad("this clone has no git origin to meet teammates on: give the team project a name".to_owned()))?,
+    };
+    let author = input
+        .author
+        .filter(|a| !a.trim().is_empty())
+        .or_else(|| git(project.root(), &["config", "--get", "user.name"]))
+        .or_else(login)
+        .ok_or_else(|| bad("cannot tell who you are: give an author name".to_owned()))?;
+    let origin = format!("{}@{}", login().unwrap_or_else(|| "someone".to_owned()), hostname());
+    let team = engine
+        .team_link(
+            project,
+            cm_engine::team::LinkRequest {
+                url: url.clone(),
+                team_key,
+                author,
+                origin,
+                share_types: input.share_types,
+                share_min_confidence: min_confidence,
+            },
+        )
+        .await?;
+    let password_stored_in = match given {
+        Some(pw) => Some(store_password(home, &url.url, &pw).await?.to_string()),
+        None => None,
+    };
+    Ok(Linked { team, password_stored_in })
+}
+
+fn git(dir: &Path, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("git").arg("-C").arg(dir).args(args).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !text.is_empty()).then_some(text)
+}
+
+fn login() -> Option<String> {
+    ["USER", "USERNAME", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+}
+
+fn hostname() -> String {
+    std::process::Command::new("hostname")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "this-machine".to_owned())
+}
+
 /// Syncs `project` with its team now, with the stored password.
 pub async fn sync_project(engine: &Engine, home: &Path, project: &Project) -> Result<SyncReport> {
     let Some(status) = engine.team_status(project).await? else {

@@ -27,6 +27,7 @@ fn answers(g: &mut SchemaGenerator) {
     g.subschema_for::<dto::MemoriesAnswer>();
     g.subschema_for::<dto::MemoryAnswer>();
     g.subschema_for::<cm_server::team::TeamAnswer>();
+    g.subschema_for::<cm_server::team::Linked>();
     g.subschema_for::<dto::MemoryDetail>();
     g.subschema_for::<dto::PurgedAnswer>();
     g.subschema_for::<dto::SaveAnswer>();

@@ -16,7 +16,7 @@ use crate::{Error, Result, Store, now_ms};
 pub(crate) const MEMORY_COLUMNS: &str = "id, content, structured, summary, memory_type, domain, tags, \
      keywords, confidence, evidence_count, access_count, last_accessed_at, created_at, updated_at, \
      source, session_id, transcript_start, transcript_end, content_hash, embedding_model, archived, \
-     merged_into, cluster_id, superseded_by, team_author, stale_path, stale_reason, stale_at";
+     merged_into, cluster_id, superseded_by, team_author, shared, stale_path, stale_reason, stale_at";
 
 pub(crate) fn memory_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Memory> {
     let parse_labels = |col: &str| -> Result<Vec<String>> {
@@ -54,6 +54,7 @@ pub(crate) fn memory_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Memory> {
         cluster_id: row.try_get("cluster_id")?,
         superseded_by: row.try_get("superseded_by")?,
         team_author: row.try_get("team_author")?,
+        shared: row.try_get::<i64, _>("shared")? != 0,
         stale: stale_from_row(row)?,
     })
 }

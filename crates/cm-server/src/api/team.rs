@@ -1,13 +1,13 @@
 //! `/api/team`: the project's team database link, a sync now, and marking a
-//! memory shared. Linking (which takes a password) is the CLI's
-//! `claude-memory team link`: a password never crosses this API.
+//! memory shared. A password given to link goes to the keychain and is
+//! never answered back.
 
 use axum::Json;
 use axum::extract::{Path, State};
 
-use super::ProjectParam;
+use super::{JsonBody, ProjectParam};
 use crate::dto::MemoryAnswer;
-use crate::team::TeamAnswer;
+use crate::team::{LinkInput, Linked, TeamAnswer};
 use crate::{AppState, Result};
 
 /// `GET /api/team`: the link, counts and whether the last sync failed.
@@ -16,6 +16,21 @@ pub(super) async fn status(
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<TeamAnswer>> {
     Ok(Json(TeamAnswer::new(state.engine().team_status(&project).await?)))
+}
+
+/// `POST /api/team/link`: links the project (checked by connecting first).
+pub(super) async fn link(
+    State(state): State<AppState>,
+    ProjectParam(project): ProjectParam,
+    JsonBody(input): JsonBody<LinkInput>,
+) -> Result<Json<Linked>> {
+    Ok(Json(crate::team::link(state.engine(), state.home(), &project, input).await?))
+}
+
+/// `DELETE /api/team`: unlinks the project; its memories stay.
+pub(super) async fn unlink(State(state): State<AppState>, ProjectParam(project): ProjectParam) -> Result<Json<TeamAnswer>> {
+    state.engine().team_unlink(&project).await?;
+    Ok(Json(TeamAnswer::new(None)))
 }
 
 /// `POST /api/team/sync`: syncs now. A failed sync answers the status with
