@@ -76,6 +76,25 @@ describe('Api', () => {
     expect(f.calls[6]?.url).toBe('/api/memories?project=%2Fp&stale=true');
   });
 
+  it('calls the team routes, with the password only in the link body', async () => {
+    const f = fakeFetch(200, { team: null, offline: false });
+    const api = new Api('tok', '', f.impl);
+    await api.team('/p');
+    expect(f.calls[0]?.url).toBe('/api/team?project=%2Fp');
+    await api.linkTeam('/p', { url: 'postgres://r@h/db', password: 'pw', name: 'shop' });
+    expect(f.calls[1]?.url).toBe('/api/team/link?project=%2Fp');
+    expect(f.calls[1]?.init.method).toBe('POST');
+    expect(JSON.parse(String(f.calls[1]?.init.body))).toEqual({ url: 'postgres://r@h/db', password: 'pw', name: 'shop' });
+    await api.syncTeam('/p');
+    expect(f.calls[2]?.url).toBe('/api/team/sync?project=%2Fp');
+    await api.unlinkTeam('/p');
+    expect(f.calls[3]?.init.method).toBe('DELETE');
+    await api.share('/p', 7, true);
+    expect(f.calls[4]?.url).toBe('/api/memories/7/share?project=%2Fp');
+    await api.share('/p', 7, false);
+    expect(f.calls[5]?.url).toBe('/api/memories/7/unshare?project=%2Fp');
+  });
+
   it('calls the LLM, setup, map and model routes', async () => {
     const f = fakeFetch(200, { ok: true });
     const api = new Api('tok', '', f.impl);

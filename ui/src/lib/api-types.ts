@@ -406,6 +406,17 @@ export interface JobsAnswer {
   jobs: Job[];
 }
 
+/** A link made: the team's status and where a new password was kept. */
+export interface Linked {
+  /**
+   * Where the password given went (`null`: none given, or it came from
+   * the environment).
+   */
+  password_stored_in: string | null;
+  /** The link and counts. */
+  team: TeamStatus;
+}
+
 /** Totals of LLM calls. */
 export interface LlmTotals {
   /** Tokens generated. */
@@ -484,6 +495,8 @@ export interface MemoryView {
   last_accessed_at: number | null;
   /** The consolidated memory it was merged into. */
   merged_into: number | null;
+  /** Shared with the project's team by this person. */
+  shared: boolean;
   source: Source;
   /**
    * A file it names was deleted or renamed since: it ranks lower until a
@@ -774,6 +787,8 @@ export interface SearchHitView {
   merged_into: number | null;
   /** Final score (fusion × age decay); higher is better. */
   score: number;
+  /** Shared with the project's team by this person. */
+  shared: boolean;
   source: Source;
   /**
    * A file it names was deleted or renamed since: it ranks lower until a

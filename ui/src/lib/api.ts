@@ -22,6 +22,17 @@ import type {
   TimelineAnswer,
   DoctorReport,
 } from './types';
+import type { Linked, TeamAnswer } from './api-types';
+
+/** What linking a project to a team asks (`POST /api/team/link`). */
+export interface LinkInput {
+  url: string;
+  password?: string | null;
+  name?: string | null;
+  author?: string | null;
+  share_types?: string[];
+  min_confidence?: number | null;
+}
 
 export class ApiError extends Error {
   readonly status: number;
@@ -171,6 +182,26 @@ export class Api {
   /** Makes a superseded memory live again (injected by hooks). */
   unsupersede(project: string, id: number): Promise<MemoryAnswer> {
     return this.request('POST', `/memories/${id}/unsupersede`, { project });
+  }
+  /** Shares a memory with the project's team (from the next sync), or stops sharing it. */
+  share(project: string, id: number, shared: boolean): Promise<MemoryAnswer> {
+    return this.request('POST', `/memories/${id}/${shared ? 'share' : 'unshare'}`, { project });
+  }
+  /** The project's team link and whether its last sync failed. */
+  team(project: string): Promise<TeamAnswer> {
+    return this.get('/team', { project });
+  }
+  /** Links the project to a team database; the password goes to the keychain. */
+  linkTeam(project: string, body: LinkInput): Promise<Linked> {
+    return this.request('POST', '/team/link', { project }, body);
+  }
+  /** Unlinks the project from its team (its memories stay). */
+  unlinkTeam(project: string): Promise<TeamAnswer> {
+    return this.request('DELETE', '/team', { project });
+  }
+  /** Syncs with the team now. */
+  syncTeam(project: string): Promise<TeamAnswer> {
+    return this.request('POST', '/team/sync', { project });
   }
   /** Confirms a memory flagged stale still holds: it ranks as before. */
   confirm(project: string, id: number): Promise<MemoryAnswer> {
