@@ -9,8 +9,9 @@
 //! The manifest's URL and the release public key are the app config's
 //! `plugins.updater` (`endpoints`, `pubkey`; src-tauri/tauri.conf.json).
 //! `CLAUDE_MEMORY_UPDATE_URL` replaces the URL (`off` turns checks off); a
-//! debug build also takes a key from `CLAUDE_MEMORY_UPDATE_PUBKEY`, for the
-//! tray test's own release.
+//! debug build also takes a key from `CLAUDE_MEMORY_UPDATE_PUBKEY` and the
+//! kind of installation from `CLAUDE_MEMORY_UPDATE_INSTALLER` (`deb`, …), for
+//! the tray test's own release and install.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,6 +26,7 @@ const EVERY: Duration = Duration::from_secs(6 * 60 * 60);
 /// Environment variables (see the module's doc).
 const URL_VAR: &str = "CLAUDE_MEMORY_UPDATE_URL";
 const PUBKEY_VAR: &str = "CLAUDE_MEMORY_UPDATE_PUBKEY";
+const INSTALLER_VAR: &str = "CLAUDE_MEMORY_UPDATE_INSTALLER";
 
 /// Where updates stand, as the menu shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -113,7 +115,11 @@ impl Updates {
 /// check when updates are on.
 pub fn init(app: &AppHandle) {
     let current = Updates::current();
-    let installer = cm_update::install::detect();
+    let forced = std::env::var(INSTALLER_VAR).ok().filter(|_| cfg!(debug_assertions));
+    let installer = match forced {
+        Some(name) => Installer::parse(&name),
+        None => cm_update::install::detect(),
+    };
     let (updater, status) = match config(app, &current, installer) {
         Ok(config) => match Updater::new(config) {
             Ok(updater) => (Some(updater), Status::Idle),
@@ -245,8 +251,11 @@ async fn download_and_install(
     command.args(&plan.args);
     match plan.after {
         After::WaitThenRestart => {
-            let status = command.status().await.map_err(|e| format!("cannot run {:?}: {e}", plan.program))?;
+            let status = command.status().await;
+            // Installed or not, the package is not needed again: a new
+            // attempt downloads and verifies it afresh.
             let _ = std::fs::remove_file(&package);
+            let status = status.map_err(|e| format!("cannot run {:?}: {e}", plan.program))?;
             if !status.success() {
                 return Err(format!("the installer ended with {status}"));
             }

@@ -5,7 +5,9 @@
 # (xdotool clicks the icon, the menu's mnemonics pick items):
 #   engine ready (/healthz) → a second launch hands over and exits →
 #   updates: the first check finds no server and is quiet, a tampered manifest
-#   is refused, a signed newer release is found (a key pair made here) →
+#   is refused, a signed newer release is found (a key pair made here), its
+#   tampered package is refused, its signed package downloaded and verified
+#   (installing it as a .deb then fails here, without pkexec) →
 #   Pause / Resume (checked over /api/status) → Install command-line tool
 #   (the ~/.local/bin link) → Launch at login (on, off) → Open dashboard → close the window (it hides) →
 #   Quit: exit status 0, engine.json removed → launched again and sent SIGTERM
@@ -109,18 +111,32 @@ mkdir -p "$tmp/project"
 "$repo/target/debug/claude-memory" save --project "$tmp/project" "Deploys go through staging first" >/dev/null
 
 # The update server: nothing listens there yet. The release key is made here
-# (the debug build takes it from CLAUDE_MEMORY_UPDATE_PUBKEY).
+# (the debug build takes it from CLAUDE_MEMORY_UPDATE_PUBKEY, and installs
+# updates as a .deb would be, CLAUDE_MEMORY_UPDATE_INSTALLER).
 update_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 mkdir -p "$tmp/release-key" "$tmp/release"
 CLAUDE_MEMORY_UPDATE_PUBKEY="$(python3 "$here/release.py" keygen "$tmp/release-key")"
 export CLAUDE_MEMORY_UPDATE_URL="http://127.0.0.1:$update_port/latest.json" CLAUDE_MEMORY_UPDATE_PUBKEY
-# Publishes a signed manifest of version $1.
+export CLAUDE_MEMORY_UPDATE_INSTALLER=deb
+# Publishes version $1: a signed package and the signed manifest naming it.
 release() {
+  head -c 300000 /dev/urandom >"$tmp/release/claude-memory_$1_amd64.deb"
+  python3 "$here/release.py" sign "$tmp/release-key" "$tmp/release/claude-memory_$1_amd64.deb"
   cat >"$tmp/release/latest.json" <<JSON
 {"version": "$1", "notes": "## What's new\n- Signed updates", "platforms": {"linux-$(uname -m)-deb":
-  {"url": "http://127.0.0.1:$update_port/claude-memory.deb", "signature": "unused"}}}
+  {"url": "http://127.0.0.1:$update_port/claude-memory_$1_amd64.deb",
+   "signature": "$(cat "$tmp/release/claude-memory_$1_amd64.deb.sig")"}}}
 JSON
   python3 "$here/release.py" sign "$tmp/release-key" "$tmp/release/latest.json"
+}
+# Clicks Update to … available ▸ Install and restart.
+install_update() {
+  xdotool mousemove --window "$icon" 8 8 click 1
+  sleep 1
+  xdotool key u
+  sleep 1
+  xdotool key i
+  sleep 0.5
 }
 logged() { grep -q "$1" "$tmp/app.log"; }
 
@@ -173,6 +189,24 @@ xdotool key Escape
 sleep 0.3
 xdotool key Escape
 sleep 0.5
+# Install: a package changed after it was signed is refused and not kept.
+printf 'x' | dd of="$tmp/release/claude-memory_9.9.9_amd64.deb" bs=1 seek=1000 conv=notrunc 2>/dev/null
+install_update
+wait_for 100 logged "the update package is not signed by the release key (the signature does not match)" ||
+  fail "Install did not refuse a tampered package"
+[ -z "$(ls -A "$CLAUDE_MEMORY_HOME/updates")" ] || fail "a refused package was kept in $CLAUDE_MEMORY_HOME/updates"
+# The signed one is downloaded and verified; installing a .deb runs
+# `pkexec dpkg -i`, which fails here (no pkexec, or no one to authorise it).
+release 9.9.9
+menu u
+wait_for 100 test "$(grep -c 'an update is available version=9.9.9' "$tmp/app.log")" = 2 ||
+  fail "Check for updates did not find the release again"
+install_update
+wait_for 100 logged "update downloaded and verified" || fail "Install did not download and verify the package"
+wait_for 100 logged "the update was not installed" || fail "the failed pkexec went unreported"
+[ -z "$(ls -A "$CLAUDE_MEMORY_HOME/updates")" ] || fail "the package stayed in $CLAUDE_MEMORY_HOME/updates after the install"
+kill -0 "$app" 2>/dev/null || fail "a failed install ended the app"
+menu Escape update-failed.png
 
 # Pause and resume through the menu; the engine's status says so.
 menu p menu.png
@@ -234,5 +268,5 @@ wait "$app" || status=$?
 
 echo "tray: launch to engine ready: ${ready_ms} ms"
 echo "tray: resident memory (app + WebKit processes): before any window $(mib "$rss_closed"), window open $(mib "$rss_open"), window closed (hidden) $(mib "$rss_hidden")"
-echo "tray: screenshots in $shots (menu.png, update-menu.png, update-notes.png, dashboard.png)"
+echo "tray: screenshots in $shots (menu.png, update-menu.png, update-notes.png, update-failed.png, dashboard.png)"
 echo "tray smoke test passed"

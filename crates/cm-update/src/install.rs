@@ -33,6 +33,13 @@ impl Installer {
             Installer::Nsis => "nsis",
         }
     }
+
+    /// The installer [`Installer::as_str`] names.
+    pub fn parse(name: &str) -> Option<Installer> {
+        [Installer::Deb, Installer::Rpm, Installer::Dmg, Installer::Msi, Installer::Nsis]
+            .into_iter()
+            .find(|i| i.as_str() == name)
+    }
 }
 
 /// The manifest key of a platform: `<os>-<arch>-<installer>` as Tauri names
@@ -216,6 +223,10 @@ mod tests {
         assert_eq!(platform_key("macos", "aarch64", Some(Installer::Dmg)), "darwin-aarch64-dmg");
         assert_eq!(platform_key("windows", "x86_64", Some(Installer::Nsis)), "windows-x86_64-nsis");
         assert_eq!(platform_key("linux", "aarch64", None), "linux-aarch64");
+        for name in ["deb", "rpm", "dmg", "msi", "nsis"] {
+            assert_eq!(Installer::parse(name).map(Installer::as_str), Some(name));
+        }
+        assert_eq!(Installer::parse("exe"), None);
     }
 
     #[test]
