@@ -36,7 +36,8 @@ use crate::hooks::HookInput;
 use crate::redaction::redact_text;
 use crate::{Engine, Project, Result};
 
-/// Paths checked at session start, at most: a bound on the `stat`s.
+/// Paths checked at session start, at most: a bound on the `stat`s. The
+/// newest memories' paths come first.
 pub const MAX_CHECKED_PATHS: usize = 2_000;
 
 /// Why a memory was flagged when its file was gone at session start.

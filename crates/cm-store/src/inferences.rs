@@ -60,11 +60,13 @@ pub struct UseHistory {
 }
 
 impl Store {
-    /// Live memories whose text may name a file (it has a `.` or a `/`).
+    /// Live memories whose text may name a file (it has a `.` or a `/`),
+    /// newest first: a bounded check reaches the latest ones.
     pub async fn path_mentions(&self) -> Result<Vec<PathMention>> {
         let rows = sqlx::query(
             "SELECT id, content, stale_path, stale_confirmed FROM memories
-             WHERE archived = 0 AND (instr(content, '.') > 0 OR instr(content, '/') > 0)",
+             WHERE archived = 0 AND (instr(content, '.') > 0 OR instr(content, '/') > 0)
+             ORDER BY id DESC",
         )
         .fetch_all(self.pool())
         .await?;
