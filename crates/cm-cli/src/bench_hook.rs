@@ -30,6 +30,127 @@ struct Latencies {
     errors: usize,
 }
 
+/// The work a hook leaves for after its answer, timed on the same project:
+/// it never delays Claude Code, but it shares the database with the hooks.
+#[derive(Debug, Serialize)]
+struct AfterHook {
+    runs: usize,
+    /// Memories in the project the file checks run on, each naming two files.
+    memories_naming_files: usize,
+    /// The first SessionStart check, which flags the missing ones.
+    first_check_ms: f64,
+    /// Memories the first check flagged stale.
+    first_flagged: usize,
+    /// SessionStart's check of the files memories name, once flagged.
+    session_start_check: Timing,
+    /// A Bash `rm` checked for memories naming the removed file.
+    rm_check: Timing,
+    /// Inferred feedback after a tool call, in a session that was injected into.
+    feedback: Timing,
+}
+
+#[derive(Debug, Serialize)]
+struct Timing {
+    p50_ms: f64,
+    max_ms: f64,
+}
+
+/// Times `runs` calls of `f`.
+async fn timed<F, Fut>(runs: usize, mut f: F) -> Result<Timing>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut ms = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        f().await?;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(Timing { p50_ms: percentile(&ms, 0.50), max_ms: ms.last().copied().unwrap_or(0.0) })
+}
+
+/// A project of `n` memories each naming two files of the project (one in
+/// fifty missing), recorded without vectors (the file checks read none):
+/// the synthetic notes of the main project name no files, and a check
+/// that finds nothing to `stat` would measure nothing.
+async fn paths_project(base: &Path, n: usize) -> Result<(Engine, Project, PathBuf)> {
+    let root = base.join("paths-project");
+    std::fs::create_dir_all(root.join("tests"))?;
+    let project = Project::at(&root)?;
+    project.ensure_data_dir()?;
+    let engine = Engine::new(cm_core::Config::default(), None);
+    let have = engine.stats(&project).await.map(|s| s.total.max(0) as usize).unwrap_or(0);
+    let now = now_ms();
+    let mut batch = Vec::new();
+    for i in have..n {
+        let dir = root.join(format!("src/mod{}", i % 50));
+        std::fs::create_dir_all(&dir)?;
+        if i % 50 != 7 {
+            std::fs::write(dir.join(format!("file{i}.rs")), "")?;
+        }
+        std::fs::write(root.join(format!("tests/t{i}.rs")), "")?;
+        let text = format!(
+            "The handler for topic {i} lives in src/mod{}/file{i}.rs and is tested by tests/t{i}.rs.",
+            i % 50
+        );
+        batch.push((NewMemory::new(&text, Source::Import)?, now - i as i64 * 60_000));
+        if batch.len() == 1000 {
+            engine.record(&project, std::mem::take(&mut batch)).await?;
+        }
+    }
+    if !batch.is_empty() {
+        engine.record(&project, batch).await?;
+    }
+    Ok((engine, project, root))
+}
+
+/// Times what hooks do after answering (see [`AfterHook`]), with the
+/// sessions of the sequential runs already recorded.
+async fn after_hook(
+    engine: &Engine,
+    project: &Project,
+    root: &Path,
+    base: &Path,
+    n: usize,
+) -> Result<AfterHook> {
+    use cm_engine::hooks::{HookEvent, HookInput};
+    const RUNS: usize = 20;
+    let input = |command: &str| -> Result<HookInput> {
+        let payload = serde_json::json!({
+            "session_id": format!("bench-{}-{}-0", std::process::id(), run_nonce()),
+            "cwd": root, "tool_name": "Bash", "tool_input": { "command": command },
+        });
+        HookInput::parse(payload.to_string().as_bytes()).map_err(anyhow::Error::msg)
+    };
+    let (rm, run) = (input("rm src/bench-gone.rs")?, input("cargo test --workspace")?);
+    let (paths_engine, paths, paths_root) = paths_project(base, n).await?;
+    let started = Instant::now();
+    let first = paths_engine.check_stale(&paths).await?;
+    let first_check_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let first_flagged = first.flagged.len();
+    let session_start_check =
+        timed(RUNS, || async { Ok(paths_engine.check_stale(&paths).await.map(drop)?) }).await?;
+    let mut rm = rm;
+    rm.cwd = Some(paths_root);
+    let rm_check =
+        timed(RUNS, || async { Ok(paths_engine.stale_after_tool(&paths, &rm).await.map(drop)?) }).await?;
+    let feedback = timed(RUNS, || async {
+        Ok(engine.infer_feedback(project, HookEvent::PostToolUse, &run, now_ms()).await.map(drop)?)
+    })
+    .await?;
+    Ok(AfterHook {
+        runs: RUNS,
+        memories_naming_files: n,
+        first_check_ms,
+        first_flagged,
+        session_start_check,
+        rm_check,
+        feedback,
+    })
+}
+
 #[derive(Debug, Serialize)]
 struct Report {
     memories: usize,
@@ -40,6 +161,7 @@ struct Report {
     seconds: u64,
     concurrent: Latencies,
     throughput_per_s: f64,
+    after_hook: AfterHook,
 }
 
 pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
@@ -88,6 +210,7 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
     }
     let ingest_seconds = started.elapsed().as_secs_f64();
 
+    let handle = engine.clone();
     let server = cm_server::Server::start(
         engine,
         cm_server::ServeOptions { home: home.clone(), port: 0, watch: false, ui_dir: None },
@@ -105,6 +228,7 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
         summarise(samples)
     })
     .await?;
+    let after = after_hook(&handle, &project, &root, &base, args.memories).await?;
 
     let (concurrency, seconds) = (args.concurrency, args.seconds);
     let all = Arc::new(Mutex::new(Vec::new()));
@@ -142,12 +266,16 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
         seconds,
         throughput_per_s: total as f64 / seconds as f64,
         concurrent,
+        after_hook: after,
     };
     output::print(json, &report, |r| {
         format!(
             "hook round trip (spawn → engine → embed → search → print), {} memories, model {}\n\
              one at a time: {} runs  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  injected {}  errors {}\n\
-             {} callers for {} s: {} runs ({:.0}/s)  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  injected {}  errors {}",
+             {} callers for {} s: {} runs ({:.0}/s)  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  injected {}  errors {}\n\
+             after the answer, {} memories naming 2 files each: first session-start check {:.0} ms ({} flagged); \
+             then ({} runs each, p50 / max) session-start check {:.1} / {:.1} ms  rm check {:.1} / {:.1} ms  \
+             inferred feedback {:.1} / {:.1} ms",
             r.memories,
             r.model,
             r.sequential.runs,
@@ -165,6 +293,16 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
             r.concurrent.max_ms,
             r.concurrent.injected,
             r.concurrent.errors,
+            r.after_hook.memories_naming_files,
+            r.after_hook.first_check_ms,
+            r.after_hook.first_flagged,
+            r.after_hook.runs,
+            r.after_hook.session_start_check.p50_ms,
+            r.after_hook.session_start_check.max_ms,
+            r.after_hook.rm_check.p50_ms,
+            r.after_hook.rm_check.max_ms,
+            r.after_hook.feedback.p50_ms,
+            r.after_hook.feedback.max_ms,
         )
     })
 }
