@@ -148,9 +148,72 @@ pub fn fuse(
     scored
 }
 
+/// Whether two memories come from neighbouring stretches of one session's
+/// transcript: one ends on the line (or turn) before the other starts.
+fn adjacent(a: &Memory, b: &Memory) -> bool {
+    let (pa, pb) = (&a.provenance, &b.provenance);
+    let (Some(sa), Some(sb)) = (&pa.session_id, &pb.session_id) else { return false };
+    let (Some(a_start), Some(b_start)) = (pa.transcript_start, pb.transcript_start) else { return false };
+    let (a_end, b_end) = (pa.transcript_end.unwrap_or(a_start), pb.transcript_end.unwrap_or(b_start));
+    sa == sb && (a_end + 1 == b_start || b_end + 1 == a_start)
+}
+
+/// Lifts each hit by `weight` × the best score among the hits drawn from the
+/// turns right before and after it in the same session, then re-sorts
+/// (stable: equal scores keep their order). A short turn rarely says what it
+/// is about ("Yes, last Friday!"): the turn it answers does, and matches the
+/// query in its place. Scores are the ones fusion gave, so a neighbour lends
+/// at most `weight` of its own relevance. Memories without a session and a
+/// position (saved by hand) neither lend nor receive.
+pub fn boost_neighbours(hits: &mut [SearchHit], weight: f64) {
+    if weight <= 0.0 {
+        return;
+    }
+    let lifts: Vec<f64> = hits
+        .iter()
+        .map(|h| hits.iter().filter(|n| adjacent(&h.memory, &n.memory)).map(|n| n.score).fold(0.0, f64::max))
+        .collect();
+    for (h, lift) in hits.iter_mut().zip(lifts) {
+        h.score += weight * lift;
+    }
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hit(id: i64, session: Option<&str>, position: Option<i64>, score: f64) -> SearchHit {
+        let memory: Memory = serde_json::from_value(serde_json::json!({
+            "id": id, "content": format!("memory {id}"), "type": "context", "domain": "general",
+            "tags": [], "keywords": [], "confidence": 0.7, "evidence_count": 0, "access_count": 0,
+            "created_at": 0, "updated_at": 0, "source": "import", "content_hash": "", "archived": false,
+            "provenance": {"session_id": session, "transcript_start": position, "transcript_end": position}
+        }))
+        .unwrap();
+        SearchHit { memory, score, vector_similarity: None, bm25: None }
+    }
+
+    #[test]
+    fn a_turn_next_to_a_strong_match_rises_above_an_isolated_weak_one() {
+        let mut hits = vec![
+            hit(1, Some("s1"), Some(4), 0.9),
+            hit(2, Some("s2"), Some(7), 0.4),
+            hit(3, Some("s1"), Some(5), 0.3),
+            // Same position in another session, and a memory with no position: no neighbours.
+            hit(4, Some("s2"), Some(5), 0.35),
+            hit(5, None, None, 0.32),
+        ];
+        boost_neighbours(&mut hits, 0.3);
+        let order: Vec<i64> = hits.iter().map(|h| h.memory.id).collect();
+        assert_eq!(order, vec![1, 3, 2, 4, 5]);
+        assert!((hits[1].score - (0.3 + 0.3 * 0.9)).abs() < 1e-12);
+        // The strong match is lifted by its weaker neighbour too, and keeps first place.
+        assert!((hits[0].score - (0.9 + 0.3 * 0.3)).abs() < 1e-12);
+        let mut unchanged = vec![hit(1, Some("s1"), Some(1), 0.5), hit(2, Some("s1"), Some(2), 0.6)];
+        boost_neighbours(&mut unchanged, 0.0);
+        assert_eq!(unchanged[0].memory.id, 1);
+    }
 
     fn cand(id: i64, bm25: Option<f64>, sim: Option<f64>) -> Candidate {
         Candidate {

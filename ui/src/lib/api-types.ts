@@ -757,6 +757,12 @@ export interface SearchConfig {
   fusion: Fusion;
   /** Half-lives in days by memory type (`skill` never decays). */
   half_life_days: HalfLives;
+  /**
+   * A hybrid hit gains this share of the best score among the hits drawn
+   * from the turns right before and after it in the same session (see
+   * `search::boost_neighbours`); 0 turns it off.
+   */
+  neighbour_weight: number;
   /** Coarse candidates re-scored per wanted result in the quantised scan. */
   rescore_factor: number;
   /** The `k` of reciprocal-rank fusion. */
