@@ -293,6 +293,8 @@ pub enum BenchCommand {
     Locomo(BenchLocomoArgs),
     /// Hook round trip as Claude Code pays for it: spawn, engine, embed, search, print.
     Hook(BenchHookArgs),
+    /// The team database at scale: publish, pull and pgvector search over N team memories.
+    Team(crate::bench_team::BenchTeamArgs),
     /// Calibrate a model's thresholds: what the hook gate injects and how memories cluster, per cosine.
     Gate(BenchGateArgs),
     /// What the prompt hook really injects: per prompt, memories, relevant ones and tokens; precision and recall.

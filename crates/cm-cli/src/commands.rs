@@ -60,6 +60,7 @@ async fn bench(command: BenchCommand, json: bool) -> Result<()> {
         }
         BenchCommand::Embed(args) => bench_embed(&args, json).await,
         BenchCommand::Hook(args) => crate::bench_hook::run(&args, json).await,
+        BenchCommand::Team(args) => crate::bench_team::run(&args, json).await,
         BenchCommand::Locomo(args) => bench_locomo(&args, json).await,
         BenchCommand::Gate(args) => bench_gate(&args, json).await,
         BenchCommand::Inject(args) => bench_inject(&args, json).await,
@@ -68,6 +69,9 @@ async fn bench(command: BenchCommand, json: bool) -> Result<()> {
 
 /// A command about one project's memories, on its database in-process.
 async fn project_command(command: ProjectCommand, project: Option<&Path>, json: bool) -> Result<()> {
+    if let ProjectCommand::Team(crate::team::TeamCommand::Migrate { url }) = &command {
+        return crate::team::migrate(url, json).await;
+    }
     let project = resolve_project(project)?;
     let config = paths::load_config()?;
     // Only commands that embed text pay for loading the model.

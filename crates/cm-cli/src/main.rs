@@ -6,6 +6,7 @@
 
 mod autostart;
 mod bench_hook;
+mod bench_team;
 mod cli;
 mod client;
 mod commands;

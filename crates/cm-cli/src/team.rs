@@ -62,21 +62,28 @@ pub async fn run(engine: &Engine, project: &Project, command: TeamCommand, json:
         TeamCommand::Link { url, name, author, share_types, min_confidence, password_stdin } => {
             let password = if password_stdin {
                 let mut line = String::new();
-                std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("cannot read the password from stdin")?;
                 Some(line.trim_end_matches(['\r', '\n']).to_owned())
             } else {
                 None
             };
             let share_types =
                 share_types.iter().map(|t| t.trim().parse::<MemoryType>()).collect::<Result<Vec<_>, _>>()?;
-            let input = LinkInput { url, password, name, author, share_types, min_confidence: Some(min_confidence) };
+            let input =
+                LinkInput { url, password, name, author, share_types, min_confidence: Some(min_confidence) };
             let linked = cm_server::team::link(engine, &home, project, input).await?;
             output::print(json, &linked, |l| {
-                let mut text = format!("linked to {} as team project {}", l.team.link.url, l.team.link.team_key);
+                let mut text =
+                    format!("linked to {} as team project {}", l.team.link.url, l.team.link.team_key);
                 if let Some(place) = &l.password_stored_in {
                     text.push_str(&format!("\npassword stored in {place}"));
                 }
-                text.push_str("\nshare a memory with `claude-memory share ID`; the engine syncs in the background");
+                text.push_str(
+                    "\nshare a memory with `claude-memory share ID`; the engine syncs in the background",
+                );
                 text
             })
         }
@@ -107,19 +114,22 @@ pub async fn run(engine: &Engine, project: &Project, command: TeamCommand, json:
                 Some(s) => status_text(s),
             })
         }
-        TeamCommand::Migrate { url } => {
-            let mut url = TeamUrl::parse(&url)?;
-            if url.password.is_none() {
-                url.password = std::env::var(cm_llm::TEAM_ENV_VAR).ok().filter(|p| !p.is_empty());
-            }
-            cm_team::migrate(&url).await?;
-            output::print(json, &serde_json::json!({ "migrated": true }), |_| {
-                "the team schema is current. Give each team a login role in the group claude_memory_teams:\n  \
-                 CREATE ROLE team_x LOGIN PASSWORD '…' IN ROLE claude_memory_teams;"
-                    .to_owned()
-            })
-        }
+        TeamCommand::Migrate { url } => migrate(&url, json).await,
     }
+}
+
+/// `team migrate URL`: needs no project (the admin may run it anywhere).
+pub async fn migrate(url: &str, json: bool) -> Result<()> {
+    let mut url = TeamUrl::parse(url)?;
+    if url.password.is_none() {
+        url.password = std::env::var(cm_llm::TEAM_ENV_VAR).ok().filter(|p| !p.is_empty());
+    }
+    cm_team::migrate(&url).await?;
+    output::print(json, &serde_json::json!({ "migrated": true }), |_| {
+        "the team schema is current. Give each team a login role in the group claude_memory_teams:\n  \
+         CREATE ROLE team_x LOGIN PASSWORD '…' IN ROLE claude_memory_teams;"
+            .to_owned()
+    })
 }
 
 /// `share ID` / `unshare ID`.
@@ -160,6 +170,3 @@ fn when(ms: i64) -> String {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| ms.to_string())
 }
-
-
-

@@ -31,7 +31,9 @@ fn two_teammates_share_a_memory_through_the_cli() {
     pg.psql("postgres", &format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'")).unwrap();
 
     let alice = Sandbox::new(BIN);
-    alice.ok(&["team", "migrate", &pg.admin_url(&db)]);
+    // The admin runs it anywhere, not only in a project.
+    let out = alice.run_in(&alice.root, &["team", "migrate", &pg.admin_url(&db)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     pg.psql("postgres", &format!("GRANT claude_memory_teams TO {role}")).unwrap();
 
     // Bad input: one clear line, nothing linked.

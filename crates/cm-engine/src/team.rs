@@ -221,9 +221,23 @@ impl Engine {
         loop {
             let batch = store.team_outbox(BATCH).await?;
             let mut progressed = false;
-            for out in &batch {
-                let (version, validations) = outgoing(link, out);
-                match db.publish(remote, &version, validations).await {
+            let versions: Vec<(TeamMemory, i64)> = batch.iter().map(|out| outgoing(link, out)).collect();
+            // One transaction for the batch; if the team refuses it, one
+            // at a time, so a single bad version cannot hold back the rest.
+            let outcomes: Vec<std::result::Result<Published, cm_team::Error>> =
+                match db.publish_batch(remote, &versions).await {
+                    Ok(all) => all.into_iter().map(Ok).collect(),
+                    Err(e @ cm_team::Error::Offline(_)) => return Err(team_error(e)),
+                    Err(_) => {
+                        let mut each = Vec::with_capacity(versions.len());
+                        for (version, validations) in &versions {
+                            each.push(db.publish(remote, version, *validations).await);
+                        }
+                        each
+                    }
+                };
+            for ((out, (version, _)), outcome) in batch.iter().zip(&versions).zip(outcomes) {
+                match outcome {
                     Ok(published) => {
                         let adopted = match &published {
                             Published::Adopted(gid) => Some(gid.as_str()),
@@ -233,7 +247,7 @@ impl Engine {
                         report.published += 1;
                         progressed = true;
                     }
-                    // The server is gone: stop, everything stays queued.
+                    // The server is gone: stop, everything left stays queued.
                     Err(e @ cm_team::Error::Offline(_)) => return Err(team_error(e)),
                     Err(e) => {
                         tracing::warn!(gid = %out.gid, error = %e, "a team publish failed; it stays queued");

@@ -96,7 +96,10 @@ pub async fn link(engine: &Engine, home: &Path, project: &Project, input: LinkIn
         None => git(project.root(), &["config", "--get", "remote.origin.url"])
             .as_deref()
             .and_then(cm_engine::team::normalize_origin)
-            .ok_or_else(|| bad("this clone has no git origin to meet teammates on: give the team project a name".to_owned()))?,
+            .ok_or_else(|| {
+                bad("this clone has no git origin to meet teammates on: give the team project a name"
+                    .to_owned())
+            })?,
     };
     let author = input
         .author
@@ -132,7 +135,9 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 }
 
 fn login() -> Option<String> {
-    ["USER", "USERNAME", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+    ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
 }
 
 fn hostname() -> String {

@@ -37,7 +37,10 @@ async fn the_service_links_shares_syncs_in_the_background_and_survives_the_team_
     assert!(r.json()["error"].as_str().unwrap().contains("not linked"));
     assert!(env.client.get(&format!("/api/team?{q}")).await.expect(200).json()["team"].is_null());
     // A bad URL is a 400 with one line, and links nothing.
-    env.client.post(&format!("/api/team/link?{q}"), &json!({ "url": "mysql://x@y/z", "name": "shop" })).await.expect(400);
+    env.client
+        .post(&format!("/api/team/link?{q}"), &json!({ "url": "mysql://x@y/z", "name": "shop" }))
+        .await
+        .expect(400);
 
     let linked = env
         .client
@@ -47,7 +50,8 @@ async fn the_service_links_shares_syncs_in_the_background_and_survives_the_team_
         .json();
     assert_eq!(linked["team"]["link"]["team_key"], "shop");
     assert!(!linked.to_string().contains(&password), "the password is never answered back");
-    let shared = env.client.post(&format!("/api/memories/{id}/share?{q}"), &json!({})).await.expect(200).json();
+    let shared =
+        env.client.post(&format!("/api/memories/{id}/share?{q}"), &json!({})).await.expect(200).json();
     assert_eq!(shared["memory"]["shared"], true);
 
     // A teammate (another engine, another home) publishes a memory.
@@ -75,7 +79,14 @@ async fn the_service_links_shares_syncs_in_the_background_and_survives_the_team_
     .await
     .unwrap();
     let theirs = mate
-        .save(&mate_project, cm_core::NewMemory::new("Refunds are approved in the back office, never by support", cm_core::Source::Cli).unwrap())
+        .save(
+            &mate_project,
+            cm_core::NewMemory::new(
+                "Refunds are approved in the back office, never by support",
+                cm_core::Source::Cli,
+            )
+            .unwrap(),
+        )
         .await
         .unwrap()
         .id
@@ -106,13 +117,20 @@ async fn the_service_links_shares_syncs_in_the_background_and_survives_the_team_
     let started = Instant::now();
     let answer = env
         .client
-        .hook("UserPromptSubmit", &json!({ "session_id": "s1", "cwd": root, "prompt": "who approves refunds in the back office?" }))
+        .hook(
+            "UserPromptSubmit",
+            &json!({ "session_id": "s1", "cwd": root, "prompt": "who approves refunds in the back office?" }),
+        )
         .await
         .expect(200)
         .json();
     let context = answer["hookSpecificOutput"]["additionalContext"].as_str().unwrap_or_default().to_owned();
     assert!(context.contains("back office") && context.contains("from teammate bob"), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(2), "the hook waited on the team: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the hook waited on the team: {:?}",
+        started.elapsed()
+    );
 
     // Unlink: the project's memories stay.
     env.client.request("DELETE", &format!("/api/team?{q}")).send().await.expect(200);

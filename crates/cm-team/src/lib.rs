@@ -322,18 +322,40 @@ impl TeamDb {
     /// Publishes one version of a memory with its author's validation
     /// count, in one transaction.
     pub async fn publish(&self, project: i64, m: &TeamMemory, validations: i64) -> Result<Published> {
+        let mut done = self.publish_batch(project, &[(m.clone(), validations)]).await?;
+        done.pop().ok_or_else(|| Error::Db("a publish answered nothing".to_owned()))
+    }
+
+    /// Publishes several versions in one transaction (one lock, one
+    /// commit): all of them or, on an error, none.
+    pub async fn publish_batch(&self, project: i64, items: &[(TeamMemory, i64)]) -> Result<Vec<Published>> {
         let mut tx = self.pool.begin().await.map_err(db_error)?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('claude-memory team ' || current_user))")
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (m, validations) in items {
+            outcomes.push(self.publish_in(&mut tx, project, m, *validations).await?);
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes)
+    }
+
+    async fn publish_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        project: i64,
+        m: &TeamMemory,
+        validations: i64,
+    ) -> Result<Published> {
         let existing = sqlx::query(
             "SELECT updated_at, origin, content_hash, archived, deleted FROM cm_team_memories
              WHERE gid = $1 AND project_id = $2 FOR UPDATE",
         )
         .bind(&m.gid)
         .bind(project)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await
         .map_err(db_error)?;
         let mut gid = m.gid.clone();
@@ -348,7 +370,7 @@ impl TeamDb {
                     )
                     .bind(project)
                     .bind(&m.content_hash)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await
                     .map_err(db_error)?
                 };
@@ -359,7 +381,7 @@ impl TeamDb {
                     }
                     None if m.deleted => Published::Unchanged,
                     None => {
-                        self.write(&mut tx, project, m, true).await?;
+                        self.write(tx, project, m, true).await?;
                         Published::Inserted
                     }
                 }
@@ -380,10 +402,10 @@ impl TeamDb {
                          FROM cm_team_memories WHERE gid = $1",
                     )
                     .bind(&m.gid)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
-                    self.write(&mut tx, project, m, false).await?;
+                    self.write(tx, project, m, false).await?;
                     Published::Updated
                 } else {
                     sqlx::query(
@@ -401,7 +423,7 @@ impl TeamDb {
                     .bind(m.updated_at)
                     .bind(m.archived)
                     .bind(m.deleted)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
                     Published::Lost
@@ -417,7 +439,7 @@ impl TeamDb {
             .bind(&gid)
             .bind(&m.author)
             .bind(validations)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?
             .rows_affected()
@@ -427,12 +449,11 @@ impl TeamDb {
                     "UPDATE cm_team_memories SET change_seq = nextval('cm_team_change_seq') WHERE gid = $1",
                 )
                 .bind(&gid)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
             }
         }
-        tx.commit().await.map_err(db_error)?;
         Ok(outcome)
     }
 

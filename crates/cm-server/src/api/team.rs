@@ -28,7 +28,10 @@ pub(super) async fn link(
 }
 
 /// `DELETE /api/team`: unlinks the project; its memories stay.
-pub(super) async fn unlink(State(state): State<AppState>, ProjectParam(project): ProjectParam) -> Result<Json<TeamAnswer>> {
+pub(super) async fn unlink(
+    State(state): State<AppState>,
+    ProjectParam(project): ProjectParam,
+) -> Result<Json<TeamAnswer>> {
     state.engine().team_unlink(&project).await?;
     Ok(Json(TeamAnswer::new(None)))
 }
