@@ -245,9 +245,15 @@ impl Indexes {
             let position = entry.data.read().unwrap_or_else(|e| e.into_inner()).position;
             sync(conn, space, &entry.data, position).await?;
         }
-        let index = entry.data.read().unwrap_or_else(|e| e.into_inner());
-        let query = sign_bits(vector, index.words);
-        Ok(index.nearest(&query, req, n))
+        // Milliseconds of CPU on a large space (about 30 ms at 1M vectors):
+        // off the async workers, which serve hooks and the dashboard.
+        let query = sign_bits(vector, space.dimension.div_ceil(64));
+        let req = req.clone();
+        tokio::task::spawn_blocking(move || {
+            entry.data.read().unwrap_or_else(|e| e.into_inner()).nearest(&query, &req, n)
+        })
+        .await
+        .map_err(|e| crate::Error::Data(format!("the vector scan failed: {e}")))
     }
 }
 
