@@ -95,6 +95,8 @@ pub async fn run(args: &BenchTeamArgs, json: bool) -> Result<()> {
     let key =
         format!("bench-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
     let project = db.project(&key).await?;
+    // Global ids are unique across the database: a run never repeats another's.
+    let seed: u64 = rand::random();
     let mut sizes = args.sizes.clone();
     sizes.sort_unstable();
     let mut rows = Vec::new();
@@ -110,7 +112,7 @@ pub async fn run(args: &BenchTeamArgs, json: bool) -> Result<()> {
             let done = done.clone();
             let (from, to) = (have + p * per, (have + (p + 1) * per).min(size));
             tasks.push(tokio::spawn(async move {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(from as u64);
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ from as u64);
                 // As a sync publishes: batches of 200 versions per transaction.
                 let ids: Vec<usize> = (from..to).collect();
                 for chunk in ids.chunks(200) {

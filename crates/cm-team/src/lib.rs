@@ -28,8 +28,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Row};
 
 /// The team schema's migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -158,7 +158,11 @@ async fn pool(url: &TeamUrl, max: u32) -> Result<PgPool> {
     if let Some(pw) = &url.password {
         options = options.password(pw);
     }
-    options = options.application_name("claude-memory");
+    // A remote database is slower than a local file: a statement over a
+    // second is worth a debug line, not a warning in every engine log.
+    options = options
+        .application_name("claude-memory")
+        .log_slow_statements(tracing::log::LevelFilter::Debug, Duration::from_secs(1));
     PgPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
