@@ -232,7 +232,12 @@ async fn time_queries(
         times.push(start.elapsed().as_secs_f64() * 1000.0);
         results.push(r.hits.iter().map(|h| h.memory.id).collect());
         if said.elapsed().as_secs() >= 10 && i + 1 < queries.len() {
-            eprintln!("{label}: {}/{} queries ({:.0} s)", i + 1, queries.len(), started.elapsed().as_secs_f64());
+            eprintln!(
+                "{label}: {}/{} queries ({:.0} s)",
+                i + 1,
+                queries.len(),
+                started.elapsed().as_secs_f64()
+            );
             said = Instant::now();
         }
     }
@@ -306,8 +311,10 @@ pub async fn search(opts: &SearchBenchOptions) -> Result<SearchBenchReport> {
         let label = |what: &str| format!("{}-d, {size} memories, {what}", opts.dim);
 
         let (bm25, _) = time_queries(&engine, &project, &queries, SearchMode::Bm25, &label("bm25")).await?;
-        let (vector, _) = time_queries(&engine, &project, &queries, SearchMode::Vector, &label("vector")).await?;
-        let (hybrid, _) = time_queries(&engine, &project, &queries, SearchMode::Hybrid, &label("hybrid")).await?;
+        let (vector, _) =
+            time_queries(&engine, &project, &queries, SearchMode::Vector, &label("vector")).await?;
+        let (hybrid, _) =
+            time_queries(&engine, &project, &queries, SearchMode::Hybrid, &label("hybrid")).await?;
         let with_limit = |limit: i64| {
             let mut c = Config::default();
             c.search.exact_scan_limit = limit;

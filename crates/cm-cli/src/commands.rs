@@ -79,9 +79,7 @@ async fn project_command(command: ProjectCommand, project: Option<&Path>, json: 
         ProjectCommand::Save(_)
         | ProjectCommand::Search(_)
         | ProjectCommand::Import { .. }
-        | ProjectCommand::Team(crate::team::TeamCommand::Sync) => {
-            paths::load_embedder(&config).await
-        }
+        | ProjectCommand::Team(crate::team::TeamCommand::Sync) => paths::load_embedder(&config).await,
         _ => None,
     };
     let engine = Engine::with_registry(config, embedder, paths::registry()?);

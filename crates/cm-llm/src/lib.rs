@@ -27,7 +27,9 @@ mod transport;
 pub use claude_code::RUN_DIR_PREFIX;
 pub use client::{Completion, ConnectionTest, LlmClient, Usage};
 pub use config::{LlmConfig, Provider};
-pub use credentials::{Credentials, ENV_VAR, KEY_FILE, KEYCHAIN_SERVICE, KEYCHAIN_USER, KeySource, Secret, TEAM_ENV_VAR};
+pub use credentials::{
+    Credentials, ENV_VAR, KEY_FILE, KEYCHAIN_SERVICE, KEYCHAIN_USER, KeySource, Secret, TEAM_ENV_VAR,
+};
 pub use settings::{CONFIG_FILE, load, read_config, write_config};
 
 /// Errors of LLM calls and of finding their credentials.
