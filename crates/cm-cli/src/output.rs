@@ -116,8 +116,8 @@ fn time(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// " (superseded by #N)" for a memory a newer one overtook, " (stale:
-/// <path> <reason>)" for one naming a file that went away, else nothing.
+/// `" (superseded by #N)"` for a memory a newer one overtook,
+/// `" (stale: PATH REASON)"` for one naming a file that went away, else nothing.
 fn superseded(m: &Memory) -> String {
     let by = m.superseded_by.map(|by| format!(" (superseded by #{by})")).unwrap_or_default();
     let stale = m.stale.as_ref().map(|s| format!(" (stale: {} {})", s.path, s.reason)).unwrap_or_default();

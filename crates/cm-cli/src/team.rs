@@ -22,7 +22,7 @@ pub enum TeamCommand {
     /// CLAUDE_MEMORY_TEAM_PASSWORD) goes to the OS keychain, never a file
     /// when a keychain exists. TLS: add ?sslmode=verify-full&sslrootcert=CA.pem.
     Link {
-        /// postgres://ROLE[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]
+        /// postgres://ROLE:PASSWORD@HOST:PORT/DATABASE?sslmode=… (password, port and options optional)
         url: String,
         /// The team project's name (default: this clone's normalised git origin).
         #[arg(long)]
@@ -50,7 +50,7 @@ pub enum TeamCommand {
     /// Install or upgrade the team schema (the database admin's step, as a
     /// role that may create roles and extensions).
     Migrate {
-        /// postgres://ADMIN[:PASSWORD]@HOST[:PORT]/DATABASE
+        /// postgres://ADMIN:PASSWORD@HOST:PORT/DATABASE (password and port optional)
         url: String,
     },
 }

@@ -129,7 +129,7 @@ const WARNINGS: &[&str] = &[
     "error",
 ];
 
-/// Whether a memory's text warns of something (see [`WARNINGS`]).
+/// Whether a memory's text warns of something (a word of `WARNINGS`).
 pub fn is_warning(text: &str) -> bool {
     let lower = format!(" {} ", text.to_lowercase());
     WARNINGS.iter().any(|w| {

@@ -3,7 +3,7 @@
 //! `memory_validate`.
 //!
 //! The engine records every injection per conversation; after a hook
-//! answered (see [`Engine::after_hook`]) the memories injected into that
+//! answered (see `Engine::after_hook`) the memories injected into that
 //! conversation in the last [`WINDOW_MS`] before the hook are compared with
 //! what happened, through the files and commands each names
 //! ([`cm_core::artifacts`]):

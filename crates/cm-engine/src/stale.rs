@@ -2,7 +2,7 @@
 //! deleted or renamed since.
 //!
 //! Three cheap signals, none on a hook's answer path (each runs after the
-//! hook answered, see [`Engine::after_hook`]):
+//! hook answered, see `Engine::after_hook`):
 //!
 //! - a Bash tool call that removes or moves files (`rm`, `unlink`, `git rm`,
 //!   `mv`, `git mv`; [`cm_core::artifacts::file_ops`]): once it ran, each
