@@ -116,6 +116,38 @@ pub fn content_hash(content: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a `<private>…</private>` region becomes wherever text is taken in
+/// for memory (transcripts, tool results): the region never reaches a
+/// memory, so it can never be shared with a team either.
+pub const PRIVATE_MARK: &str = "[private]";
+
+/// `text` with every `<private>…</private>` region (any case, across lines;
+/// an unclosed one runs to the end) replaced by [`PRIVATE_MARK`].
+pub fn strip_private(text: &str) -> std::borrow::Cow<'_, str> {
+    const OPEN: &str = "<private>";
+    const CLOSE: &str = "</private>";
+    // ASCII lower-casing keeps every byte offset.
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains(OPEN) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(start) = lower[at..].find(OPEN).map(|s| s + at) {
+        out.push_str(&text[at..start]);
+        out.push_str(PRIVATE_MARK);
+        match lower[start..].find(CLOSE) {
+            Some(end) => at = start + end + CLOSE.len(),
+            None => {
+                at = text.len();
+                break;
+            }
+        }
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// The tag a memory that reads like an instruction to the model carries: it
 /// is kept for review on the dashboard and never injected by a hook.
 pub const QUARANTINE_TAG: &str = "quarantined";
@@ -169,6 +201,18 @@ pub fn approx_tokens(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_regions_are_cut_out_whatever_their_case_or_length() {
+        assert_eq!(strip_private("keep <private>the salary is 9</private> this"), "keep [private] this");
+        assert_eq!(
+            strip_private("a <PRIVATE>x\ny</Private> b <private>c</private>"),
+            "a [private] b [private]"
+        );
+        assert_eq!(strip_private("unclosed <private>runs to the end"), "unclosed [private]");
+        assert!(matches!(strip_private("nothing here"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(strip_private("ünïcode <private>é</private>ß"), "ünïcode [private]ß");
+    }
 
     #[test]
     fn instructions_to_the_model_are_told_from_notes_about_a_project() {

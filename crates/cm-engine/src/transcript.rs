@@ -346,6 +346,7 @@ fn read_message(
                         turn.tool_calls
                             .push(call.cloned().unwrap_or_else(|| ("tool".to_owned(), String::new())));
                         let output = result_text(block.get("content").unwrap_or(&Value::Null));
+                        let output = cm_core::text::strip_private(&output).into_owned();
                         let output = output.trim();
                         if block.get("is_error").and_then(Value::as_bool).unwrap_or(false) {
                             let error = cut(&collapse(output), MAX_ERROR);
@@ -368,7 +369,8 @@ fn read_message(
     if turn.role == Role::Assistant {
         turn.message_id = message.get("id").and_then(Value::as_str).map(str::to_owned);
     }
-    let text = strip_reminders(&texts.join("\n"));
+    // A `<private>` region never becomes a memory (nor, so, a team's).
+    let text = strip_reminders(&cm_core::text::strip_private(&texts.join("\n")));
     let text = text.trim();
     if turn.role == Role::User {
         if flag("isCompactSummary") {
@@ -488,6 +490,26 @@ mod tests {
         let s = "é".repeat(10);
         let c = cut(&s, 8);
         assert!(c.len() <= 8 && c.ends_with('…'), "{c}");
+    }
+
+    #[test]
+    fn private_regions_of_prompts_answers_and_tool_results_are_never_read() {
+        let lines = [
+            serde_json::json!({"type": "user", "message": {"role": "user",
+                "content": "deploy with <private>token hunter2</private> via make release"}}),
+            serde_json::json!({"type": "assistant", "message": {"role": "assistant", "id": "m1", "content": [
+                {"type": "text", "text": "Noted. <PRIVATE>the office safe code is 4711</PRIVATE>"},
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "cat notes"}}]}}),
+            serde_json::json!({"type": "user", "message": {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": "notes: <private>salary bands</private> ok", "is_error": true}]}}),
+        ];
+        let data: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let parsed = parse(data.as_bytes(), 1, None);
+        let all = format!("{:?}", parsed.turns);
+        for secret in ["hunter2", "4711", "salary"] {
+            assert!(!all.contains(secret), "{secret} was read: {all}");
+        }
+        assert!(all.contains("make release") && all.contains("[private]"), "{all}");
     }
 
     #[test]
