@@ -196,6 +196,9 @@ impl TeamSyncer {
     }
 }
 
+/// The longest one background sync of one project may take.
+const SYNC_DEADLINE: Duration = Duration::from_secs(300);
+
 async fn sync_all(engine: &Engine, home: &Path, cancel: &CancellationToken) {
     let Some(registry) = engine.registry() else { return };
     for root in registry.projects() {
@@ -208,7 +211,15 @@ async fn sync_all(engine: &Engine, home: &Path, cancel: &CancellationToken) {
             Ok(Some(_)) => {}
             _ => continue,
         }
-        match sync_project(engine, home, &project).await {
+        // A server that stops answering (a network black hole) must not
+        // hold up every later round: each batch commits, so a cut sync
+        // resumes where it stopped.
+        let sync = tokio::time::timeout(SYNC_DEADLINE, sync_project(engine, home, &project));
+        let Ok(result) = sync.await else {
+            tracing::warn!(project = %root.display(), "team sync took over {} s; it resumes next round", SYNC_DEADLINE.as_secs());
+            continue;
+        };
+        match result {
             Ok(report) if report != SyncReport::default() => {
                 tracing::info!(project = %root.display(), ?report, "team sync")
             }

@@ -149,7 +149,7 @@ fn percent_decode(s: &str) -> Result<String> {
 pub async fn migrate(url: &TeamUrl) -> Result<()> {
     let pool = pool(url, 1).await?;
     MIGRATOR.run(&pool).await.map_err(|e| Error::Schema(format!("migrating the team schema failed: {e}")))?;
-    pool.close().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), pool.close()).await;
     Ok(())
 }
 
@@ -297,8 +297,14 @@ impl TeamDb {
     }
 
     /// Closes the connections.
+    ///
+    /// Waits at most two seconds: a connection the server dropped in the
+    /// middle of a transaction may never come back to the pool, and
+    /// `PgPool::close` would wait for it forever (a sync would never end).
     pub async fn close(&self) {
-        self.pool.close().await;
+        if tokio::time::timeout(Duration::from_secs(2), self.pool.close()).await.is_err() {
+            tracing::debug!("closing the team connections timed out; dropping them");
+        }
     }
 
     /// The role this connection writes as (its team).
