@@ -190,7 +190,10 @@ sleep 0.3
 xdotool key Escape
 sleep 0.5
 # Install: a package changed after it was signed is refused and not kept.
-printf 'x' | dd of="$tmp/release/claude-memory_9.9.9_amd64.deb" bs=1 seek=1000 conv=notrunc 2>/dev/null
+# (Every bit of one byte is flipped: the package is random bytes, so writing a
+# fixed byte would leave it unchanged once in 256 runs.)
+python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(1000); b = f.read(1)[0]; f.seek(1000); f.write(bytes([b ^ 0xFF]))' \
+  "$tmp/release/claude-memory_9.9.9_amd64.deb"
 install_update
 wait_for 100 logged "the update package is not signed by the release key (the signature does not match)" ||
   fail "Install did not refuse a tampered package"
