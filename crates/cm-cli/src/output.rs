@@ -109,7 +109,8 @@ pub fn memory_table(list: &[Memory]) -> String {
         .join("\n")
 }
 
-fn time(ms: i64) -> String {
+/// A unix-milliseconds time as RFC 3339 (UTC).
+pub(crate) fn time(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())

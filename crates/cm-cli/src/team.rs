@@ -154,19 +154,11 @@ fn status_text(s: &TeamStatus) -> String {
     };
     let last = match (&l.last_error, l.last_sync_at) {
         (Some(e), _) => format!("team offline: {e}"),
-        (None, Some(at)) => format!("last sync {}", when(at)),
+        (None, Some(at)) => format!("last sync {}", output::time(at)),
         (None, None) => "not synced yet".to_owned(),
     };
     format!(
         "team database {}\nteam project  {}\nyou           {} ({})\nshares        {rule}\nshared {}, pulled from teammates {}, waiting to publish {}\n{last}",
         l.url, l.team_key, l.author, l.origin, s.counts.shared, s.counts.pulled, s.counts.pending
     )
-}
-
-/// A unix-milliseconds time as RFC 3339 (UTC).
-fn when(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
 }

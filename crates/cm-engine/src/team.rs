@@ -154,11 +154,16 @@ impl Engine {
         Ok(self.store(project).await?.remove_team_link().await?)
     }
 
+    /// `project`'s team link, if it is linked (one row: cheap enough for a
+    /// background loop over every project).
+    pub async fn linked_team(&self, project: &Project) -> Result<Option<TeamLink>> {
+        Ok(self.store(project).await?.team_link().await?)
+    }
+
     /// `project`'s team link and counts, if it is linked.
     pub async fn team_status(&self, project: &Project) -> Result<Option<TeamStatus>> {
-        let store = self.store(project).await?;
-        let Some(link) = store.team_link().await? else { return Ok(None) };
-        Ok(Some(TeamStatus { link, counts: store.team_counts().await? }))
+        let Some(link) = self.linked_team(project).await? else { return Ok(None) };
+        Ok(Some(TeamStatus { link, counts: self.store(project).await?.team_counts().await? }))
     }
 
     /// Marks memory `id` shared with the team (or no longer), to be
@@ -290,7 +295,7 @@ impl Engine {
 /// validation count: the memory redacted again, or a tombstone when it is
 /// gone, no longer shared, or private.
 fn outgoing(link: &TeamLink, out: &Outgoing) -> (TeamMemory, i64) {
-    let live = out.memory.as_ref().filter(|m| (out.shared || out.team_author.is_some()) && !is_private(m));
+    let live = out.memory.as_ref().filter(|m| (m.shared || m.team_author.is_some()) && !is_private(m));
     match live {
         Some(m) => {
             let mut m = m.clone();

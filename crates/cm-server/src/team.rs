@@ -14,11 +14,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{Error, Result};
 
+/// The keychain slot of the team database at `url` (stored without its
+/// password): one per server and role.
+fn credentials(home: &Path, url: &str) -> cm_llm::Credentials {
+    let server = cm_team::TeamUrl { url: url.to_owned(), password: None };
+    cm_llm::Credentials::team(home, server.server())
+}
+
 /// The password of the team database at `url` (stored without it), from
 /// the keychain, `CLAUDE_MEMORY_TEAM_PASSWORD` or the owner-only file.
 pub async fn password(home: &Path, url: &str) -> Result<Option<String>> {
-    let server = cm_team::TeamUrl { url: url.to_owned(), password: None };
-    let credentials = cm_llm::Credentials::team(home, server.server());
+    let credentials = credentials(home, url);
     tokio::task::spawn_blocking(move || credentials.load())
         .await
         .map_err(|e| Error::Service(e.to_string()))?
@@ -27,9 +33,8 @@ pub async fn password(home: &Path, url: &str) -> Result<Option<String>> {
 }
 
 /// Stores the password of the team database at `url`; returns where it went.
-pub async fn store_password(home: &Path, url: &str, password: &str) -> Result<cm_llm::KeySource> {
-    let server = cm_team::TeamUrl { url: url.to_owned(), password: None };
-    let credentials = cm_llm::Credentials::team(home, server.server());
+async fn store_password(home: &Path, url: &str, password: &str) -> Result<cm_llm::KeySource> {
+    let credentials = credentials(home, url);
     let secret = cm_llm::Secret::new(password);
     tokio::task::spawn_blocking(move || credentials.store(&secret))
         .await
@@ -153,10 +158,10 @@ fn hostname() -> String {
 
 /// Syncs `project` with its team now, with the stored password.
 pub async fn sync_project(engine: &Engine, home: &Path, project: &Project) -> Result<SyncReport> {
-    let Some(status) = engine.team_status(project).await? else {
+    let Some(link) = engine.linked_team(project).await? else {
         return Err(Error::Service("this project is not linked to a team".to_owned()));
     };
-    let password = password(home, &status.link.url).await?;
+    let password = password(home, &link.url).await?;
     Ok(engine.team_sync(project, password.as_deref()).await?)
 }
 
@@ -207,7 +212,7 @@ async fn sync_all(engine: &Engine, home: &Path, cancel: &CancellationToken) {
         }
         let Ok(project) = Project::at(&root) else { continue };
         // Only projects that exist and are linked; a read never creates one.
-        match engine.team_status(&project).await {
+        match engine.linked_team(&project).await {
             Ok(Some(_)) => {}
             _ => continue,
         }

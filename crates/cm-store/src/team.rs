@@ -51,12 +51,9 @@ pub struct Outgoing {
     pub gid: String,
     /// When it was queued (a publish removes it only if unchanged since).
     pub queued_at: i64,
-    /// The memory, if it still exists.
+    /// The memory, if it still exists (its `shared` and `team_author` say
+    /// whether the team should still have it).
     pub memory: Option<Memory>,
-    /// Whether this person shares it.
-    pub shared: bool,
-    /// The teammate who wrote it, for a pulled memory.
-    pub team_author: Option<String>,
 }
 
 /// A version pulled from the team, ready to apply.
@@ -243,31 +240,27 @@ impl Store {
         rows.iter().map(memory_from_row).collect()
     }
 
-    /// The oldest `limit` changes waiting for the team.
+    /// The oldest `limit` changes waiting for the team, with their
+    /// memories, in one query.
     pub async fn team_outbox(&self, limit: usize) -> Result<Vec<Outgoing>> {
-        let rows = sqlx::query(
-            "SELECT o.gid, o.queued_at, m.id, m.shared, m.team_author FROM team_outbox o
-             LEFT JOIN memories m ON m.gid = o.gid ORDER BY o.queued_at LIMIT ?1",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT o.gid AS outbox_gid, o.queued_at AS outbox_queued_at, {MEMORY_COLUMNS}
+             FROM team_outbox o LEFT JOIN memories m ON m.gid = o.gid
+             ORDER BY o.queued_at LIMIT ?1"
+        )))
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: Option<i64> = row.try_get(2)?;
-            let memory = match id {
-                Some(id) => Some(self.get(id).await?),
-                None => None,
-            };
-            out.push(Outgoing {
-                gid: row.try_get(0)?,
-                queued_at: row.try_get(1)?,
-                memory,
-                shared: row.try_get::<Option<i64>, _>(3)?.unwrap_or(0) != 0,
-                team_author: row.try_get(4)?,
-            });
-        }
-        Ok(out)
+        rows.iter()
+            .map(|row| {
+                let id: Option<i64> = row.try_get("id")?;
+                Ok(Outgoing {
+                    gid: row.try_get("outbox_gid")?,
+                    queued_at: row.try_get("outbox_queued_at")?,
+                    memory: id.map(|_| memory_from_row(row)).transpose()?,
+                })
+            })
+            .collect()
     }
 
     /// A change reached the team: drops it from the outbox unless it was
