@@ -229,6 +229,9 @@ impl Engine {
             let versions: Vec<(TeamMemory, i64)> = batch.iter().map(|out| outgoing(link, out)).collect();
             // One transaction for the batch; if the team refuses it, one
             // at a time, so a single bad version cannot hold back the rest.
+            // The versions after the server went away are not tried: each
+            // would wait for a connection in vain (seconds apiece). Those
+            // published before it are recorded, the rest stay queued.
             let outcomes: Vec<std::result::Result<Published, cm_team::Error>> =
                 match db.publish_batch(remote, &versions).await {
                     Ok(all) => all.into_iter().map(Ok).collect(),
@@ -236,7 +239,12 @@ impl Engine {
                     Err(_) => {
                         let mut each = Vec::with_capacity(versions.len());
                         for (version, validations) in &versions {
-                            each.push(db.publish(remote, version, *validations).await);
+                            let outcome = db.publish(remote, version, *validations).await;
+                            let offline = matches!(outcome, Err(cm_team::Error::Offline(_)));
+                            each.push(outcome);
+                            if offline {
+                                break;
+                            }
                         }
                         each
                     }

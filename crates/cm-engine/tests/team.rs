@@ -19,6 +19,15 @@ struct Mate {
     name: &'static str,
 }
 
+/// Polls `ready` every 20 ms for up to 30 s.
+fn wait_until(mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting after 30 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A team database with its schema and one team role; returns the role's URL
 /// (password included) and the database's name.
 fn team_database(pg: &PgServer) -> (TeamUrl, String) {
@@ -270,23 +279,36 @@ async fn a_server_stopped_mid_sync_loses_and_duplicates_nothing() {
         ids.push(id);
     }
     alice.save("The billing worker retries payment webhooks five times with backoff", MemoryType::Fact).await;
-    // Stop the server while alice publishes.
+    // Stop the server while alice publishes: a session holds the team table
+    // locked, so her publish is waiting inside the server when it stops.
+    let mut locker =
+        pg.psql_background(&db, "BEGIN; LOCK TABLE cm_team_memories; SELECT pg_sleep(120)").unwrap();
+    let locked = "SELECT count(*) FROM pg_locks WHERE relation = 'cm_team_memories'::regclass AND granted";
+    wait_until(|| pg.psql(&db, locked).unwrap() == "1");
     let sync = {
         let engine = alice.engine.clone();
         let project = alice.project.clone();
         let password = url.password.clone();
         tokio::spawn(async move { engine.team_sync(&project, password.as_deref()).await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'claude-memory' AND wait_event_type = 'Lock'";
+    wait_until(|| pg.psql(&db, waiting).unwrap() == "1");
     pg.stop();
-    let first = sync.await.unwrap();
-    // Offline: a clear error, recorded for `team status`; hooks still answer from the local copy.
-    if let Err(e) = &first {
-        assert!(e.to_string().contains("offline") || e.to_string().contains("team database"), "{e}");
-        let status = alice.engine.team_status(&alice.project).await.unwrap().unwrap();
-        assert!(status.link.last_error.is_some());
-        assert!(status.counts.pending > 0);
-    }
+    let _ = locker.kill();
+    let _ = locker.wait();
+    // Offline at once (not a wait per queued memory): a clear error, recorded
+    // for `team status`; hooks still answer from the local copy.
+    let started = std::time::Instant::now();
+    let e = sync.await.unwrap().unwrap_err();
+    assert!(e.to_string().contains("offline"), "{e}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the cut sync took {:?}",
+        started.elapsed()
+    );
+    let status = alice.engine.team_status(&alice.project).await.unwrap().unwrap();
+    assert!(status.link.last_error.is_some());
+    assert_eq!(status.counts.pending, 120);
     let offline = alice.injected("how many times are payment webhooks retried?").await;
     assert!(offline.contains("retries payment webhooks"), "{offline}");
     // And a sync that starts with the server down fails the same way.

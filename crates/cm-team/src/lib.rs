@@ -58,12 +58,24 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 fn db_error(e: sqlx::Error) -> Error {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-            Error::Offline(e.to_string())
-        }
-        other => Error::Db(other.to_string()),
-    }
+    let offline = match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| server_went_away(&code)),
+        _ => false,
+    };
+    if offline { Error::Offline(e.to_string()) } else { Error::Db(e.to_string()) }
+}
+
+/// Whether a SQLSTATE says the server, not the statement, failed: a
+/// connection exception (class 08) or an operator intervention such as a
+/// shutdown or a terminated backend (57P01–57P05). Retrying the same
+/// statement on the same server now would fail the same way.
+fn server_went_away(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || sqlstate.starts_with("57P")
 }
 
 /// A team database URL split into the part that may be stored and shown
@@ -650,6 +662,16 @@ fn literal(v: &[f32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stopping_server_is_offline_and_a_bad_statement_is_not() {
+        for code in ["08006", "08001", "57P01", "57P02", "57P03"] {
+            assert!(server_went_away(code), "{code}");
+        }
+        for code in ["23505", "42P01", "40001", "57014"] {
+            assert!(!server_went_away(code), "{code}");
+        }
+    }
 
     #[test]
     fn url_password_is_split_off_and_decoded() {

@@ -130,22 +130,32 @@ impl PgServer {
     /// Runs `sql` as the superuser on `database` with `psql`; its output
     /// (tuples only, unaligned) or the error it printed.
     pub fn psql(&self, database: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new(self.bin.join("psql"))
-            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
+        let out = self.psql_command(database, sql).output().map_err(|e| format!("run psql: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    }
+
+    /// Starts `sql` as the superuser on `database` in a `psql` left running
+    /// in the background, e.g. `BEGIN; LOCK …; SELECT pg_sleep(…)` to hold
+    /// a lock; the caller kills it (stopping the server ends it too).
+    pub fn psql_background(&self, database: &str, sql: &str) -> io::Result<Child> {
+        self.psql_command(database, sql).stdout(Stdio::null()).stderr(Stdio::null()).spawn()
+    }
+
+    fn psql_command(&self, database: &str, sql: &str) -> Command {
+        let mut cmd = Command::new(self.bin.join("psql"));
+        cmd.args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "postgres"])
             .arg("-p")
             .arg(self.port.to_string())
             .arg("-d")
             .arg(database)
             .arg("-c")
             .arg(sql)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("run psql: {e}"))?;
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-        }
+            .stdin(Stdio::null());
+        cmd
     }
 
     /// Stops the server (fast shutdown) and waits for it to exit.
