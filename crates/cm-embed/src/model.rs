@@ -145,6 +145,15 @@ impl Model {
             .map_err(Error::ort(context()))?
             .with_inter_op_spinning(false)
             .map_err(Error::ort(context()))?
+            // No CPU arena and no memory pattern: both keep the largest
+            // batch's buffers for the life of the session (tens of MiB after
+            // one bulk import), which the allocator could otherwise hand back
+            // to the system; a query costs the same without them
+            // (docs/benchmarks.md, "Engine memory").
+            .with_memory_pattern(false)
+            .map_err(Error::ort(context()))?
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+            .map_err(Error::ort(context()))?
             .commit_from_file(&onnx_path)
             .map_err(Error::ort(context()))?;
 

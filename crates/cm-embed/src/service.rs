@@ -321,6 +321,7 @@ fn load_model(config: EmbedConfig) -> Result<(Model, ModelInfo)> {
     let runtime = runtime::init_onnxruntime(config.onnxruntime.as_deref())?;
     let model = Model::load(runtime, &config.model_dir, config.spec, config.model)?;
     let load_time = started.elapsed();
+    process::release_free_memory();
     let spec = model.spec();
     let info = ModelInfo {
         model_id: spec.id.to_string(),
@@ -346,8 +347,28 @@ fn load_model(config: EmbedConfig) -> Result<(Model, ModelInfo)> {
 
 /// The worker's loop: wait for a job, take every other job already waiting
 /// (up to `max_batch` texts), run them as one batch, answer each.
+/// Texts embedded before an idle worker hands freed memory back.
+const RELEASE_AFTER_TEXTS: usize = 8;
+
 fn serve(mut model: Model, queue: &Receiver<Job>, max_batch: usize, counters: &Counters) {
-    while let Ok(first) = queue.recv() {
+    // Texts embedded since free memory was last handed back: done when the
+    // queue runs dry, never between a caller and its answer.
+    let mut unreleased = 0;
+    loop {
+        let first = match queue.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                if unreleased >= RELEASE_AFTER_TEXTS {
+                    process::release_free_memory();
+                    unreleased = 0;
+                }
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            }
+        };
         let mut texts = first.items.len();
         let mut batch = vec![first];
         while texts < max_batch {
@@ -370,6 +391,7 @@ fn serve(mut model: Model, queue: &Receiver<Job>, max_batch: usize, counters: &C
             .collect();
         bump(&counters.batches, 1);
         bump(&counters.texts_embedded, items.len());
+        unreleased += items.len();
 
         // A panic in the tokenizer or the runtime bindings must not take the
         // worker down with it: the callers get an error and the next batch
