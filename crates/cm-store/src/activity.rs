@@ -160,6 +160,26 @@ pub struct BriefingCandidate {
     pub shown: i64,
 }
 
+/// The memories injected into a session and, up its forks, what it
+/// inherited (see [`Store::injected_in_session`]). `lineage CROSS JOIN
+/// injections` keeps the few sessions of the lineage in the outer loop, so
+/// each is looked up through `injections_session`: left to itself, SQLite
+/// scanned every injection ever recorded (26 ms of every prompt hook at
+/// 74,000 of them).
+const INJECTED_IN_SESSION: &str = "WITH RECURSIVE lineage (sid, until, depth) AS (
+                 SELECT ?1, NULL, 0
+                 UNION ALL
+                 SELECT f.parent_id, f.created_at, l.depth + 1
+                 FROM session_forks f JOIN lineage l ON f.session_id = l.sid
+                 WHERE f.parent_id IS NOT NULL AND l.depth < ?2
+                   AND NOT EXISTS (SELECT 1 FROM compactions c WHERE c.session_id = l.sid
+                                   AND (l.until IS NULL OR c.created_at <= l.until)))
+             SELECT DISTINCT i.memory_id FROM lineage l CROSS JOIN injections i ON i.session_id = l.sid
+             WHERE (l.until IS NULL OR i.created_at <= l.until)
+               AND i.created_at >= COALESCE(
+                   (SELECT MAX(c.created_at) FROM compactions c WHERE c.session_id = l.sid
+                    AND (l.until IS NULL OR c.created_at <= l.until)), 0)";
+
 impl Store {
     /// Up to `limit` live memories of `types` for a briefing: first those
     /// recent sessions' prompts and tool calls pulled in (since `since`, Unix
@@ -211,25 +231,11 @@ impl Store {
     /// fork's conversation was compacted since: each session's compactions
     /// before the moment its child forked cut what the child inherits.
     pub async fn injected_in_session(&self, session_id: &str) -> Result<HashSet<i64>> {
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "WITH RECURSIVE lineage (sid, until, depth) AS (
-                 SELECT ?1, NULL, 0
-                 UNION ALL
-                 SELECT f.parent_id, f.created_at, l.depth + 1
-                 FROM session_forks f JOIN lineage l ON f.session_id = l.sid
-                 WHERE f.parent_id IS NOT NULL AND l.depth < ?2
-                   AND NOT EXISTS (SELECT 1 FROM compactions c WHERE c.session_id = l.sid
-                                   AND (l.until IS NULL OR c.created_at <= l.until)))
-             SELECT DISTINCT i.memory_id FROM injections i JOIN lineage l ON i.session_id = l.sid
-             WHERE (l.until IS NULL OR i.created_at <= l.until)
-               AND i.created_at >= COALESCE(
-                   (SELECT MAX(c.created_at) FROM compactions c WHERE c.session_id = l.sid
-                    AND (l.until IS NULL OR c.created_at <= l.until)), 0)",
-        )
-        .bind(session_id)
-        .bind(MAX_FORK_DEPTH)
-        .fetch_all(self.pool())
-        .await?;
+        let ids: Vec<i64> = sqlx::query_scalar(INJECTED_IN_SESSION)
+            .bind(session_id)
+            .bind(MAX_FORK_DEPTH)
+            .fetch_all(self.pool())
+            .await?;
         Ok(ids.into_iter().collect())
     }
 
@@ -706,5 +712,34 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of the session lookup every prompt hook makes: each session
+    /// of the lineage is found through the index, never by a scan of the
+    /// whole injection history.
+    #[tokio::test]
+    async fn a_sessions_injections_are_found_through_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("memory.db")).await.unwrap();
+        let plan: Vec<String> =
+            sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {INJECTED_IN_SESSION}")))
+                .bind("session")
+                .bind(MAX_FORK_DEPTH)
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get::<String, _>("detail"))
+                .collect();
+        assert!(
+            plan.iter().any(|step| step.starts_with("SEARCH i USING INDEX injections_session")),
+            "{plan:#?}"
+        );
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN i")), "{plan:#?}");
     }
 }
