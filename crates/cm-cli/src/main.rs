@@ -26,6 +26,13 @@ use clap::Parser;
 use tracing_subscriber::Layer as _;
 
 fn main() -> ExitCode {
+    // Hooks run for every prompt and tool call: `claude-memory hook EVENT`
+    // is answered before the command line parser is even built (building
+    // every subcommand's parser is most of a hook's start-up).
+    if let Some(event) = hook_event(std::env::args_os()) {
+        hook::run(&event);
+        return ExitCode::SUCCESS;
+    }
     let cli = cli::Cli::parse();
     // Hooks run for every prompt and tool call: no runtime, no logging, no
     // output but the answer, and always success.
@@ -48,6 +55,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The event of exactly `claude-memory hook EVENT`; anything else (an
+/// option, `--help`, a missing or extra argument) goes through the parser.
+fn hook_event(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<String> {
+    let mut args = args.into_iter().skip(1);
+    let (command, event) = (args.next()?, args.next()?);
+    let event = event.into_string().ok()?;
+    (command == "hook" && !event.starts_with('-') && args.next().is_none()).then_some(event)
 }
 
 /// Logs go to stderr (stdout carries results), filtered by `CLAUDE_MEMORY_LOG`;
@@ -82,4 +98,26 @@ fn init_logging(serving: bool) {
         )
     });
     let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hook_event;
+
+    fn event(args: &[&str]) -> Option<String> {
+        hook_event(args.iter().map(std::ffi::OsString::from))
+    }
+
+    #[test]
+    fn only_a_plain_hook_call_skips_the_parser() {
+        assert_eq!(
+            event(&["claude-memory", "hook", "UserPromptSubmit"]).as_deref(),
+            Some("UserPromptSubmit")
+        );
+        assert_eq!(event(&["claude-memory", "hook", "--help"]), None);
+        assert_eq!(event(&["claude-memory", "hook"]), None);
+        assert_eq!(event(&["claude-memory", "hook", "Stop", "extra"]), None);
+        assert_eq!(event(&["claude-memory", "search", "hook"]), None);
+        assert_eq!(event(&["claude-memory", "--json", "hook"]), None);
+    }
 }
