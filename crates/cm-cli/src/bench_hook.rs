@@ -162,6 +162,17 @@ struct Report {
     concurrent: Latencies,
     throughput_per_s: f64,
     after_hook: AfterHook,
+    /// The engine's resident memory (this process serves the hooks), MiB:
+    /// idle once the server is up, then idle after every hook run.
+    resident_mib_idle: Option<f64>,
+    resident_mib_after_runs: Option<f64>,
+}
+
+/// This process's resident memory in MiB, read once the embedding worker
+/// has gone idle (it hands freed memory back when its queue runs dry).
+async fn idle_resident_mib() -> Option<f64> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cm_embed::resident_memory_bytes().map(|b| b as f64 / (1024.0 * 1024.0))
 }
 
 pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
@@ -216,6 +227,7 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
         cm_server::ServeOptions { home: home.clone(), port: 0, watch: false, ui_dir: None },
     )
     .await?;
+    let resident_mib_idle = idle_resident_mib().await;
     let exe = std::env::current_exe()?;
     let budget = Duration::from_millis(config.hooks.prompt_budget_ms);
     let queries: Vec<String> = (0..1000).map(|_| corpus.query()).collect();
@@ -255,6 +267,7 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
     let samples = std::mem::take(&mut *all.lock().unwrap_or_else(|e| e.into_inner()));
     let total = samples.len();
     let concurrent = summarise(samples);
+    let resident_mib_after_runs = idle_resident_mib().await;
     server.shutdown().await?;
 
     let report = Report {
@@ -267,6 +280,8 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
         throughput_per_s: total as f64 / seconds as f64,
         concurrent,
         after_hook: after,
+        resident_mib_idle,
+        resident_mib_after_runs,
     };
     output::print(json, &report, |r| {
         format!(
@@ -275,7 +290,8 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
              {} callers for {} s: {} runs ({:.0}/s)  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  injected {}  errors {}\n\
              after the answer, {} memories naming 2 files each: first session-start check {:.0} ms ({} flagged); \
              then ({} runs each, p50 / max) session-start check {:.1} / {:.1} ms  rm check {:.1} / {:.1} ms  \
-             inferred feedback {:.1} / {:.1} ms",
+             inferred feedback {:.1} / {:.1} ms\n\
+             engine resident memory: {} idle at start, {} idle after {} hook runs",
             r.memories,
             r.model,
             r.sequential.runs,
@@ -303,8 +319,15 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
             r.after_hook.rm_check.max_ms,
             r.after_hook.feedback.p50_ms,
             r.after_hook.feedback.max_ms,
+            mib(r.resident_mib_idle),
+            mib(r.resident_mib_after_runs),
+            r.sequential.runs + r.concurrent.runs,
         )
     })
+}
+
+fn mib(value: Option<f64>) -> String {
+    value.map_or_else(|| "unknown".to_owned(), |v| format!("{v:.1} MiB"))
 }
 
 fn now_ms() -> i64 {
