@@ -1,7 +1,9 @@
 //! The one dashboard window (label `main`), made on demand. It shows the
 //! page the engine itself serves, so the app and a browser against
 //! `claude-memory serve` show the same thing; it gets no IPC (no
-//! capability names its remote URL). Closing it only hides it.
+//! capability names its remote URL). Closing it destroys it, webview and
+//! all: WebKit's processes hold hundreds of MiB that a tray app has no use
+//! for while no window is open; the next open makes a new one.
 
 use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder, WindowEvent};
 
@@ -53,15 +55,13 @@ pub fn focus(app: &AppHandle) -> bool {
     }
 }
 
-/// Closing hides: the app lives in the tray, and the page keeps its state.
+/// Closing the window lets it go, with its webview; the app lives on in
+/// the tray (`main` keeps it from exiting when no window is left).
 pub fn on_event(window: &tauri::Window, event: &WindowEvent) {
-    if let WindowEvent::CloseRequested { api, .. } = event
+    if let WindowEvent::Destroyed = event
         && window.label() == MAIN
     {
-        api.prevent_close();
-        if let Err(error) = window.hide() {
-            tracing::warn!(error = %error, "cannot hide the window");
-        }
+        tracing::info!("dashboard window closed; its webview is released");
     }
 }
 

@@ -9,7 +9,8 @@
 #   tampered package is refused, its signed package downloaded and verified
 #   (installing it as a .deb then fails here, without pkexec) →
 #   Pause / Resume (checked over /api/status) → Install command-line tool
-#   (the ~/.local/bin link) → Launch at login (on, off) → Open dashboard → close the window (it hides) →
+#   (the ~/.local/bin link) → Launch at login (on, off) → Open dashboard → close the window (destroyed,
+#   WebKit's web process ends) → open it again (timed) and close it →
 #   Quit: exit status 0, engine.json removed → launched again and sent SIGTERM
 #   the moment its engine has started: it still quits cleanly.
 # Prints launch-to-ready time and resident memory (the app plus its WebKit
@@ -89,9 +90,23 @@ descendants() {
   for child in $(ps -o pid= --ppid "$1"); do descendants "$child"; done
 }
 mib() { echo "$(($1 / 1024)) MiB"; }
+# Each process of rss_kib's sum: "name N MiB, …".
+rss_parts() {
+  local p parts=""
+  for p in $(descendants "$1"); do
+    parts="$parts, $(cat "/proc/$p/comm" 2>/dev/null) $(mib "$(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)")"
+  done
+  echo "${parts#, }"
+}
 visible_window() { xdotool search --onlyvisible --name '^claude-memory$' 2>/dev/null | head -1; }
 window_shown() { [ -n "$(visible_window)" ]; }
 window_hidden() { [ -z "$(visible_window)" ]; }
+no_web_process() {
+  local p
+  for p in $(descendants "$app"); do
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in WebKitWebProces*) return 1 ;; esac
+  done
+}
 # Opens the tray menu (a click on the icon) and picks an item by its mnemonic.
 menu() {
   xdotool mousemove --window "$icon" 8 8 click 1
@@ -238,12 +253,28 @@ sleep 5
 rss_open=$(rss_kib "$app")
 python3 "$here/x11.py" screenshot "$shots/dashboard.png"
 
-# Closing the window hides it; the app stays in the tray.
+# Closing the window destroys it with its webview: WebKit's web process
+# ends and its memory goes back; the app stays in the tray.
 python3 "$here/x11.py" close "$window"
-wait_for 50 window_hidden || fail "closing the window did not hide it"
+wait_for 50 window_hidden || fail "closing the window did not close it"
 kill -0 "$app" 2>/dev/null || fail "closing the window ended the app"
+wait_for 50 logged "dashboard window closed; its webview is released" || fail "the closed window was not destroyed"
+wait_for 100 no_web_process || fail "WebKit's web process outlived the closed window"
 sleep 2
 rss_hidden=$(rss_kib "$app")
+rss_hidden_parts=$(rss_parts "$app")
+# Opened again, it is a new window with the dashboard (timed from the menu
+# item to the window on screen).
+xdotool mousemove --window "$icon" 8 8 click 1
+sleep 1
+start=$(now_ms)
+xdotool key o
+wait_for 150 window_shown || fail "Open dashboard after a close showed no window"
+reopen_ms=$(($(now_ms) - start))
+sleep 3
+python3 "$here/x11.py" screenshot "$shots/dashboard-reopened.png"
+python3 "$here/x11.py" close "$(visible_window)"
+wait_for 50 window_hidden || fail "closing the reopened window did not close it"
 
 # Quit: the engine stops cleanly and the app exits 0.
 menu q
@@ -270,6 +301,6 @@ wait "$app" || status=$?
 [ ! -e "$CLAUDE_MEMORY_HOME/engine.json" ] || fail "SIGTERM right after start left engine.json behind"
 
 echo "tray: launch to engine ready: ${ready_ms} ms"
-echo "tray: resident memory (app + WebKit processes): before any window $(mib "$rss_closed"), window open $(mib "$rss_open"), window closed (hidden) $(mib "$rss_hidden")"
+echo "tray: resident memory (app + WebKit processes): before any window $(mib "$rss_closed"), window open $(mib "$rss_open"), window closed $(mib "$rss_hidden") ($rss_hidden_parts); reopened in ${reopen_ms} ms"
 echo "tray: screenshots in $shots (menu.png, update-menu.png, update-notes.png, update-failed.png, dashboard.png)"
 echo "tray smoke test passed"
