@@ -49,6 +49,24 @@ struct AfterHook {
     feedback: Timing,
 }
 
+/// Where a sequential round trip goes, each part timed on its own (p50
+/// each, so the parts add up only roughly).
+#[derive(Debug, Serialize)]
+struct Breakdown {
+    runs: usize,
+    /// The hook process alone: spawned with hooks off, exited.
+    process_ms: f64,
+    /// `Engine::hook` called in this process: gate, query embedding, search,
+    /// rendering, the injections recorded.
+    engine_hook_ms: f64,
+    /// The query's embedding (a new prompt each time: no cache hit).
+    embed_ms: f64,
+    /// The store's hybrid search given the query (a hybrid search minus its embedding).
+    store_search_ms: f64,
+    /// What is left of the round trip: the HTTP relay, the discovery file and token, the config.
+    rest_ms: f64,
+}
+
 #[derive(Debug, Serialize)]
 struct Timing {
     p50_ms: f64,
@@ -161,6 +179,7 @@ struct Report {
     seconds: u64,
     concurrent: Latencies,
     throughput_per_s: f64,
+    breakdown: Breakdown,
     after_hook: AfterHook,
     /// The engine's resident memory (this process serves the hooks), MiB:
     /// idle once the server is up, then idle after every hook run.
@@ -240,6 +259,7 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
         summarise(samples)
     })
     .await?;
+    let breakdown = breakdown(&handle, &project, &root, &exe, &queries, sequential.p50_ms).await?;
     let after = after_hook(&handle, &project, &root, &base, args.memories).await?;
 
     let (concurrency, seconds) = (args.concurrency, args.seconds);
@@ -279,6 +299,7 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
         seconds,
         throughput_per_s: total as f64 / seconds as f64,
         concurrent,
+        breakdown,
         after_hook: after,
         resident_mib_idle,
         resident_mib_after_runs,
@@ -288,6 +309,9 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
             "hook round trip (spawn → engine → embed → search → print), {} memories, model {}\n\
              one at a time: {} runs  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  injected {}  errors {}\n\
              {} callers for {} s: {} runs ({:.0}/s)  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms  injected {}  errors {}\n\
+             one at a time, p50 of each part ({} runs each): hook process {:.2} ms  engine hook {:.2} ms \
+             (query embedding {:.2} ms, store search {:.2} ms, the rest gate, rendering, recording)  \
+             relay, discovery and config {:.2} ms\n\
              after the answer, {} memories naming 2 files each: first session-start check {:.0} ms ({} flagged); \
              then ({} runs each, p50 / max) session-start check {:.1} / {:.1} ms  rm check {:.1} / {:.1} ms  \
              inferred feedback {:.1} / {:.1} ms\n\
@@ -309,6 +333,12 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
             r.concurrent.max_ms,
             r.concurrent.injected,
             r.concurrent.errors,
+            r.breakdown.runs,
+            r.breakdown.process_ms,
+            r.breakdown.engine_hook_ms,
+            r.breakdown.embed_ms,
+            r.breakdown.store_search_ms,
+            r.breakdown.rest_ms,
             r.after_hook.memories_naming_files,
             r.after_hook.first_check_ms,
             r.after_hook.first_flagged,
@@ -324,6 +354,90 @@ pub async fn run(args: &BenchHookArgs, json: bool) -> Result<()> {
             r.sequential.runs + r.concurrent.runs,
         )
     })
+}
+
+/// Times the parts of a round trip one at a time (see [`Breakdown`]), each
+/// with prompts of its own so no cache answers.
+async fn breakdown(
+    engine: &Engine,
+    project: &Project,
+    root: &Path,
+    exe: &Path,
+    queries: &[String],
+    round_trip_ms: f64,
+) -> Result<Breakdown> {
+    use cm_engine::hooks::{HookEvent, HookInput};
+    const RUNS: usize = 200;
+    let embedder = engine.embedder().context("bench hook needs the embedding model")?;
+    let prompt = |i: usize| format!("{} (part {i})", queries[i % queries.len()]);
+    let exe2 = exe.to_owned();
+    let process = tokio::task::spawn_blocking(move || -> Result<Vec<f64>> {
+        (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                let status = Command::new(&exe2)
+                    .args(["hook", "UserPromptSubmit"])
+                    .env(cm_core::HOOKS_OFF_VAR, "off")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()?;
+                anyhow::ensure!(status.success(), "the hook process failed: {status}");
+                Ok(started.elapsed().as_secs_f64() * 1000.0)
+            })
+            .collect()
+    })
+    .await??;
+    let mut i = 0;
+    let hook = timed(RUNS, || {
+        i += 1;
+        let payload = serde_json::json!({
+            "session_id": format!("bench-part-{}-{}-{i}", std::process::id(), run_nonce()),
+            "cwd": root, "hook_event_name": "UserPromptSubmit", "prompt": prompt(i),
+        });
+        async move {
+            let input = HookInput::parse(payload.to_string().as_bytes()).map_err(anyhow::Error::msg)?;
+            engine.hook(HookEvent::UserPromptSubmit, &input).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let mut j = 0;
+    let embed = timed(RUNS, || {
+        j += 1;
+        let texts = vec![prompt(RUNS + j)];
+        let embedder = embedder.clone();
+        async move {
+            embedder.embed(&texts, cm_core::EmbedKind::Query).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let mut k = 0;
+    let search = timed(RUNS, || {
+        k += 1;
+        let mut req = cm_core::SearchRequest::new(prompt(2 * RUNS + k), 5);
+        req.touch = false;
+        async move {
+            engine.search(project, &req).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let process_ms = median(process);
+    Ok(Breakdown {
+        runs: RUNS,
+        process_ms,
+        engine_hook_ms: hook.p50_ms,
+        embed_ms: embed.p50_ms,
+        store_search_ms: (search.p50_ms - embed.p50_ms).max(0.0),
+        rest_ms: (round_trip_ms - process_ms - hook.p50_ms).max(0.0),
+    })
+}
+
+fn median(mut ms: Vec<f64>) -> f64 {
+    ms.sort_by(f64::total_cmp);
+    percentile(&ms, 0.5)
 }
 
 fn mib(value: Option<f64>) -> String {
