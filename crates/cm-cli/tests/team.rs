@@ -102,4 +102,29 @@ fn two_teammates_share_a_memory_through_the_cli() {
     assert_eq!(bob.json(&["team", "sync"])["deleted"], 1);
     assert!(bob.json(&["list"]).as_array().unwrap().is_empty());
     assert_eq!(alice.json(&["list"]).as_array().unwrap().len(), 2, "alice keeps her memories");
+
+    // `doctor` reports the link from the project's records, and a failed sync with its fix.
+    let team = team_check(&alice);
+    assert_eq!(team["outcome"], "ok", "{team}");
+    assert!(team["detail"].as_str().unwrap().contains("last sync just now"), "{team}");
+    pg.psql("postgres", &format!("ALTER ROLE {role} PASSWORD 'rotated-{password}'")).unwrap();
+    let err = alice.fails(&["team", "sync"]);
+    assert!(err.contains("password"), "{err}");
+    let team = team_check(&alice);
+    assert_eq!(team["outcome"], "warn", "{team}");
+    assert!(team["detail"].as_str().unwrap().contains("the last sync with postgres://"), "{team}");
+    assert!(!team["detail"].as_str().unwrap().contains(&password), "{team}");
+    assert!(team["fix"].as_str().unwrap().starts_with("claude-memory team sync"), "{team}");
+    assert!(team_check(&bob)["outcome"] == "ok", "bob's own record is untouched");
+}
+
+/// The `…: team` check of `doctor --json` in the sandbox's project.
+fn team_check(who: &Sandbox) -> serde_json::Value {
+    let out = who.run(&["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let checks = report["checks"].as_array().unwrap();
+    checks.iter().find(|c| c["name"].as_str().unwrap().ends_with(": team")).cloned().unwrap_or_else(|| {
+        panic!("no team check: {report}");
+    })
 }

@@ -379,6 +379,7 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         checks.push(check(name("hooks"), outcome, detail, fix));
         checks.push(last_hook(root, &name("last hook"), true));
         checks.push(trust_check(root, claude, &name("trust")));
+        checks.extend(team_check(root, &name("team")));
         return checks;
     }
     checks.push(match (hooks.is_empty(), broken.first()) {
@@ -425,7 +426,55 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
     checks.push(last_hook(root, &name("last hook"), !hooks.is_empty()));
 
     checks.push(trust_check(root, claude, &name("trust")));
+    checks.extend(team_check(root, &name("team")));
     checks
+}
+
+/// A project linked to a team database: how its last sync went, from the
+/// project's own records (no connection is made). Nothing for a project
+/// with no team.
+fn team_check(root: &Path, name: &str) -> Option<Check> {
+    let project = cm_engine::Project::at(root).ok().filter(|p| p.db_path().is_file())?;
+    let status = tokio::runtime::Handle::current().block_on(async {
+        let engine = cm_engine::Engine::new(cm_core::Config::default(), None);
+        let status = engine.team_status(&project).await;
+        engine.close().await;
+        status
+    });
+    let status = match status {
+        Ok(status) => status?,
+        Err(e) => return Some(check(name, Outcome::Warn, format!("cannot read the team link: {e}"), None)),
+    };
+    let (link, counts) = (&status.link, &status.counts);
+    let sync = Some(format!("claude-memory team sync --project {}", root.display()));
+    Some(match (&link.last_error, link.last_sync_at) {
+        (Some(error), _) => check(
+            name,
+            Outcome::Warn,
+            format!(
+                "the last sync with {} failed: {}; {} memories wait to be published",
+                link.url,
+                first_line(error),
+                counts.pending
+            ),
+            sync,
+        ),
+        (None, None) => check(name, Outcome::Warn, format!("linked to {}, never synced", link.url), sync),
+        (None, Some(at)) => check(
+            name,
+            Outcome::Ok,
+            format!(
+                "{} ({}): last sync {}, {} shared, {} from teammates, {} waiting",
+                link.team_key,
+                link.url,
+                ago(at),
+                counts.shared,
+                counts.pulled,
+                counts.pending
+            ),
+            None,
+        ),
+    })
 }
 
 fn trust_check(root: &Path, claude: &ClaudeState, name: &str) -> Check {
