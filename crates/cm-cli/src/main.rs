@@ -26,16 +26,16 @@ use clap::Parser;
 use tracing_subscriber::Layer as _;
 
 fn main() -> ExitCode {
-    // Hooks run for every prompt and tool call: `claude-memory hook EVENT`
-    // is answered before the command line parser is even built (building
-    // every subcommand's parser is most of a hook's start-up).
+    // Hooks run for every prompt and tool call: no runtime, no logging, no
+    // output but the answer, and always success. A plain `hook EVENT` is
+    // answered before the command-line parser is even built (building every
+    // subcommand's parser is most of a hook's start-up); one with global
+    // options goes through the parser to the same place.
     if let Some(event) = hook_event(std::env::args_os()) {
         hook::run(&event);
         return ExitCode::SUCCESS;
     }
     let cli = cli::Cli::parse();
-    // Hooks run for every prompt and tool call: no runtime, no logging, no
-    // output but the answer, and always success.
     if let cli::Command::User(cli::UserCommand::Hook { event }) = &cli.command {
         hook::run(event);
         return ExitCode::SUCCESS;

@@ -345,11 +345,11 @@ fn load_model(config: EmbedConfig) -> Result<(Model, ModelInfo)> {
     Ok((model, info))
 }
 
-/// The worker's loop: wait for a job, take every other job already waiting
-/// (up to `max_batch` texts), run them as one batch, answer each.
 /// Texts embedded before an idle worker hands freed memory back.
 const RELEASE_AFTER_TEXTS: usize = 8;
 
+/// The worker's loop: wait for a job, take every other job already waiting
+/// (up to `max_batch` texts), run them as one batch, answer each.
 fn serve(mut model: Model, queue: &Receiver<Job>, max_batch: usize, counters: &Counters) {
     // Texts embedded since free memory was last handed back: done when the
     // queue runs dry, never between a caller and its answer.

@@ -162,8 +162,9 @@ impl Engine {
 
     /// `project`'s team link and counts, if it is linked.
     pub async fn team_status(&self, project: &Project) -> Result<Option<TeamStatus>> {
-        let Some(link) = self.linked_team(project).await? else { return Ok(None) };
-        Ok(Some(TeamStatus { link, counts: self.store(project).await?.team_counts().await? }))
+        let store = self.store(project).await?;
+        let Some(link) = store.team_link().await? else { return Ok(None) };
+        Ok(Some(TeamStatus { link, counts: store.team_counts().await? }))
     }
 
     /// Marks memory `id` shared with the team (or no longer), to be
