@@ -410,7 +410,9 @@ describe("async hooks under claude -p (throwaway hooks, fake API)", { timeout: 3
         `${[...background.started].sort()}, ran whole: ${[...background.finished].sort()}`,
     );
     assert.deepEqual([...sync.finished].sort(), [...QUEUE_ONLY].sort(), "synchronous: every hook ran whole");
-    assert.ok(sync.turnMs - none.turnMs >= HOOK_MS, `synchronous hooks hold the turn up (${sync.turnMs - none.turnMs} ms)`);
+    // A turn cannot end before a synchronous hook's sleep does. (Measured against the run without
+    // hooks, the difference of two separate runs once fell 10 ms short of the sleep.)
+    assert.ok(sync.turnMs >= HOOK_MS, `synchronous hooks hold the turn up (${sync.turnMs} ms)`);
     assert.ok(background.turnMs - none.turnMs < HOOK_MS / 2, `async hooks add no turn latency (${background.turnMs - none.turnMs} ms)`);
     // At exit claude -p waits a little for background hooks still running, never their whole length.
     assert.ok(background.ms - none.ms < sync.ms - none.ms - 2 * HOOK_MS, "async hooks hold the exit up far less");
@@ -421,7 +423,5 @@ describe("async hooks under claude -p (throwaway hooks, fake API)", { timeout: 3
     for (const event of ["Stop", "PostCompact"]) {
       assert.ok(!background.finished.has(event), `async ${event} does not run whole under claude -p`);
     }
-    // At exit claude -p waits a little for background hooks still running, never their whole length.
-    assert.ok(background.ms - none.ms < sync.ms - none.ms - 2 * HOOK_MS, "async hooks hold the exit up far less");
   });
 });
