@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Fusion, SearchConfig};
-use crate::memory::{Domain, Memory, MemoryType};
+use crate::memory::{Domain, Memory, MemoryType, Provenance};
 
 /// Which retrievers a search uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -101,6 +101,38 @@ pub struct Candidate {
     pub bm25: Option<(f64, usize)>,
     /// Cosine similarity and 1-based rank among vector results.
     pub similarity: Option<(f64, usize)>,
+    /// Flagged stale: a file it names went away.
+    pub stale: bool,
+    /// Where in a session's transcript it was drawn from, if anywhere.
+    pub place: Option<Place>,
+}
+
+/// A stretch of one session's transcript a memory was drawn from: the
+/// session, and its first and last turn or line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// Claude Code session id.
+    pub session: String,
+    /// First turn or line.
+    pub start: i64,
+    /// Last turn or line (inclusive).
+    pub end: i64,
+}
+
+impl Place {
+    /// A memory's place, when it has a session and a position (memories
+    /// saved by hand have neither).
+    pub fn of(provenance: &Provenance) -> Option<Place> {
+        let session = provenance.session_id.clone()?;
+        let start = provenance.transcript_start?;
+        Some(Place { session, start, end: provenance.transcript_end.unwrap_or(start) })
+    }
+
+    /// Whether the two are neighbouring stretches of one session: one ends
+    /// on the turn (or line) before the other starts.
+    fn adjacent(&self, other: &Place) -> bool {
+        self.session == other.session && (self.end + 1 == other.start || other.end + 1 == self.start)
+    }
 }
 
 const MS_PER_DAY: f64 = 86_400_000.0;
@@ -148,71 +180,69 @@ pub fn fuse(
     scored
 }
 
-/// Whether two memories come from neighbouring stretches of one session's
-/// transcript: one ends on the line (or turn) before the other starts.
-fn adjacent(a: &Memory, b: &Memory) -> bool {
-    let (pa, pb) = (&a.provenance, &b.provenance);
-    let (Some(sa), Some(sb)) = (&pa.session_id, &pb.session_id) else { return false };
-    let (Some(a_start), Some(b_start)) = (pa.transcript_start, pb.transcript_start) else { return false };
-    let (a_end, b_end) = (pa.transcript_end.unwrap_or(a_start), pb.transcript_end.unwrap_or(b_start));
-    sa == sb && (a_end + 1 == b_start || b_end + 1 == a_start)
-}
-
-/// Lifts each hit by `weight` × the best score among the hits drawn from the
+/// Lifts each of `ranked` (`(index into candidates, score)`, from [`fuse`])
+/// by `weight` × the best score among the ranked candidates drawn from the
 /// turns right before and after it in the same session, then re-sorts
 /// (stable: equal scores keep their order). A short turn rarely says what it
 /// is about ("Yes, last Friday!"): the turn it answers does, and matches the
 /// query in its place. Scores are the ones fusion gave, so a neighbour lends
-/// at most `weight` of its own relevance. Memories without a session and a
-/// position (saved by hand) neither lend nor receive.
-pub fn boost_neighbours(hits: &mut [SearchHit], weight: f64) {
+/// at most `weight` of its own relevance. Candidates without a [`Place`]
+/// (saved by hand) neither lend nor receive.
+pub fn boost_neighbours(ranked: &mut [(usize, f64)], candidates: &[Candidate], weight: f64) {
     if weight <= 0.0 {
         return;
     }
-    let lifts: Vec<f64> = hits
+    let lifts: Vec<f64> = ranked
         .iter()
-        .map(|h| hits.iter().filter(|n| adjacent(&h.memory, &n.memory)).map(|n| n.score).fold(0.0, f64::max))
+        .map(|&(i, _)| {
+            let Some(place) = &candidates[i].place else { return 0.0 };
+            ranked
+                .iter()
+                .filter(|&&(j, _)| candidates[j].place.as_ref().is_some_and(|p| place.adjacent(p)))
+                .map(|&(_, score)| score)
+                .fold(0.0, f64::max)
+        })
         .collect();
-    for (h, lift) in hits.iter_mut().zip(lifts) {
-        h.score += weight * lift;
+    for (r, lift) in ranked.iter_mut().zip(lifts) {
+        r.1 += weight * lift;
     }
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hit(id: i64, session: Option<&str>, position: Option<i64>, score: f64) -> SearchHit {
-        let memory: Memory = serde_json::from_value(serde_json::json!({
-            "id": id, "content": format!("memory {id}"), "type": "context", "domain": "general",
-            "tags": [], "keywords": [], "confidence": 0.7, "evidence_count": 0, "access_count": 0,
-            "created_at": 0, "updated_at": 0, "source": "import", "content_hash": "", "archived": false,
-            "provenance": {"session_id": session, "transcript_start": position, "transcript_end": position}
-        }))
-        .unwrap();
-        SearchHit { memory, score, vector_similarity: None, bm25: None }
+    fn placed(id: i64, session: Option<&str>, position: Option<i64>) -> Candidate {
+        let provenance = Provenance {
+            session_id: session.map(str::to_owned),
+            transcript_start: position,
+            transcript_end: position,
+        };
+        Candidate { place: Place::of(&provenance), ..cand(id, None, None) }
     }
 
     #[test]
     fn a_turn_next_to_a_strong_match_rises_above_an_isolated_weak_one() {
-        let mut hits = vec![
-            hit(1, Some("s1"), Some(4), 0.9),
-            hit(2, Some("s2"), Some(7), 0.4),
-            hit(3, Some("s1"), Some(5), 0.3),
+        let candidates = [
+            placed(1, Some("s1"), Some(4)),
+            placed(2, Some("s2"), Some(7)),
+            placed(3, Some("s1"), Some(5)),
             // Same position in another session, and a memory with no position: no neighbours.
-            hit(4, Some("s2"), Some(5), 0.35),
-            hit(5, None, None, 0.32),
+            placed(4, Some("s2"), Some(5)),
+            placed(5, None, None),
         ];
-        boost_neighbours(&mut hits, 0.3);
-        let order: Vec<i64> = hits.iter().map(|h| h.memory.id).collect();
+        let mut ranked = vec![(0, 0.9), (1, 0.4), (2, 0.3), (3, 0.35), (4, 0.32)];
+        boost_neighbours(&mut ranked, &candidates, 0.3);
+        let order: Vec<i64> = ranked.iter().map(|&(i, _)| candidates[i].id).collect();
         assert_eq!(order, vec![1, 3, 2, 4, 5]);
-        assert!((hits[1].score - (0.3 + 0.3 * 0.9)).abs() < 1e-12);
+        assert!((ranked[1].1 - (0.3 + 0.3 * 0.9)).abs() < 1e-12);
         // The strong match is lifted by its weaker neighbour too, and keeps first place.
-        assert!((hits[0].score - (0.9 + 0.3 * 0.3)).abs() < 1e-12);
-        let mut unchanged = vec![hit(1, Some("s1"), Some(1), 0.5), hit(2, Some("s1"), Some(2), 0.6)];
-        boost_neighbours(&mut unchanged, 0.0);
-        assert_eq!(unchanged[0].memory.id, 1);
+        assert!((ranked[0].1 - (0.9 + 0.3 * 0.3)).abs() < 1e-12);
+        let pair = [placed(1, Some("s1"), Some(1)), placed(2, Some("s1"), Some(2))];
+        let mut unchanged = vec![(0, 0.5), (1, 0.6)];
+        boost_neighbours(&mut unchanged, &pair, 0.0);
+        assert_eq!(unchanged, vec![(0, 0.5), (1, 0.6)]);
     }
 
     fn cand(id: i64, bm25: Option<f64>, sim: Option<f64>) -> Candidate {
@@ -222,6 +252,8 @@ mod tests {
             created_at: 0,
             bm25: bm25.map(|s| (s, id as usize)),
             similarity: sim.map(|s| (s, id as usize)),
+            stale: false,
+            place: None,
         }
     }
 

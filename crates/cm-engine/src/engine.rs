@@ -499,18 +499,9 @@ impl Engine {
         // project, and a checkpoint now and then); the caller is waiting for
         // results, not for that. Accesses are gathered and written in one
         // transaction a moment later; `close` and `flush_accesses` write them now.
-        // Neighbouring turns lend each other relevance (see
-        // `search::boost_neighbours`): fused over every candidate, so a turn
-        // just below the cut can still rise into it.
-        let neighbours = req.mode == SearchMode::Hybrid && config.neighbour_weight > 0.0;
-        let limit = if neighbours { req.limit.max(config.candidates) } else { req.limit };
-        let deferred = SearchRequest { touch: false, limit, ..req.clone() };
-        let mut results =
+        let deferred = SearchRequest { touch: false, ..req.clone() };
+        let results =
             store.search_with_candidates(&deferred, query_ref, config, Some(text_hits), vector_hits).await?;
-        if neighbours {
-            cm_core::search::boost_neighbours(&mut results.hits, config.neighbour_weight);
-            results.hits.truncate(req.limit);
-        }
         tracing::debug!(
             embed_us = embedded.as_micros() as u64,
             store_us = (started.elapsed() - embedded).as_micros() as u64,

@@ -194,7 +194,10 @@ impl Engine {
         let mut req = SearchRequest::new(new.content.clone(), CANDIDATES + 1);
         // Finding candidates is not an access by anyone.
         req.touch = false;
-        let results = store.search(&req, vector, &self.config().search).await?;
+        // Neighbouring turns lend relevance to what answers a question, not
+        // to what says the same as the new memory.
+        let config = cm_core::SearchConfig { neighbour_weight: 0.0, ..self.config().search.clone() };
+        let results = store.search(&req, vector, &config).await?;
         let mut superseded = Vec::new();
         for hit in results.hits.iter().filter(|h| h.memory.id != new_id).take(CANDIDATES) {
             if supersedes(&hit.memory, &new) {

@@ -2,15 +2,17 @@
 
 use std::collections::HashMap;
 
-use cm_core::search::{Candidate, SearchHit, SearchMode, SearchRequest, SearchResults, fuse};
+use cm_core::search::{
+    Candidate, Place, SearchHit, SearchMode, SearchRequest, SearchResults, boost_neighbours, fuse,
+};
 use cm_core::text::fts_query;
-use cm_core::{Domain, MemoryType, SearchConfig};
+use cm_core::{Domain, MemoryType, Provenance, SearchConfig};
 use sqlx::AssertSqlSafe;
 use sqlx::{Row, SqliteConnection};
 
 use crate::index::Indexes;
 use crate::memories::{MEMORY_COLUMNS, memory_from_row};
-use crate::vectors::{Space, blob_vector, vector_blob};
+use crate::vectors::{Space, vector_blob};
 use crate::{Result, Store, now_ms};
 
 impl Store {
@@ -130,36 +132,42 @@ impl Store {
             }
         }
         let t_exact = t0.elapsed();
+        // Ranking needs a few columns of every candidate; the whole memory
+        // (text, tags, structure) is read only for the ones returned.
         let ids: Vec<i64> = by_id.keys().copied().collect();
-        let mut memories = fetch_memories(&mut conn, &ids).await?;
+        let mut candidates = ranking_fields(&mut conn, &ids, by_id).await?;
+        let t_fields = t0.elapsed();
+        if let (Some(min), true) = (req.min_similarity, mode != SearchMode::Bm25) {
+            candidates.retain(|c| c.similarity.is_some_and(|(s, _)| s >= min));
+        }
+        let mut ranked = fuse(&candidates, config, mode, now_ms());
+        demote_stale(&mut ranked, &candidates);
+        // Neighbouring turns lend each other relevance among the best
+        // `want`, so a turn just below the cut can still rise into it.
+        if mode == SearchMode::Hybrid && config.neighbour_weight > 0.0 {
+            ranked.truncate(want);
+            boost_neighbours(&mut ranked, &candidates, config.neighbour_weight);
+        }
+        ranked.truncate(req.limit);
+        let returned: Vec<i64> = ranked.iter().map(|&(i, _)| candidates[i].id).collect();
+        let mut memories = fetch_memories(&mut conn, &returned).await?;
         drop(conn);
         tracing::trace!(
             acquire_us = t_acquire.as_micros() as u64,
             bm25_us = (t_bm25 - t_acquire).as_micros() as u64,
             knn_us = (t_knn - t_bm25).as_micros() as u64,
             exact_us = (t_exact - t_knn).as_micros() as u64,
-            fetch_us = (t0.elapsed() - t_exact).as_micros() as u64,
+            fields_us = (t_fields - t_exact).as_micros() as u64,
+            fetch_us = (t0.elapsed() - t_fields).as_micros() as u64,
             text_hits = text_hits.len(),
             candidates = ids.len(),
             "search stages"
         );
 
-        let mut candidates: Vec<Candidate> = Vec::with_capacity(by_id.len());
-        for (id, mut c) in by_id {
-            if let Some(m) = memories.get(&id) {
-                c.memory_type = m.memory_type;
-                c.created_at = m.created_at;
-                candidates.push(c);
-            }
-        }
-        if let (Some(min), true) = (req.min_similarity, mode != SearchMode::Bm25) {
-            candidates.retain(|c| c.similarity.is_some_and(|(s, _)| s >= min));
-        }
-        let mut ranked = fuse(&candidates, config, mode, now_ms());
-        demote_stale(&mut ranked, &candidates, &memories);
-        let mut hits = Vec::with_capacity(req.limit);
-        for (i, score) in ranked.into_iter().take(req.limit) {
+        let mut hits = Vec::with_capacity(ranked.len());
+        for (i, score) in ranked {
             let c = &candidates[i];
+            // Gone between the two reads (deleted by another connection).
             if let Some(memory) = memories.remove(&c.id) {
                 hits.push(SearchHit {
                     memory,
@@ -184,14 +192,10 @@ pub const STALE_FACTOR: f64 = 0.5;
 
 /// Scales the scores of stale memories by [`STALE_FACTOR`] and re-sorts,
 /// keeping fusion's order among equals.
-fn demote_stale(
-    ranked: &mut [(usize, f64)],
-    candidates: &[Candidate],
-    memories: &HashMap<i64, cm_core::Memory>,
-) {
+fn demote_stale(ranked: &mut [(usize, f64)], candidates: &[Candidate]) {
     let mut any = false;
     for (i, score) in ranked.iter_mut() {
-        if memories.get(&candidates[*i].id).is_some_and(|m| m.stale.is_some()) {
+        if candidates[*i].stale {
             *score *= STALE_FACTOR;
             any = true;
         }
@@ -203,7 +207,15 @@ fn demote_stale(
 }
 
 fn blank(id: i64) -> Candidate {
-    Candidate { id, memory_type: MemoryType::Context, created_at: 0, bm25: None, similarity: None }
+    Candidate {
+        id,
+        memory_type: MemoryType::Context,
+        created_at: 0,
+        bm25: None,
+        similarity: None,
+        stale: false,
+        place: None,
+    }
 }
 
 /// How many of FTS5's best matches are read before filtering, per wanted
@@ -336,10 +348,18 @@ async fn knn(
             .map(|r| Ok((r.try_get("memory_id")?, 1.0 - r.try_get::<f64, _>("distance")?)))
             .collect();
     }
+    let started = std::time::Instant::now();
     let ids = indexes.candidates(conn, space, vector, req, k * config.rescore_factor.max(1)).await?;
+    let scanned = started.elapsed();
     let mut exact = exact_similarities(conn, space, vector, &ids).await?;
     exact.sort_by(|a, b| b.1.total_cmp(&a.1));
     exact.truncate(k);
+    tracing::trace!(
+        index_us = scanned.as_micros() as u64,
+        rescore_us = (started.elapsed() - scanned).as_micros() as u64,
+        rescored = ids.len(),
+        "knn stages"
+    );
     Ok(exact)
 }
 
@@ -354,6 +374,11 @@ fn bind_filters<'q>(
 
 /// Exact cosine similarities of the stored vectors of `ids` to `vector`.
 /// Memories without a vector in `space` are absent from the result.
+///
+/// sqlite-vec computes them where the vectors are (as its own scan does for
+/// small spaces) and the pairs come back as one JSON row: the driver hands
+/// rows over one at a time between threads, which cost more than reading
+/// and scoring the vectors (200 re-scored rows: 1.7 ms as rows).
 async fn exact_similarities(
     conn: &mut SqliteConnection,
     space: &Space,
@@ -366,21 +391,53 @@ async fn exact_similarities(
     // The id list drives the join: `WHERE id IN (SELECT …)` let the planner
     // scan the whole table and probe the list, which is linear in project size.
     let sql = format!(
-        "SELECT v.memory_id, v.embedding FROM json_each(?1) AS j CROSS JOIN {}_full AS v ON v.memory_id = j.value",
+        "SELECT json_group_array(json_array(v.memory_id, 1.0 - vec_distance_cosine(v.embedding, ?2)))
+         FROM json_each(?1) AS j CROSS JOIN {}_full AS v ON v.memory_id = j.value",
         space.table
     );
-    let rows = sqlx::query(AssertSqlSafe(sql))
+    let json: String = sqlx::query_scalar(AssertSqlSafe(sql))
         .bind(serde_json::Value::from(ids.to_vec()).to_string())
-        .fetch_all(&mut *conn)
+        .bind(vector_blob(vector))
+        .fetch_one(&mut *conn)
         .await?;
-    rows.iter()
-        .map(|r| {
-            let blob: Vec<u8> = r.try_get("embedding")?;
-            // Both sides are L2-normalised, so the dot product is the cosine.
-            let dot: f32 = blob_vector(&blob).iter().zip(vector).map(|(a, b)| a * b).sum();
-            Ok((r.try_get("memory_id")?, f64::from(dot)))
-        })
-        .collect()
+    let pairs: Vec<(i64, Option<f64>)> =
+        serde_json::from_str(&json).map_err(|e| crate::Error::Data(format!("vector similarities: {e}")))?;
+    // A zero vector has no direction: sqlite-vec's NaN arrives as null.
+    Ok(pairs.into_iter().map(|(id, sim)| (id, sim.unwrap_or(0.0))).collect())
+}
+
+/// The candidates of `by_id` that still exist, with what ranking needs of
+/// each (type and age for decay, the stale flag, the transcript place for
+/// neighbours) filled in; one query, driven by the id list like
+/// `exact_similarities`.
+async fn ranking_fields(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+    mut by_id: HashMap<i64, Candidate>,
+) -> Result<Vec<Candidate>> {
+    // One JSON row rather than a row per candidate (see `exact_similarities`).
+    let json: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(m.id, m.memory_type, m.created_at,
+                    m.stale_path IS NOT NULL AND m.stale_at IS NOT NULL,
+                    m.session_id, m.transcript_start, m.transcript_end))
+         FROM json_each(?1) AS j CROSS JOIN memories m ON m.id = j.value",
+    )
+    .bind(serde_json::Value::from(ids.to_vec()).to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    type Fields = (i64, String, i64, u8, Option<String>, Option<i64>, Option<i64>);
+    let rows: Vec<Fields> =
+        serde_json::from_str(&json).map_err(|e| crate::Error::Data(format!("ranking fields: {e}")))?;
+    let mut candidates = Vec::with_capacity(rows.len());
+    for (id, memory_type, created_at, stale, session_id, transcript_start, transcript_end) in rows {
+        let Some(mut c) = by_id.remove(&id) else { continue };
+        c.memory_type = memory_type.parse().map_err(|e: cm_core::Error| crate::Error::Data(e.to_string()))?;
+        c.created_at = created_at;
+        c.stale = stale != 0;
+        c.place = Place::of(&Provenance { session_id, transcript_start, transcript_end });
+        candidates.push(c);
+    }
+    Ok(candidates)
 }
 
 /// The memories with these ids, driven by the id list (see `exact_similarities`).

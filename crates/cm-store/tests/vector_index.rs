@@ -247,3 +247,45 @@ async fn an_index_behind_a_pruned_log_reloads() {
     found.sort_unstable();
     assert_eq!(found, written[..10]);
 }
+
+/// What the index re-scores, and what a hybrid search looks up for the text
+/// matches the vector leg did not reach, is each stored vector's exact
+/// cosine (computed inside SQLite); a zero vector, which has no direction,
+/// scores 0 rather than failing the search.
+#[tokio::test]
+async fn similarities_are_the_stored_vectors_exact_cosines() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let space = store.ensure_space("m", DIM).await.unwrap();
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut saved = Vec::new();
+    for i in 0..40 {
+        let v = random_unit(&mut rng, DIM);
+        saved.push((save(&store, &format!("note {i} about parsers"), &space, &v).await, v));
+    }
+    let zero = save(&store, "parsers again, with a zero vector", &space, &[0.0; DIM]).await;
+    let space = store.space("m").await.unwrap().unwrap();
+    let q = random_unit(&mut rng, DIM);
+    // Ten candidates per leg: the vector leg re-scores 40 and keeps 10, and
+    // most of the ten text matches need their similarity looked up.
+    let config = SearchConfig { candidates: 10, ..coarse() };
+    let req = SearchRequest { touch: false, ..SearchRequest::new("parsers", 20) };
+    let results = store.search(&req, Some((&space, &q)), &config).await.unwrap();
+    assert!(results.hits.len() > 10, "only {} hits", results.hits.len());
+    for hit in &results.hits {
+        let stored = saved.iter().find(|(id, _)| *id == hit.memory.id);
+        let expected = stored.map_or(0.0, |(_, v)| v.iter().zip(&q).map(|(a, b)| f64::from(a * b)).sum());
+        let got = hit.vector_similarity.expect("every hit has a vector");
+        assert!((got - expected).abs() < 1e-5, "memory {}: {got} vs {expected}", hit.memory.id);
+    }
+    let by_vector = ids(&store, &vector_request(40), &space, &q, &coarse()).await;
+    let best = saved.iter().max_by(|a, b| {
+        let dot = |v: &[f32]| v.iter().zip(&q).map(|(x, y)| x * y).sum::<f32>();
+        dot(&a.1).total_cmp(&dot(&b.1))
+    });
+    assert_eq!(by_vector.first(), best.map(|(id, _)| id));
+    let req = SearchRequest { touch: false, ..SearchRequest::new("zero vector", 5) };
+    let results = store.search(&req, Some((&space, &q)), &config).await.unwrap();
+    let hit = results.hits.iter().find(|h| h.memory.id == zero).expect("the text match is found");
+    assert_eq!(hit.vector_similarity, Some(0.0));
+}
