@@ -269,16 +269,18 @@ async fn filtered_matches(
     limit: usize,
     read: i64,
 ) -> Result<Vec<(i64, f64)>> {
-    let rows = sqlx::query(
-        "SELECT m.id, f.score
-         FROM (SELECT rowid, rank AS score FROM memories_fts WHERE memories_fts MATCH ?1
-               ORDER BY rank LIMIT ?7) AS f
-         CROSS JOIN memories m ON m.id = f.rowid
-         WHERE (?2 OR m.archived = 0)
-           AND (?3 IS NULL OR m.memory_type = ?3)
-           AND (?4 IS NULL OR m.domain = ?4)
-           AND (?5 IS NULL OR m.confidence >= ?5)
-         ORDER BY f.score LIMIT ?6",
+    // One JSON row rather than a row per match (see `exact_similarities`).
+    let json: String = sqlx::query_scalar(
+        "SELECT json_group_array(json_array(id, score)) FROM (
+           SELECT m.id, f.score
+           FROM (SELECT rowid, rank AS score FROM memories_fts WHERE memories_fts MATCH ?1
+                 ORDER BY rank LIMIT ?7) AS f
+           CROSS JOIN memories m ON m.id = f.rowid
+           WHERE (?2 OR m.archived = 0)
+             AND (?3 IS NULL OR m.memory_type = ?3)
+             AND (?4 IS NULL OR m.domain = ?4)
+             AND (?5 IS NULL OR m.confidence >= ?5)
+           ORDER BY f.score LIMIT ?6)",
     )
     .bind(query)
     .bind(req.include_archived)
@@ -287,9 +289,14 @@ async fn filtered_matches(
     .bind(req.min_confidence)
     .bind(limit as i64)
     .bind(read)
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("score")?))).collect()
+    let mut matches: Vec<(i64, f64)> =
+        serde_json::from_str(&json).map_err(|e| crate::Error::Data(format!("full-text matches: {e}")))?;
+    // An aggregate's input order is SQLite's to choose; best first again
+    // (stable, so equal scores keep the order they came in).
+    matches.sort_by(|a, b| a.1.total_cmp(&b.1));
+    Ok(matches)
 }
 
 /// Filter clauses on a space's metadata columns, for the KNN query. sqlite-vec
