@@ -515,6 +515,16 @@ impl Engine {
         Ok(results)
     }
 
+    /// Loads `project`'s in-memory vector index for the current model when
+    /// its searches use one (see [`cm_store::Store::warm_index`]); returns how
+    /// many vectors it holds (0 without a model, vectors or index).
+    pub async fn warm_index(&self, project: &Project) -> Result<usize> {
+        let Some(embedder) = self.embedder() else { return Ok(0) };
+        let Some(store) = self.existing_store(project).await? else { return Ok(0) };
+        let Some(space) = store.space(embedder.model_id()).await? else { return Ok(0) };
+        Ok(store.warm_index(&space, &self.inner.config.search).await?)
+    }
+
     /// Writes every access gathered by earlier searches.
     pub async fn flush_accesses(&self) {
         self.inner.accesses.flush().await;

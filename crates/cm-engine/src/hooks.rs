@@ -271,7 +271,8 @@ impl Engine {
     }
 
     /// What a hook teaches about the memories, worked out after answering so
-    /// it never delays Claude Code: SessionStart checks the files memories
+    /// it never delays Claude Code: SessionStart loads the project's vector
+    /// index ([`Engine::warm_index`]) and checks the files memories
     /// name ([`Engine::check_stale`]); a tool call flags memories naming
     /// files it removed or moved and clears those whose file is back
     /// ([`Engine::stale_after_tool`]); tool calls, a turn's end and the
@@ -291,6 +292,13 @@ impl Engine {
         }
         let (engine, project, input) = (self.clone(), project.clone(), input.clone());
         tokio::spawn(async move {
+            // The session's first prompt comes seconds later: its search
+            // should find the vector index in memory, not load it.
+            if event == HookEvent::SessionStart
+                && let Err(e) = engine.warm_index(&project).await
+            {
+                tracing::warn!(error = %e, "could not load the vector index");
+            }
             if event == HookEvent::SessionStart
                 && let Err(e) = engine.check_stale(&project).await
             {

@@ -811,3 +811,42 @@ async fn a_prompts_strong_match_comes_without_the_weak_ones_that_merely_pass() {
     assert!(context(&cut).contains("certbot"), "{cut:?}");
     assert!(!context(&cut).contains("office network"), "{cut:?}");
 }
+
+/// A session's start loads the project's vector index after answering, so
+/// its first prompt does not read every vector first (seconds on a project
+/// of 100k memories, more than the prompt hook's budget).
+#[tokio::test]
+async fn a_session_start_loads_the_vector_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("repo");
+    std::fs::create_dir_all(&root).unwrap();
+    let project = Project::at(&root).unwrap();
+    project.ensure_data_dir().unwrap();
+    let mut config = Config::default();
+    // Searched through the index from the third vector on.
+    config.search.exact_scan_limit = 2;
+    let embedder = std::sync::Arc::new(cm_testkit::HashEmbedder::new(64));
+    let engine = Engine::new(config, Some(embedder.clone()));
+    for text in [
+        "Deploys go through make ship.",
+        "The cache lives in Redis.",
+        "Logs rotate daily.",
+        "CI runs on two cores.",
+    ] {
+        engine.save(&project, NewMemory::new(text, Source::Cli).unwrap()).await.unwrap();
+    }
+    let store = engine.store(&project).await.unwrap();
+    let space = store.space(cm_core::Embedder::model_id(embedder.as_ref())).await.unwrap().unwrap();
+    assert_eq!(store.indexed_vectors(&space), None, "nothing has searched yet");
+
+    let payload = json!({ "session_id": "warm", "cwd": root, "source": "startup" });
+    let input = HookInput::parse(payload.to_string().as_bytes()).unwrap();
+    engine.hook(HookEvent::SessionStart, &input).await.unwrap();
+    for _ in 0..500 {
+        if store.indexed_vectors(&space).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.indexed_vectors(&space), Some(4), "the index was not loaded after SessionStart");
+}

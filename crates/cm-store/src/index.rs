@@ -39,7 +39,7 @@ pub(crate) struct Indexes {
 }
 
 #[derive(Debug)]
-struct Entry {
+pub(crate) struct Entry {
     /// Held while the index is brought up to date, so two searches never
     /// apply changes read at different moments out of order.
     refresh: tokio::sync::Mutex<()>,
@@ -228,6 +228,24 @@ impl Indexes {
             .clone()
     }
 
+    /// `space`'s index, brought up to date with the database first (loaded
+    /// whole the first time).
+    pub(crate) async fn refresh(&self, conn: &mut SqliteConnection, space: &Space) -> Result<Arc<Entry>> {
+        let entry = self.entry(space);
+        let _refreshing = entry.refresh.lock().await;
+        let position = entry.data.read().unwrap_or_else(|e| e.into_inner()).position;
+        sync(conn, space, &entry.data, position).await?;
+        drop(_refreshing);
+        Ok(entry)
+    }
+
+    /// How many vectors `space`'s index holds, or `None` while it is not loaded.
+    pub(crate) fn loaded(&self, space: &Space) -> Option<usize> {
+        let spaces = self.spaces.lock().unwrap_or_else(|e| e.into_inner());
+        let data = spaces.get(&space.id)?.data.read().unwrap_or_else(|e| e.into_inner());
+        data.position.map(|_| data.ids.len())
+    }
+
     /// The ids of the `n` vectors of `space` nearest to `vector` by sign
     /// bits among those passing `req`'s filters, with the index first
     /// brought up to date with the database.
@@ -239,12 +257,7 @@ impl Indexes {
         req: &SearchRequest,
         n: usize,
     ) -> Result<Vec<i64>> {
-        let entry = self.entry(space);
-        {
-            let _refreshing = entry.refresh.lock().await;
-            let position = entry.data.read().unwrap_or_else(|e| e.into_inner()).position;
-            sync(conn, space, &entry.data, position).await?;
-        }
+        let entry = self.refresh(conn, space).await?;
         // Milliseconds of CPU on a large space (about 30 ms at 1M vectors):
         // off the async workers, which serve hooks and the dashboard.
         let query = sign_bits(vector, space.dimension.div_ceil(64));

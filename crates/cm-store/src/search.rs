@@ -62,6 +62,27 @@ impl Store {
         knn(&self.indexes, &mut conn, space, v, req, config.candidates.max(req.limit), config).await
     }
 
+    /// Loads `space`'s in-memory vector index, or brings it up to date, when
+    /// searches of this project scan it (more than `config.exact_scan_limit`
+    /// vectors); returns how many vectors it holds, 0 when it is not used.
+    /// The first search after the engine starts would otherwise read every
+    /// vector of the project first (about 0.1 s at 10k memories, seconds at
+    /// 100k: more than a prompt hook's budget).
+    pub async fn warm_index(&self, space: &Space, config: &SearchConfig) -> Result<usize> {
+        if space.vector_count <= config.exact_scan_limit {
+            return Ok(0);
+        }
+        let mut conn = self.pool().acquire().await?;
+        self.indexes.refresh(&mut conn, space).await?;
+        Ok(self.indexes.loaded(space).unwrap_or(0))
+    }
+
+    /// How many vectors the in-memory index of `space` holds, or `None` while
+    /// it is not loaded (no search has scanned it and it was not warmed).
+    pub fn indexed_vectors(&self, space: &Space) -> Option<usize> {
+        self.indexes.loaded(space)
+    }
+
     /// [`Store::search`] with the full-text candidates already fetched by
     /// [`Store::text_candidates`] (for the same request), when given.
     pub async fn search_with_text(

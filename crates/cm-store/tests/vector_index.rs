@@ -289,3 +289,28 @@ async fn similarities_are_the_stored_vectors_exact_cosines() {
     let hit = results.hits.iter().find(|h| h.memory.id == zero).expect("the text match is found");
     assert_eq!(hit.vector_similarity, Some(0.0));
 }
+
+/// `warm_index` loads a large space's index before any search (the engine
+/// does it when a session starts) and brings it up to date after writes; a
+/// space small enough to be scanned exactly gets none.
+#[tokio::test]
+async fn warming_loads_the_index_and_follows_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let space = store.ensure_space("m", DIM).await.unwrap();
+    let mut rng = StdRng::seed_from_u64(5);
+    for i in 0..30 {
+        save(&store, &format!("note {i}"), &space, &random_unit(&mut rng, DIM)).await;
+    }
+    let space = store.space("m").await.unwrap().unwrap();
+    assert_eq!(store.warm_index(&space, &exact()).await.unwrap(), 0, "scanned exactly: no index");
+    assert_eq!(store.indexed_vectors(&space), None);
+    assert_eq!(store.warm_index(&space, &coarse()).await.unwrap(), 30);
+    assert_eq!(store.indexed_vectors(&space), Some(30));
+
+    save(&store, "note 30", &space, &random_unit(&mut rng, DIM)).await;
+    let space = store.space("m").await.unwrap().unwrap();
+    assert_eq!(store.warm_index(&space, &coarse()).await.unwrap(), 31);
+    let q = random_unit(&mut rng, DIM);
+    assert_agrees(&store, "m", &vector_request(10), &q, "warming").await;
+}
