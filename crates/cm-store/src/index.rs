@@ -26,11 +26,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use cm_core::{Domain, MemoryType, SearchRequest};
+use futures_util::TryStreamExt;
 use sqlx::AssertSqlSafe;
 use sqlx::{Row, SqliteConnection};
 
 use crate::Result;
-use crate::vectors::{Space, blob_vector};
+use crate::vectors::Space;
 
 /// Every loaded index of one store, by space id. Shared by the store's clones.
 #[derive(Debug, Default)]
@@ -328,42 +329,53 @@ async fn read_rows(
     ids: Option<&[i64]>,
     words: usize,
 ) -> Result<Vec<Row_>> {
+    // SQLite hands over the sign bits (`vec_quantize_binary`, the same bits
+    // as `sign_bits`), not the floats, and rows are converted as they come:
+    // a whole load of 1M × 384-d vectors read 1.5 GB of floats into memory.
     let columns = "m.id, m.archived, m.memory_type, m.domain, \
-                   m.confidence, f.embedding";
-    let rows = match ids {
-        Some(ids) => {
-            sqlx::query(AssertSqlSafe(format!(
-                "SELECT {columns} FROM json_each(?1) AS j
-                 CROSS JOIN memories m ON m.id = j.value
-                 JOIN {}_full f ON f.memory_id = m.id",
-                space.table
-            )))
-            .bind(serde_json::Value::from(ids.to_vec()).to_string())
-            .fetch_all(&mut *conn)
-            .await?
-        }
-        None => {
-            sqlx::query(AssertSqlSafe(format!(
-                "SELECT {columns} FROM {}_full f CROSS JOIN memories m ON m.id = f.memory_id",
-                space.table
-            )))
-            .fetch_all(&mut *conn)
-            .await?
-        }
+                   m.confidence, vec_quantize_binary(f.embedding) AS bits";
+    let sql = match ids {
+        Some(_) => format!(
+            "SELECT {columns} FROM json_each(?1) AS j
+             CROSS JOIN memories m ON m.id = j.value
+             JOIN {}_full f ON f.memory_id = m.id",
+            space.table
+        ),
+        None => format!(
+            "SELECT {columns} FROM {}_full f CROSS JOIN memories m ON m.id = f.memory_id",
+            space.table
+        ),
     };
-    rows.iter()
-        .map(|r| {
-            let blob: Vec<u8> = r.try_get("embedding")?;
-            Ok(Row_ {
-                id: r.try_get("id")?,
-                bits: sign_bits(&blob_vector(&blob), words),
-                archived: r.try_get::<i64, _>("archived")? != 0,
-                memory_type: r.try_get("memory_type")?,
-                domain: r.try_get("domain")?,
-                confidence: r.try_get("confidence")?,
-            })
-        })
-        .collect()
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    if let Some(ids) = ids {
+        query = query.bind(serde_json::Value::from(ids.to_vec()).to_string());
+    }
+    let mut rows = Vec::with_capacity(ids.map_or(space.vector_count.max(0) as usize, <[i64]>::len));
+    let mut stream = query.fetch(&mut *conn);
+    while let Some(r) = stream.try_next().await? {
+        let bits: Vec<u8> = r.try_get("bits")?;
+        rows.push(Row_ {
+            id: r.try_get("id")?,
+            bits: packed_words(&bits, words),
+            archived: r.try_get::<i64, _>("archived")? != 0,
+            memory_type: r.try_get("memory_type")?,
+            domain: r.try_get("domain")?,
+            confidence: r.try_get("confidence")?,
+        });
+    }
+    Ok(rows)
+}
+
+/// Bits packed 8 to a byte, lowest first (`vec_quantize_binary`'s layout),
+/// as `words` 64-bit words in `sign_bits`'s layout.
+fn packed_words(bytes: &[u8], words: usize) -> Vec<u64> {
+    let mut out = vec![0u64; words];
+    for (word, chunk) in out.iter_mut().zip(bytes.chunks(8)) {
+        let mut le = [0u8; 8];
+        le[..chunk.len()].copy_from_slice(chunk);
+        *word = u64::from_le_bytes(le);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -378,6 +390,27 @@ mod tests {
             memory_type: "fact".into(),
             domain: domain.into(),
             confidence: 0.5,
+        }
+    }
+
+    /// The index compares the query's bits (`sign_bits`, in Rust) with the
+    /// stored vectors' bits (`vec_quantize_binary`, in SQLite): they must be
+    /// the same bits, or the scan would rank by noise (searches of small
+    /// spaces would not show it: they re-score every vector).
+    #[tokio::test]
+    async fn sqlite_quantizes_like_sign_bits() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("memory.db")).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        for dim in [8_usize, 64, 72, 384, 1024] {
+            let v: Vec<f32> = (0..dim).map(|i| ((i * 7919 % 13) as f32 - 6.0) / 7.0).collect();
+            let bytes: Vec<u8> = sqlx::query_scalar("SELECT vec_quantize_binary(?1)")
+                .bind(crate::vectors::vector_blob(&v))
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let words = dim.div_ceil(64);
+            assert_eq!(packed_words(&bytes, words), sign_bits(&v, words), "{dim} dimensions");
         }
     }
 
