@@ -233,10 +233,10 @@ impl Indexes {
     /// whole the first time).
     pub(crate) async fn refresh(&self, conn: &mut SqliteConnection, space: &Space) -> Result<Arc<Entry>> {
         let entry = self.entry(space);
-        let _refreshing = entry.refresh.lock().await;
+        let refreshing = entry.refresh.lock().await;
         let position = entry.data.read().unwrap_or_else(|e| e.into_inner()).position;
         sync(conn, space, &entry.data, position).await?;
-        drop(_refreshing);
+        drop(refreshing);
         Ok(entry)
     }
 

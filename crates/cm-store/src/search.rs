@@ -155,8 +155,8 @@ impl Store {
         let t_exact = t0.elapsed();
         // Ranking needs a few columns of every candidate; the whole memory
         // (text, tags, structure) is read only for the ones returned.
-        let ids: Vec<i64> = by_id.keys().copied().collect();
-        let mut candidates = ranking_fields(&mut conn, &ids, by_id).await?;
+        let fused = by_id.len();
+        let mut candidates = ranking_fields(&mut conn, by_id).await?;
         let t_fields = t0.elapsed();
         if let (Some(min), true) = (req.min_similarity, mode != SearchMode::Bm25) {
             candidates.retain(|c| c.similarity.is_some_and(|(s, _)| s >= min));
@@ -181,7 +181,7 @@ impl Store {
             fields_us = (t_fields - t_exact).as_micros() as u64,
             fetch_us = (t0.elapsed() - t_fields).as_micros() as u64,
             text_hits = text_hits.len(),
-            candidates = ids.len(),
+            candidates = fused,
             "search stages"
         );
 
@@ -312,8 +312,7 @@ async fn filtered_matches(
     .bind(read)
     .fetch_one(&mut *conn)
     .await?;
-    let mut matches: Vec<(i64, f64)> =
-        serde_json::from_str(&json).map_err(|e| crate::Error::Data(format!("full-text matches: {e}")))?;
+    let mut matches: Vec<(i64, f64)> = json_rows(&json, "full-text matches")?;
     // An aggregate's input order is SQLite's to choose; best first again
     // (stable, so equal scores keep the order they came in).
     matches.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -428,8 +427,7 @@ async fn exact_similarities(
         .bind(vector_blob(vector))
         .fetch_one(&mut *conn)
         .await?;
-    let pairs: Vec<(i64, Option<f64>)> =
-        serde_json::from_str(&json).map_err(|e| crate::Error::Data(format!("vector similarities: {e}")))?;
+    let pairs: Vec<(i64, Option<f64>)> = json_rows(&json, "vector similarities")?;
     // A zero vector has no direction: sqlite-vec's NaN arrives as null.
     Ok(pairs.into_iter().map(|(id, sim)| (id, sim.unwrap_or(0.0))).collect())
 }
@@ -440,9 +438,9 @@ async fn exact_similarities(
 /// `exact_similarities`.
 async fn ranking_fields(
     conn: &mut SqliteConnection,
-    ids: &[i64],
     mut by_id: HashMap<i64, Candidate>,
 ) -> Result<Vec<Candidate>> {
+    let ids: Vec<i64> = by_id.keys().copied().collect();
     // One JSON row rather than a row per candidate (see `exact_similarities`).
     let json: String = sqlx::query_scalar(
         "SELECT json_group_array(json_array(m.id, m.memory_type, m.created_at,
@@ -450,12 +448,11 @@ async fn ranking_fields(
                     m.session_id, m.transcript_start, m.transcript_end))
          FROM json_each(?1) AS j CROSS JOIN memories m ON m.id = j.value",
     )
-    .bind(serde_json::Value::from(ids.to_vec()).to_string())
+    .bind(serde_json::Value::from(ids).to_string())
     .fetch_one(&mut *conn)
     .await?;
     type Fields = (i64, String, i64, u8, Option<String>, Option<i64>, Option<i64>);
-    let rows: Vec<Fields> =
-        serde_json::from_str(&json).map_err(|e| crate::Error::Data(format!("ranking fields: {e}")))?;
+    let rows: Vec<Fields> = json_rows(&json, "ranking fields")?;
     let mut candidates = Vec::with_capacity(rows.len());
     for (id, memory_type, created_at, stale, session_id, transcript_start, transcript_end) in rows {
         let Some(mut c) = by_id.remove(&id) else { continue };
@@ -466,6 +463,13 @@ async fn ranking_fields(
         candidates.push(c);
     }
     Ok(candidates)
+}
+
+/// The rows a `json_group_array` query handed over as one JSON array (see
+/// `exact_similarities` for why), each read as a `T`; `what` names them in
+/// the error.
+fn json_rows<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<Vec<T>> {
+    serde_json::from_str(json).map_err(|e| crate::Error::Data(format!("{what}: {e}")))
 }
 
 /// The memories with these ids, driven by the id list (see `exact_similarities`).
