@@ -26,11 +26,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use cm_core::{Domain, MemoryType, SearchRequest};
-use futures_util::TryStreamExt;
 use sqlx::AssertSqlSafe;
 use sqlx::{Row, SqliteConnection};
 
 use crate::Result;
+use crate::search::json_rows;
 use crate::vectors::Space;
 
 /// Every loaded index of one store, by space id. Shared by the store's clones.
@@ -295,7 +295,7 @@ async fn sync(
             let mut ids: Vec<i64> = changes.into_iter().map(|(_, id)| id).collect();
             ids.sort_unstable();
             ids.dedup();
-            let rows = read_rows(conn, space, Some(&ids), words).await?;
+            let rows = read_rows(conn, space, Some(&ids), words, CHUNK_ROWS).await?;
             let mut index = data.write().unwrap_or_else(|e| e.into_inner());
             for id in &ids {
                 index.remove(*id);
@@ -310,7 +310,7 @@ async fn sync(
     }
     let last: i64 =
         sqlx::query_scalar("SELECT coalesce(max(seq), 0) FROM vector_changes").fetch_one(&mut *conn).await?;
-    let rows = read_rows(conn, space, None, words).await?;
+    let rows = read_rows(conn, space, None, words, CHUNK_ROWS).await?;
     let mut index = data.write().unwrap_or_else(|e| e.into_inner());
     index.clear();
     for row in rows {
@@ -321,49 +321,118 @@ async fn sync(
     Ok(())
 }
 
+/// Rows read by one query when the index loads or catches up.
+const CHUNK_ROWS: usize = 8192;
+
 /// The memories of `ids` (every memory when `None`) that have a vector in
 /// `space`, as the index keeps them.
+///
+/// SQLite's driver hands rows from its worker thread to the caller one at a
+/// time (5–9 µs each), which made loading a million vectors take 18 s. So
+/// each query hands over a chunk whole, as two aggregates over the same
+/// rows (SQLite steps them in one order): the columns as one JSON array and
+/// the sign bits SQLite computes (`vec_quantize_binary`, the same bits as
+/// `sign_bits`) as one blob. The whole space is read in chunks by id, so a
+/// million float vectors never sit in memory at once, and not in one read
+/// transaction, which would hold back checkpoints for seconds: a write
+/// between two chunks is in the change log past the position `sync` read
+/// first, so the next use re-reads what it changed.
 async fn read_rows(
     conn: &mut SqliteConnection,
     space: &Space,
     ids: Option<&[i64]>,
     words: usize,
+    chunk_rows: usize,
 ) -> Result<Vec<Row_>> {
-    // SQLite hands over the sign bits (`vec_quantize_binary`, the same bits
-    // as `sign_bits`), not the floats, and rows are converted as they come:
-    // a whole load of 1M × 384-d vectors read 1.5 GB of floats into memory.
-    let columns = "m.id, m.archived, m.memory_type, m.domain, \
-                   m.confidence, vec_quantize_binary(f.embedding) AS bits";
-    let sql = match ids {
-        Some(_) => format!(
-            "SELECT {columns} FROM json_each(?1) AS j
-             CROSS JOIN memories m ON m.id = j.value
-             JOIN {}_full f ON f.memory_id = m.id",
-            space.table
-        ),
-        None => format!(
-            "SELECT {columns} FROM {}_full f CROSS JOIN memories m ON m.id = f.memory_id",
-            space.table
-        ),
-    };
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    if let Some(ids) = ids {
-        query = query.bind(serde_json::Value::from(ids.to_vec()).to_string());
-    }
     let mut rows = Vec::with_capacity(ids.map_or(space.vector_count.max(0) as usize, <[i64]>::len));
-    let mut stream = query.fetch(&mut *conn);
-    while let Some(r) = stream.try_next().await? {
-        let bits: Vec<u8> = r.try_get("bits")?;
-        rows.push(Row_ {
-            id: r.try_get("id")?,
-            bits: packed_words(&bits, words),
-            archived: r.try_get::<i64, _>("archived")? != 0,
-            memory_type: r.try_get("memory_type")?,
-            domain: r.try_get("domain")?,
-            confidence: r.try_get("confidence")?,
-        });
+    match ids {
+        Some(ids) => {
+            for chunk in ids.chunks(chunk_rows) {
+                let list = serde_json::Value::from(chunk.to_vec()).to_string();
+                read_chunk(conn, space, Chunk::Ids(&list), words, &mut rows).await?;
+            }
+        }
+        None => {
+            let mut after = i64::MIN;
+            loop {
+                let start = rows.len();
+                read_chunk(conn, space, Chunk::After(after, chunk_rows), words, &mut rows).await?;
+                match rows[start..].iter().map(|r| r.id).max() {
+                    Some(last) if rows.len() - start == chunk_rows => after = last,
+                    _ => break,
+                }
+            }
+        }
     }
     Ok(rows)
+}
+
+/// Which rows one `read_chunk` reads.
+enum Chunk<'a> {
+    /// The memories of a JSON array of ids.
+    Ids(&'a str),
+    /// The next vectors by memory id after this one, at most this many.
+    After(i64, usize),
+}
+
+/// Appends one chunk's rows to `rows` (see `read_rows`).
+async fn read_chunk(
+    conn: &mut SqliteConnection,
+    space: &Space,
+    chunk: Chunk<'_>,
+    words: usize,
+    rows: &mut Vec<Row_>,
+) -> Result<()> {
+    let columns = "m.id, m.archived, m.memory_type, m.domain, m.confidence, \
+                   vec_quantize_binary(f.embedding) AS bits";
+    let table = &space.table;
+    let from = match chunk {
+        Chunk::Ids(_) => format!(
+            "SELECT {columns} FROM json_each(?1) AS j
+             CROSS JOIN memories m ON m.id = j.value
+             JOIN {table}_full f ON f.memory_id = m.id"
+        ),
+        Chunk::After(..) => format!(
+            "SELECT {columns} FROM {table}_full f CROSS JOIN memories m ON m.id = f.memory_id
+             WHERE f.memory_id > ?1 ORDER BY f.memory_id LIMIT ?2"
+        ),
+    };
+    let sql = format!(
+        "SELECT json_group_array(json_array(id, archived, memory_type, domain, confidence)) AS meta,
+                unhex(group_concat(hex(bits), '')) AS bits
+         FROM ({from})"
+    );
+    let query = sqlx::query(AssertSqlSafe(sql));
+    let row = match chunk {
+        Chunk::Ids(list) => query.bind(list),
+        Chunk::After(after, limit) => query.bind(after).bind(limit as i64),
+    }
+    .fetch_one(&mut *conn)
+    .await?;
+    let meta: Vec<(i64, i64, String, String, f64)> =
+        json_rows(row.try_get::<&str, _>("meta")?, "index rows")?;
+    let bits: Vec<u8> = row.try_get::<Option<Vec<u8>>, _>("bits")?.unwrap_or_default();
+    let per_row = space.dimension.div_ceil(8);
+    if bits.len() != meta.len() * per_row {
+        return Err(crate::Error::Data(format!(
+            "index rows: {} bytes of sign bits for {} vectors of {} dimensions",
+            bits.len(),
+            meta.len(),
+            space.dimension
+        )));
+    }
+    for ((id, archived, memory_type, domain, confidence), bits) in meta.into_iter().zip(bits.chunks(per_row))
+    {
+        rows.push(Row_ {
+            id,
+            bits: packed_words(bits, words),
+            archived: archived != 0,
+            memory_type,
+            domain,
+            confidence,
+        });
+    }
+    Ok(())
 }
 
 /// Bits packed 8 to a byte, lowest first (`vec_quantize_binary`'s layout),
@@ -411,6 +480,42 @@ mod tests {
                 .unwrap();
             let words = dim.div_ceil(64);
             assert_eq!(packed_words(&bytes, words), sign_bits(&v, words), "{dim} dimensions");
+        }
+    }
+
+    /// Rows are read in chunks: every vector once, whole, with its columns,
+    /// whether the chunks divide the space evenly or not, for the whole
+    /// space and for a list of ids.
+    #[tokio::test]
+    async fn rows_are_read_whole_across_chunks() {
+        use cm_core::{MemoryType, NewMemory, Source};
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("memory.db")).await.unwrap();
+        let dim = 72;
+        let space = store.ensure_space("m", dim).await.unwrap();
+        let vectors: Vec<Vec<f32>> =
+            (0..10).map(|i| (0..dim).map(|j| ((i * 31 + j * 17) % 11) as f32 - 5.0).collect()).collect();
+        let kind = |i: usize| if i.is_multiple_of(3) { MemoryType::Fact } else { MemoryType::Pattern };
+        let memories: Vec<(NewMemory, i64)> = (0..10)
+            .map(|i| (NewMemory::new(&format!("note {i}"), Source::Import).unwrap().with_type(kind(i)), 0))
+            .collect();
+        let ids = store.insert_record(&memories, Some((&space, &vectors))).await.unwrap();
+        let space = store.space("m").await.unwrap().unwrap();
+        let words = dim.div_ceil(64);
+        let expected: Vec<(i64, Vec<u64>, String)> =
+            (0..10).map(|i| (ids[i], sign_bits(&vectors[i], words), kind(i).as_str().to_owned())).collect();
+        let mut conn = store.pool().acquire().await.unwrap();
+        for chunk_rows in [1, 3, 5, 10, 11] {
+            let rows = read_rows(&mut conn, &space, None, words, chunk_rows).await.unwrap();
+            let mut got: Vec<(i64, Vec<u64>, String)> =
+                rows.iter().map(|r| (r.id, r.bits.clone(), r.memory_type.clone())).collect();
+            got.sort();
+            assert_eq!(got, expected, "whole space, chunks of {chunk_rows}");
+            let some = [ids[9], ids[2], ids[4]];
+            let rows = read_rows(&mut conn, &space, Some(&some), words, chunk_rows).await.unwrap();
+            let mut got: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            got.sort();
+            assert_eq!(got, vec![ids[2], ids[4], ids[9]], "ids, chunks of {chunk_rows}");
         }
     }
 

@@ -468,7 +468,7 @@ async fn ranking_fields(
 /// The rows a `json_group_array` query handed over as one JSON array (see
 /// `exact_similarities` for why), each read as a `T`; `what` names them in
 /// the error.
-fn json_rows<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<Vec<T>> {
+pub(crate) fn json_rows<T: serde::de::DeserializeOwned>(json: &str, what: &str) -> Result<Vec<T>> {
     serde_json::from_str(json).map_err(|e| crate::Error::Data(format!("{what}: {e}")))
 }
 
