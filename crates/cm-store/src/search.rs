@@ -283,6 +283,11 @@ async fn bm25_candidates(
 /// The best `limit` of FTS5's best `read` matches `(id, score)` that pass
 /// `req`'s filters. The ranked matches drive the join (CROSS JOIN): a plain
 /// JOIN lets the planner scan `memories` and re-run the MATCH once per row.
+///
+/// Sorted by `bm25()` in SQLite's own sorter rather than `ORDER BY rank`:
+/// the scores and order are the same, but FTS5 answers `ORDER BY rank` by
+/// preparing a nested statement for every query, which cost more than
+/// scoring the matches (0.85 against 1.35 ms for 130 matches at 10k).
 async fn filtered_matches(
     conn: &mut SqliteConnection,
     req: &SearchRequest,
@@ -294,8 +299,8 @@ async fn filtered_matches(
     let json: String = sqlx::query_scalar(
         "SELECT json_group_array(json_array(id, score)) FROM (
            SELECT m.id, f.score
-           FROM (SELECT rowid, rank AS score FROM memories_fts WHERE memories_fts MATCH ?1
-                 ORDER BY rank LIMIT ?7) AS f
+           FROM (SELECT rowid, bm25(memories_fts) AS score FROM memories_fts
+                 WHERE memories_fts MATCH ?1 ORDER BY score LIMIT ?7) AS f
            CROSS JOIN memories m ON m.id = f.rowid
            WHERE (?2 OR m.archived = 0)
              AND (?3 IS NULL OR m.memory_type = ?3)
