@@ -307,6 +307,15 @@ pub async fn search(opts: &SearchBenchOptions) -> Result<SearchBenchReport> {
         }
         let saves_per_second = sample as f64 / start.elapsed().as_secs_f64();
         eprintln!("{}-d, {size} memories: {sample} saves, {saves_per_second:.0}/s", opts.dim);
+        // Searched as a session's start leaves a project: its full-text
+        // index merged when saves left it in many segments.
+        let start = Instant::now();
+        let merged = engine.merge_text_index(&project).await?;
+        eprintln!(
+            "{}-d, {size} memories: full-text index merged: {merged} ({:.2} s)",
+            opts.dim,
+            start.elapsed().as_secs_f64()
+        );
         let queries: Vec<String> = (0..opts.queries).map(|_| corpus.query()).collect();
         let label = |what: &str| format!("{}-d, {size} memories, {what}", opts.dim);
 

@@ -272,7 +272,8 @@ impl Engine {
 
     /// What a hook teaches about the memories, worked out after answering so
     /// it never delays Claude Code: SessionStart loads the project's vector
-    /// index ([`Engine::warm_index`]) and checks the files memories
+    /// index ([`Engine::warm_index`]), merges its full-text index when saves
+    /// left it in many pieces ([`Engine::merge_text_index`]), and checks the files memories
     /// name ([`Engine::check_stale`]); a tool call flags memories naming
     /// files it removed or moved and clears those whose file is back
     /// ([`Engine::stale_after_tool`]); tool calls, a turn's end and the
@@ -298,6 +299,11 @@ impl Engine {
                 && let Err(e) = engine.warm_index(&project).await
             {
                 tracing::warn!(error = %e, "could not load the vector index");
+            }
+            if event == HookEvent::SessionStart
+                && let Err(e) = engine.merge_text_index(&project).await
+            {
+                tracing::warn!(error = %e, "could not merge the full-text index");
             }
             if event == HookEvent::SessionStart
                 && let Err(e) = engine.check_stale(&project).await

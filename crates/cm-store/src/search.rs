@@ -83,6 +83,48 @@ impl Store {
         self.indexes.loaded(space)
     }
 
+    /// How many segments (b-trees) FTS5's index of the memories holds. Each
+    /// write transaction adds one and FTS5 merges them by levels, so a
+    /// project of 10k memories saved one at a time holds about 20, and every
+    /// search term is looked up in each of them.
+    pub async fn text_index_segments(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(DISTINCT segid) FROM memories_fts_idx")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Merges the full-text index into one segment when it holds more than
+    /// `max_segments`, `pages` pages per step; returns whether it merged.
+    ///
+    /// Full-text candidates of a 10k project took half the time from one
+    /// segment as from the 20 saves leave (0.40 against 0.85 ms). Each step
+    /// is its own write transaction, so saves and hooks' bookkeeping wait
+    /// for one step at most, never for the whole merge (seconds at 1M
+    /// memories). FTS5 starts an incremental optimize on a negative page
+    /// count and continues it on positive ones; a step that changed fewer
+    /// than two rows found nothing left to merge.
+    pub async fn merge_text_index(&self, max_segments: i64, pages: i64) -> Result<bool> {
+        if self.text_index_segments().await? <= max_segments {
+            return Ok(false);
+        }
+        let pages = pages.max(1);
+        let mut step = -pages;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let before: i64 = sqlx::query_scalar("SELECT total_changes()").fetch_one(&mut *tx).await?;
+            sqlx::query("INSERT INTO memories_fts (memories_fts, rank) VALUES ('merge', ?1)")
+                .bind(step)
+                .execute(&mut *tx)
+                .await?;
+            let after: i64 = sqlx::query_scalar("SELECT total_changes()").fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            if after - before < 2 {
+                return Ok(true);
+            }
+            step = pages;
+        }
+    }
+
     /// [`Store::search`] with the full-text candidates already fetched by
     /// [`Store::text_candidates`] (for the same request), when given.
     pub async fn search_with_text(

@@ -113,3 +113,51 @@ async fn text_candidates_are_the_best_filtered_matches_however_few_pass() {
         assert_eq!(store.get(*id).await.unwrap().memory_type, MemoryType::Fact);
     }
 }
+
+/// Saves one at a time leave FTS5's index in many segments; merging it
+/// leaves one, with every search's candidates and scores as they were, and
+/// the index whole and still written to. A second merge finds nothing to do.
+#[tokio::test]
+async fn merging_the_text_index_changes_no_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("memory.db")).await.unwrap();
+    let words = ["zebra", "crossing", "lantern", "harbour", "quartz", "meadow", "violet", "anchor"];
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut saved = 0;
+    while store.text_index_segments().await.unwrap() <= 8 && saved < 500 {
+        let n = rng.random_range(3..9);
+        let text: Vec<&str> = (0..n).map(|_| words[rng.random_range(0..words.len())]).collect();
+        let new = NewMemory::new(&format!("{} note {saved}", text.join(" ")), Source::Cli).unwrap();
+        store.insert(&new, None, 1.1, 0).await.unwrap();
+        saved += 1;
+    }
+    assert!(store.text_index_segments().await.unwrap() > 8, "{saved} saves left few segments");
+    let config = SearchConfig::default();
+    let queries = ["zebra", "lantern harbour", "quartz meadow violet", "note 7", "anchor crossing"];
+    let mut before = Vec::new();
+    for q in queries {
+        before.push(store.text_candidates(&SearchRequest::new(q, 10), &config).await.unwrap());
+    }
+
+    // Steps of a few pages: the merge runs as many write transactions.
+    assert!(store.merge_text_index(8, 2).await.unwrap());
+    assert_eq!(store.text_index_segments().await.unwrap(), 1);
+    for (q, expected) in queries.iter().zip(&before) {
+        let after = store.text_candidates(&SearchRequest::new(*q, 10), &config).await.unwrap();
+        assert_eq!(&after, expected, "{q}");
+    }
+    assert!(!store.merge_text_index(8, 2).await.unwrap(), "nothing left to merge");
+
+    let new = NewMemory::new("a lighthouse keeper's log", Source::Cli).unwrap();
+    let (id, _) = store.insert(&new, None, 1.1, 0).await.unwrap();
+    let hits = store.text_candidates(&SearchRequest::new("lighthouse", 10), &config).await.unwrap();
+    assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), vec![id]);
+    let pool = SqlitePoolOptions::new()
+        .connect(&format!("sqlite:{}", dir.path().join("memory.db").display()))
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO memories_fts (memories_fts, rank) VALUES ('integrity-check', 1)")
+        .execute(&pool)
+        .await
+        .unwrap();
+}
