@@ -855,27 +855,20 @@ async fn a_session_start_loads_the_vector_index() {
 /// segments (each search looks every term up in each of them).
 #[tokio::test]
 async fn a_session_start_merges_the_text_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("repo");
-    std::fs::create_dir_all(&root).unwrap();
-    let project = Project::at(&root).unwrap();
-    project.ensure_data_dir().unwrap();
-    let engine = Engine::new(Config::default(), None);
+    let f = fixture().await;
+    let store = f.engine.store(&f.project).await.unwrap();
     let mut saved = 0;
-    let store = loop {
+    while store.text_index_segments().await.unwrap() <= 8 && saved < 500 {
         let text = format!("Service {saved} restarts with systemctl restart svc{saved}.");
-        engine.save(&project, NewMemory::new(&text, Source::Cli).unwrap()).await.unwrap();
+        f.engine.save(&f.project, NewMemory::new(&text, Source::Cli).unwrap()).await.unwrap();
         saved += 1;
-        let store = engine.store(&project).await.unwrap();
-        if store.text_index_segments().await.unwrap() > 8 || saved >= 500 {
-            break store;
-        }
-    };
+    }
     assert!(store.text_index_segments().await.unwrap() > 8, "{saved} saves left few segments");
 
-    let payload = json!({ "session_id": "merge", "cwd": root, "source": "startup" });
-    let input = HookInput::parse(payload.to_string().as_bytes()).unwrap();
-    engine.hook(HookEvent::SessionStart, &input).await.unwrap();
+    f.engine
+        .hook(HookEvent::SessionStart, &input(&f, "merge", json!({ "source": "startup" })))
+        .await
+        .unwrap();
     for _ in 0..500 {
         if store.text_index_segments().await.unwrap() == 1 {
             break;
