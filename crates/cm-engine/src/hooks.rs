@@ -293,22 +293,18 @@ impl Engine {
         }
         let (engine, project, input) = (self.clone(), project.clone(), input.clone());
         tokio::spawn(async move {
-            // The session's first prompt comes seconds later: its search
-            // should find the vector index in memory, not load it.
-            if event == HookEvent::SessionStart
-                && let Err(e) = engine.warm_index(&project).await
-            {
-                tracing::warn!(error = %e, "could not load the vector index");
-            }
-            if event == HookEvent::SessionStart
-                && let Err(e) = engine.merge_text_index(&project).await
-            {
-                tracing::warn!(error = %e, "could not merge the full-text index");
-            }
-            if event == HookEvent::SessionStart
-                && let Err(e) = engine.check_stale(&project).await
-            {
-                tracing::warn!(error = %e, "could not check memories for files that are gone");
+            if event == HookEvent::SessionStart {
+                // The session's first prompt comes seconds later: its search
+                // should find the vector index in memory, not load it.
+                if let Err(e) = engine.warm_index(&project).await {
+                    tracing::warn!(error = %e, "could not load the vector index");
+                }
+                if let Err(e) = engine.merge_text_index(&project).await {
+                    tracing::warn!(error = %e, "could not merge the full-text index");
+                }
+                if let Err(e) = engine.check_stale(&project).await {
+                    tracing::warn!(error = %e, "could not check memories for files that are gone");
+                }
             }
             if event == HookEvent::PostToolUse
                 && let Err(e) = engine.stale_after_tool(&project, &input).await
