@@ -4,7 +4,8 @@
 //!
 //! - `engine.rs`: starting the engine, or finding the one already running;
 //! - `tray.rs`: the tray icon, its menu and what each item does;
-//! - `window.rs`: the one dashboard window, created on demand;
+//! - `window.rs`: the one dashboard window, in a process of its own made on
+//!   demand (this executable with `--dashboard-window`);
 //! - `cli_install.rs`: putting the bundled `claude-memory` on the PATH;
 //! - `update.rs`: checking for, showing and installing signed updates.
 //!
@@ -29,6 +30,10 @@ use crate::engine::Host;
 const HIDDEN: &str = "--hidden";
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(window::WINDOW_PROCESS) {
+        init_logging();
+        return window::run_process(context());
+    }
     // Before anything else: from here on a session ending is never lost,
     // however early it comes (it is acted on once the app is set up).
     let stop = StopSignals::listen();
@@ -38,12 +43,11 @@ fn main() -> ExitCode {
         // First, so a second launch hands over before touching anything.
         .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| second_launch(app, &argv)))
         .plugin(tauri_plugin_autostart::Builder::new().arg(HIDDEN).build())
-        .on_window_event(window::on_event)
         .setup(move |app| {
             setup(app.handle(), hidden, stop)?;
             Ok(())
         })
-        .build(tauri::generate_context!());
+        .build(context());
     let app = match app {
         Ok(app) => app,
         Err(error) => {
@@ -62,6 +66,12 @@ fn main() -> ExitCode {
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
+/// The app's configuration and assets, compiled in (one copy for both
+/// kinds of process).
+fn context() -> tauri::Context {
+    tauri::generate_context!()
+}
+
 /// Starts the engine, the tray and, unless hidden, the window: the setup
 /// wizard on first run, else the dashboard.
 fn setup(app: &AppHandle, hidden: bool, stop: StopSignals) -> tauri::Result<()> {
@@ -69,6 +79,7 @@ fn setup(app: &AppHandle, hidden: bool, stop: StopSignals) -> tauri::Result<()> 
     app.manage(host);
     // Right after the engine, so a signal that came while it started stops it.
     spawn_signal_handler(app.clone(), stop);
+    app.manage(window::Dashboard::default());
     update::init(app);
     tray::create(app)?;
     if !hidden {

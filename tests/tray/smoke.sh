@@ -9,19 +9,23 @@
 #   tampered package is refused, its signed package downloaded and verified
 #   (installing it as a .deb then fails here, without pkexec) →
 #   Pause / Resume (checked over /api/status) → Install command-line tool
-#   (the ~/.local/bin link) → Launch at login (on, off) → Open dashboard → close the window (destroyed,
-#   WebKit's web process ends) → open it again (timed) and close it →
-#   Quit: exit status 0, engine.json removed → launched again and sent SIGTERM
+#   (the ~/.local/bin link) → Launch at login (on, off) → Open dashboard (a window process of its
+#   own, the token never on a command line; opened again, the same window) → close the window (its
+#   process and WebKit's end) → open it again (timed) → Quit with the window open: the window
+#   closes, exit status 0, engine.json removed → launched again and sent SIGTERM
 #   the moment its engine has started: it still quits cleanly.
 # Prints launch-to-ready time and resident memory (the app plus its WebKit
 # processes) before the window exists, with it open, and once it is closed.
-# Screenshots land in tests/tray/screenshots/ (git-ignored).
+# Screenshots land in tests/tray/screenshots/ (git-ignored). CM_TRAY_PROFILE=release
+# runs the release build instead of the debug one (for the memory figures).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
 if [ -z "${CM_TRAY_SESSION:-}" ]; then
-  (cd "$repo" && cargo build --locked -p claude-memory -p claude-memory-app)
+  profile_flag=()
+  [ "${CM_TRAY_PROFILE:-debug}" = release ] && profile_flag=(--release)
+  (cd "$repo" && cargo build --locked "${profile_flag[@]}" -p claude-memory -p claude-memory-app)
   tmp="$(mktemp -d)"
   n=90
   while [ -e "/tmp/.X11-unix/X$n" ] || [ -e "/tmp/.X$n-lock" ]; do n=$((n + 1)); done
@@ -35,7 +39,8 @@ fi
 
 # ---- inside the X and D-Bus session ----
 tmp="$CM_TRAY_TMP"
-app_bin="$repo/target/debug/claude-memory-app"
+bin_dir="$repo/target/${CM_TRAY_PROFILE:-debug}"
+app_bin="$bin_dir/claude-memory-app"
 shots="$here/screenshots"
 mkdir -p "$shots" "$tmp/home" "$tmp/state"
 export HOME="$tmp/home" CLAUDE_MEMORY_HOME="$tmp/state"
@@ -90,6 +95,11 @@ descendants() {
   for child in $(ps -o pid= --ppid "$1"); do descendants "$child"; done
 }
 mib() { echo "$(($1 / 1024)) MiB"; }
+# The app process's own resident memory, private (heap) and file-backed (code).
+rss_split() {
+  awk '/^RssAnon/ { a = $2 } /^RssFile/ { f = $2 } END { printf "app private %d MiB, files %d MiB", a / 1024, f / 1024 }' \
+    "/proc/$1/status"
+}
 # Each process of rss_kib's sum: "name N MiB, …".
 rss_parts() {
   local p parts=""
@@ -101,10 +111,20 @@ rss_parts() {
 visible_window() { xdotool search --onlyvisible --name '^claude-memory$' 2>/dev/null | head -1; }
 window_shown() { [ -n "$(visible_window)" ]; }
 window_hidden() { [ -z "$(visible_window)" ]; }
+# The dashboard's window processes under the app (the same executable, its
+# comm cut to 15 characters), and whether any WebKit process is left.
+window_processes() {
+  local p
+  for p in $(descendants "$1"); do
+    [ "$p" != "$1" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = claude-memory-a ] && echo "$p"
+  done
+  return 0
+}
+no_window_process() { [ -z "$(window_processes "$app")" ]; }
 no_web_process() {
   local p
   for p in $(descendants "$app"); do
-    case "$(cat "/proc/$p/comm" 2>/dev/null)" in WebKitWebProces*) return 1 ;; esac
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in WebKit*) return 1 ;; esac
   done
 }
 # Opens the tray menu (a click on the icon) and picks an item by its mnemonic.
@@ -123,7 +143,7 @@ wait_for 50 xdotool search --name '^panel$' >/dev/null || fail "trayer did not s
 
 # One project with one memory, so the status line and Projects menu have something to show.
 mkdir -p "$tmp/project"
-"$repo/target/debug/claude-memory" save --project "$tmp/project" "Deploys go through staging first" >/dev/null
+"$bin_dir/claude-memory" save --project "$tmp/project" "Deploys go through staging first" >/dev/null
 
 # The update server: nothing listens there yet. The release key is made here
 # (the debug build takes it from CLAUDE_MEMORY_UPDATE_PUBKEY, and installs
@@ -174,6 +194,7 @@ healthy || fail "the engine stopped answering after a second launch"
 
 sleep 3
 rss_closed=$(rss_kib "$app")
+split_closed=$(rss_split "$app")
 
 # Updates. The first check (5 s after launch) cannot reach the server: one
 # log line, no window.
@@ -235,7 +256,7 @@ wait_for 30 paused false || fail "Resume memory did not resume the engine"
 # Install command-line tool… links the CLI built beside the app.
 menu i
 link="$HOME/.local/bin/claude-memory"
-[ "$(readlink "$link")" = "$repo/target/debug/claude-memory" ] || fail "no link $link to the CLI"
+[ "$(readlink "$link")" = "$bin_dir/claude-memory" ] || fail "no link $link to the CLI"
 
 # Launch at login writes an autostart entry that starts the app hidden; again removes it.
 entry="$HOME/.config/autostart/claude-memory.desktop"
@@ -245,24 +266,39 @@ grep -q -- "--hidden" "$entry" || fail "the autostart entry does not start the a
 menu l
 wait_for 30 test ! -e "$entry" || fail "unticking Launch at login left $entry"
 
-# Open dashboard: one window, showing the engine's own page.
+# Open dashboard: one window, showing the engine's own page, in a process of
+# its own that got the token through a pipe, never on a command line.
 menu o
 wait_for 150 window_shown || fail "Open dashboard showed no window"
 window="$(visible_window)"
+shown_by="$(window_processes "$app")"
+[ "$(echo "$shown_by" | wc -w)" = 1 ] || fail "not one window process but: ${shown_by:-none}"
+for p in $(descendants "$app"); do
+  if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF "$(cat "$CLAUDE_MEMORY_HOME/token")"; then
+    fail "the token is on the command line of $(cat "/proc/$p/comm")"
+  fi
+done
 sleep 5
 rss_open=$(rss_kib "$app")
 python3 "$here/x11.py" screenshot "$shots/dashboard.png"
+# Opened again while open: the same window, no second one.
+menu o
+sleep 1
+[ "$(window_processes "$app")" = "$shown_by" ] || fail "Open dashboard with the window open started another one"
+[ "$(xdotool search --onlyvisible --name '^claude-memory$' | wc -l)" = 1 ] || fail "a second dashboard window appeared"
 
-# Closing the window destroys it with its webview: WebKit's web process
-# ends and its memory goes back; the app stays in the tray.
+# Closing the window ends its process and WebKit's: their memory goes back;
+# the app stays in the tray.
 python3 "$here/x11.py" close "$window"
 wait_for 50 window_hidden || fail "closing the window did not close it"
 kill -0 "$app" 2>/dev/null || fail "closing the window ended the app"
-wait_for 50 logged "dashboard window closed; its webview is released" || fail "the closed window was not destroyed"
-wait_for 100 no_web_process || fail "WebKit's web process outlived the closed window"
+wait_for 50 logged "dashboard window closed; its process ended" || fail "the closed window's process did not end"
+wait_for 100 no_window_process || fail "the window process outlived the closed window"
+wait_for 100 no_web_process || fail "a WebKit process outlived the closed window"
 sleep 2
 rss_hidden=$(rss_kib "$app")
 rss_hidden_parts=$(rss_parts "$app")
+split_hidden=$(rss_split "$app")
 # Opened again, it is a new window with the dashboard (timed from the menu
 # item to the window on screen).
 xdotool mousemove --window "$icon" 8 8 click 1
@@ -273,10 +309,11 @@ wait_for 150 window_shown || fail "Open dashboard after a close showed no window
 reopen_ms=$(($(now_ms) - start))
 sleep 3
 python3 "$here/x11.py" screenshot "$shots/dashboard-reopened.png"
-python3 "$here/x11.py" close "$(visible_window)"
-wait_for 50 window_hidden || fail "closing the reopened window did not close it"
+reopened_by="$(window_processes "$app")"
+[ -n "$reopened_by" ] || fail "no window process after reopening"
 
-# Quit: the engine stops cleanly and the app exits 0.
+# Quit with the window open: the window process sees its input end and
+# closes; the engine stops cleanly and the app exits 0.
 menu q
 for _ in $(seq 100); do kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$app" 2>/dev/null && fail "Quit did not end the app within 10 s"
@@ -284,6 +321,9 @@ status=0
 wait "$app" || status=$?
 [ "$status" = 0 ] || fail "the app exited with status $status"
 [ ! -e "$CLAUDE_MEMORY_HOME/engine.json" ] || fail "engine.json was left behind"
+for _ in $(seq 100); do kill -0 "$reopened_by" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$reopened_by" 2>/dev/null && fail "the dashboard window outlived the app that quit"
+window_hidden || fail "a dashboard window is still on screen after Quit"
 
 # SIGTERM the moment the engine has started (the app is still setting up its
 # tray): the signal waits for the app, which quits as from the menu.
@@ -301,6 +341,6 @@ wait "$app" || status=$?
 [ ! -e "$CLAUDE_MEMORY_HOME/engine.json" ] || fail "SIGTERM right after start left engine.json behind"
 
 echo "tray: launch to engine ready: ${ready_ms} ms"
-echo "tray: resident memory (app + WebKit processes): before any window $(mib "$rss_closed"), window open $(mib "$rss_open"), window closed $(mib "$rss_hidden") ($rss_hidden_parts); reopened in ${reopen_ms} ms"
+echo "tray: resident memory (app + window and WebKit processes): before any window $(mib "$rss_closed") ($split_closed), window open $(mib "$rss_open"), window closed $(mib "$rss_hidden") ($rss_hidden_parts; $split_hidden); reopened in ${reopen_ms} ms"
 echo "tray: screenshots in $shots (menu.png, update-menu.png, update-notes.png, update-failed.png, dashboard.png)"
 echo "tray smoke test passed"
