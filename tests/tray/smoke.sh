@@ -196,56 +196,60 @@ sleep 3
 rss_closed=$(rss_kib "$app")
 split_closed=$(rss_split "$app")
 
-# Updates. The first check (5 s after launch) cannot reach the server: one
-# log line, no window.
-wait_for 150 logged "update check: offline" || fail "the first update check logged no quiet offline line"
-window_hidden || fail "an offline update check opened a window"
-python3 -m http.server --bind 127.0.0.1 --directory "$tmp/release" "$update_port" >"$tmp/http.log" 2>&1 &
-pids+=($!)
-wait_for 50 bash -c "exec 3<>/dev/tcp/127.0.0.1/$update_port" 2>/dev/null || fail "the update server did not start"
-# A manifest changed after it was signed is refused (a line in the log and the menu).
-release 9.9.9
-sed -i 's/9\.9\.9/9.9.10/' "$tmp/release/latest.json"
-menu u
-wait_for 100 logged "the update manifest is not signed by the release key (the signature does not match)" ||
-  fail "Check for updates did not refuse a tampered manifest"
-logged "an update is available" && fail "a tampered manifest was taken for an update"
-# A signed newer release is found; the menu offers it with its notes.
-release 9.9.9
-menu u
-wait_for 100 logged 'an update is available version=9.9.9' || fail "Check for updates did not find the signed release"
-menu Escape update-menu.png
-# Its submenu shows what changed (a screenshot), then both menus close.
-xdotool mousemove --window "$icon" 8 8 click 1
-sleep 1
-xdotool key u
-sleep 1
-python3 "$here/x11.py" screenshot "$shots/update-notes.png"
-xdotool key Escape
-sleep 0.3
-xdotool key Escape
-sleep 0.5
-# Install: a package changed after it was signed is refused and not kept.
-# (Every bit of one byte is flipped: the package is random bytes, so writing a
-# fixed byte would leave it unchanged once in 256 runs.)
-python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(1000); b = f.read(1)[0]; f.seek(1000); f.write(bytes([b ^ 0xFF]))' \
-  "$tmp/release/claude-memory_9.9.9_amd64.deb"
-install_update
-wait_for 100 logged "the update package is not signed by the release key (the signature does not match)" ||
-  fail "Install did not refuse a tampered package"
-[ -z "$(ls -A "$CLAUDE_MEMORY_HOME/updates")" ] || fail "a refused package was kept in $CLAUDE_MEMORY_HOME/updates"
-# The signed one is downloaded and verified; installing a .deb runs
-# `pkexec dpkg -i`, which fails here (no pkexec, or no one to authorise it).
-release 9.9.9
-menu u
-wait_for 100 test "$(grep -c 'an update is available version=9.9.9' "$tmp/app.log")" = 2 ||
-  fail "Check for updates did not find the release again"
-install_update
-wait_for 100 logged "update downloaded and verified" || fail "Install did not download and verify the package"
-wait_for 100 logged "the update was not installed" || fail "the failed pkexec went unreported"
-[ -z "$(ls -A "$CLAUDE_MEMORY_HOME/updates")" ] || fail "the package stayed in $CLAUDE_MEMORY_HOME/updates after the install"
-kill -0 "$app" 2>/dev/null || fail "a failed install ended the app"
-menu Escape update-failed.png
+# Updates (the debug build only: a release build takes its key from the app
+# config, not from CLAUDE_MEMORY_UPDATE_PUBKEY, and has none here).
+if [ "${CM_TRAY_PROFILE:-debug}" = debug ]; then
+  # Updates. The first check (5 s after launch) cannot reach the server: one
+  # log line, no window.
+  wait_for 150 logged "update check: offline" || fail "the first update check logged no quiet offline line"
+  window_hidden || fail "an offline update check opened a window"
+  python3 -m http.server --bind 127.0.0.1 --directory "$tmp/release" "$update_port" >"$tmp/http.log" 2>&1 &
+  pids+=($!)
+  wait_for 50 bash -c "exec 3<>/dev/tcp/127.0.0.1/$update_port" 2>/dev/null || fail "the update server did not start"
+  # A manifest changed after it was signed is refused (a line in the log and the menu).
+  release 9.9.9
+  sed -i 's/9\.9\.9/9.9.10/' "$tmp/release/latest.json"
+  menu u
+  wait_for 100 logged "the update manifest is not signed by the release key (the signature does not match)" ||
+    fail "Check for updates did not refuse a tampered manifest"
+  logged "an update is available" && fail "a tampered manifest was taken for an update"
+  # A signed newer release is found; the menu offers it with its notes.
+  release 9.9.9
+  menu u
+  wait_for 100 logged 'an update is available version=9.9.9' || fail "Check for updates did not find the signed release"
+  menu Escape update-menu.png
+  # Its submenu shows what changed (a screenshot), then both menus close.
+  xdotool mousemove --window "$icon" 8 8 click 1
+  sleep 1
+  xdotool key u
+  sleep 1
+  python3 "$here/x11.py" screenshot "$shots/update-notes.png"
+  xdotool key Escape
+  sleep 0.3
+  xdotool key Escape
+  sleep 0.5
+  # Install: a package changed after it was signed is refused and not kept.
+  # (Every bit of one byte is flipped: the package is random bytes, so writing a
+  # fixed byte would leave it unchanged once in 256 runs.)
+  python3 -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(1000); b = f.read(1)[0]; f.seek(1000); f.write(bytes([b ^ 0xFF]))' \
+    "$tmp/release/claude-memory_9.9.9_amd64.deb"
+  install_update
+  wait_for 100 logged "the update package is not signed by the release key (the signature does not match)" ||
+    fail "Install did not refuse a tampered package"
+  [ -z "$(ls -A "$CLAUDE_MEMORY_HOME/updates")" ] || fail "a refused package was kept in $CLAUDE_MEMORY_HOME/updates"
+  # The signed one is downloaded and verified; installing a .deb runs
+  # `pkexec dpkg -i`, which fails here (no pkexec, or no one to authorise it).
+  release 9.9.9
+  menu u
+  wait_for 100 test "$(grep -c 'an update is available version=9.9.9' "$tmp/app.log")" = 2 ||
+    fail "Check for updates did not find the release again"
+  install_update
+  wait_for 100 logged "update downloaded and verified" || fail "Install did not download and verify the package"
+  wait_for 100 logged "the update was not installed" || fail "the failed pkexec went unreported"
+  [ -z "$(ls -A "$CLAUDE_MEMORY_HOME/updates")" ] || fail "the package stayed in $CLAUDE_MEMORY_HOME/updates after the install"
+  kill -0 "$app" 2>/dev/null || fail "a failed install ended the app"
+  menu Escape update-failed.png
+fi
 
 # Pause and resume through the menu; the engine's status says so.
 menu p menu.png
