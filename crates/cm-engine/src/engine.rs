@@ -8,7 +8,8 @@ use cm_core::{
     SearchResults,
 };
 use cm_store::{
-    ImportReport, ListFilter, MemoryPatch, MinedCommit, MinedMemory, Space, Stats, Store, TranscriptProgress,
+    Candidates, ImportReport, ListFilter, MemoryPatch, MinedCommit, MinedMemory, Space, Stats, Store,
+    TranscriptProgress,
 };
 use tokio::sync::OnceCell;
 
@@ -489,20 +490,35 @@ impl Engine {
         let config = &self.inner.config.search;
         // The query is embedded on the model's thread and its nearest
         // neighbours found while SQLite finds the full-text candidates on
-        // another connection: neither leg waits for the other.
+        // another connection: neither leg waits for the other. Once the
+        // query is embedded, the full-text leg also works out its
+        // candidates' similarities, beside the nearest-neighbour scan.
+        let (embedded_tx, embedded_rx) = tokio::sync::oneshot::channel();
         let vector_leg = async {
             let query = match req.mode {
                 SearchMode::Bm25 => None,
                 _ => self.query_vector(&store, &req.query).await?,
             };
+            let _ = embedded_tx.send(query.clone());
             let hits = match &query {
                 Some((space, v)) => Some(store.vector_candidates(req, (space, v), config).await?),
                 None => None,
             };
             Ok::<_, crate::Error>((query, hits))
         };
-        let (vector_leg, text_hits) = tokio::join!(vector_leg, store.text_candidates(req, config));
-        let ((query, vector_hits), text_hits) = (vector_leg?, text_hits?);
+        let text_leg = async {
+            let hits = store.text_candidates(req, config).await?;
+            let similarities = match (req.mode, embedded_rx.await) {
+                (SearchMode::Hybrid, Ok(Some((space, v)))) => {
+                    let ids: Vec<i64> = hits.iter().map(|&(id, _)| id).collect();
+                    Some(store.similarities(&space, &v, &ids).await?)
+                }
+                _ => None,
+            };
+            Ok::<_, crate::Error>((hits, similarities))
+        };
+        let (vector_leg, text_leg) = tokio::join!(vector_leg, text_leg);
+        let ((query, vector_hits), (text_hits, text_similarities)) = (vector_leg?, text_leg?);
         let embedded = started.elapsed();
         let query_ref = query.as_ref().map(|(s, v)| (s, v.as_slice()));
         // Recording an access is a write transaction (milliseconds on a large
@@ -510,8 +526,8 @@ impl Engine {
         // results, not for that. Accesses are gathered and written in one
         // transaction a moment later; `close` and `flush_accesses` write them now.
         let deferred = SearchRequest { touch: false, ..req.clone() };
-        let results =
-            store.search_with_candidates(&deferred, query_ref, config, Some(text_hits), vector_hits).await?;
+        let found = Candidates { text: Some(text_hits), vector: vector_hits, text_similarities };
+        let results = store.search_with_candidates(&deferred, query_ref, config, found).await?;
         tracing::debug!(
             embed_us = embedded.as_micros() as u64,
             store_us = (started.elapsed() - embedded).as_micros() as u64,
@@ -548,16 +564,27 @@ impl Engine {
         self.inner.accesses.flush().await;
     }
 
+    /// The query's vector and the space it is searched in. The space is
+    /// looked up, and its vector index brought up to date with the
+    /// database, while the query is embedded.
     async fn query_vector(&self, store: &Store, text: &str) -> Result<Option<(Space, Vec<f32>)>> {
         let Some(embedder) = &self.embedder() else {
             return Ok(None);
         };
-        // A project with no vectors from this model cannot use them yet.
-        let Some(space) = store.space(embedder.model_id()).await? else {
-            return Ok(None);
+        let space = async {
+            let space = store.space(embedder.model_id()).await?;
+            if let Some(space) = &space {
+                store.warm_index(space, &self.inner.config.search).await?;
+            }
+            Ok::<_, crate::Error>(space)
         };
         let texts = [text.to_owned()];
-        match embed_with(embedder.as_ref(), &texts, EmbedKind::Query).await {
+        let (space, vector) = tokio::join!(space, embed_with(embedder.as_ref(), &texts, EmbedKind::Query));
+        // A project with no vectors from this model cannot use them yet.
+        let Some(space) = space? else {
+            return Ok(None);
+        };
+        match vector {
             Ok(mut v) => Ok(v.pop().map(|v| (space, v))),
             // A query the model cannot embed is still searched by full text.
             Err(Error::Embed(e)) => {

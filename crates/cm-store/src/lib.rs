@@ -39,6 +39,7 @@ pub use error::{Error, Result};
 pub use foreign::{CLAUDE_MEM_SUMMARY, ClaudeMemNote, OriginalMemory, read_claude_mem, read_original};
 pub use inferences::{Inference, InjectedMemory, PathMention, UseHistory};
 pub use memories::{Access, ImportFailure, ImportReport, ListFilter, MemoryPatch, Unembedded};
+pub use search::Candidates;
 pub use stats::Stats;
 pub use team::{Applied, Incoming, Outgoing, TeamCounts, TeamLink, TeamMark};
 pub use transcripts::{MinedCommit, MinedMemory, TranscriptProgress};

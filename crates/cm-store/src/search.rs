@@ -134,20 +134,34 @@ impl Store {
         config: &SearchConfig,
         text_hits: Option<Vec<(i64, f64)>>,
     ) -> Result<SearchResults> {
-        self.search_with_candidates(req, query_vector, config, text_hits, None).await
+        let found = Candidates { text: text_hits, ..Candidates::default() };
+        self.search_with_candidates(req, query_vector, config, found).await
     }
 
-    /// [`Store::search`] with either list of candidates already fetched by
-    /// [`Store::text_candidates`] and [`Store::vector_candidates`] (for the
-    /// same request and query vector), when given.
+    /// The cosine similarities of `ids`' vectors in `space` to `vector`
+    /// (memories without one there are left out): for full-text candidates,
+    /// which a hybrid search ranks by their similarity too, computed while
+    /// [`Store::vector_candidates`] scans on another connection.
+    pub async fn similarities(&self, space: &Space, vector: &[f32], ids: &[i64]) -> Result<Vec<(i64, f64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool().acquire().await?;
+        exact_similarities(&mut conn, space, vector, ids).await
+    }
+
+    /// [`Store::search`] with what `found` holds of its candidates already
+    /// fetched (for the same request and query vector) by
+    /// [`Store::text_candidates`], [`Store::vector_candidates`] and
+    /// [`Store::similarities`].
     pub async fn search_with_candidates(
         &self,
         req: &SearchRequest,
         query_vector: Option<(&Space, &[f32])>,
         config: &SearchConfig,
-        text_hits: Option<Vec<(i64, f64)>>,
-        vector_hits: Option<Vec<(i64, f64)>>,
+        found: Candidates,
     ) -> Result<SearchResults> {
+        let Candidates { text: text_hits, vector: vector_hits, text_similarities } = found;
         let mode = match (req.mode, query_vector.is_some()) {
             (SearchMode::Bm25, _) | (SearchMode::Hybrid, false) => SearchMode::Bm25,
             (SearchMode::Vector, false) => {
@@ -184,13 +198,21 @@ impl Store {
         }
         let t_knn = t0.elapsed();
         // Text matches the vector scan did not reach still deserve their true
-        // similarity, not zero: look their vectors up directly.
+        // similarity, not zero: the caller's, else looked up directly.
         if let (SearchMode::Hybrid, Some((space, v))) = (mode, query_vector) {
-            let missing: Vec<i64> = by_id.values().filter(|c| c.similarity.is_none()).map(|c| c.id).collect();
-            for (id, sim) in exact_similarities(&mut conn, space, v, &missing).await? {
-                if let Some(c) = by_id.get_mut(&id) {
-                    // Ranked after every vector hit: it was not in the KNN top list.
-                    c.similarity = Some((sim, vector_hits.len() + 1));
+            // Ranked after every vector hit: it was not in the KNN top list.
+            let outside = vector_hits.len() + 1;
+            let similarities = match text_similarities {
+                Some(known) => known,
+                None => {
+                    let missing: Vec<i64> =
+                        by_id.values().filter(|c| c.similarity.is_none()).map(|c| c.id).collect();
+                    exact_similarities(&mut conn, space, v, &missing).await?
+                }
+            };
+            for (id, sim) in similarities {
+                if let Some(c) = by_id.get_mut(&id).filter(|c| c.similarity.is_none()) {
+                    c.similarity = Some((sim, outside));
                 }
             }
         }
@@ -246,6 +268,21 @@ impl Store {
         }
         Ok(SearchResults { hits, mode })
     }
+}
+
+/// What a caller already fetched of a search's candidates, each on a
+/// connection of its own, for [`Store::search_with_candidates`]; what is
+/// `None` or absent is fetched there.
+#[derive(Debug, Clone, Default)]
+pub struct Candidates {
+    /// Full-text candidates `(id, bm25)`, best first ([`Store::text_candidates`]).
+    pub text: Option<Vec<(i64, f64)>>,
+    /// Nearest neighbours `(id, similarity)`, best first ([`Store::vector_candidates`]).
+    pub vector: Option<Vec<(i64, f64)>>,
+    /// Similarities `(id, similarity)` to the query of every candidate in
+    /// `text`, when the caller computed them ([`Store::similarities`]); a
+    /// memory without a vector is left out.
+    pub text_similarities: Option<Vec<(i64, f64)>>,
 }
 
 /// What a memory flagged stale (a file it names went away) keeps of its

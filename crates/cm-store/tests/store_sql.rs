@@ -12,8 +12,8 @@ use cm_core::{
     Domain, Memory, MemoryType, NewMemory, Provenance, SearchConfig, SearchMode, SearchRequest, Source,
 };
 use cm_store::{
-    Error, Injected, JobKind, JobRetry, ListFilter, LlmCall, Maturity, MemoryPatch, MinedCommit, MinedMemory,
-    NewJob, Space, Store, TranscriptProgress, now_ms,
+    Candidates, Error, Injected, JobKind, JobRetry, ListFilter, LlmCall, Maturity, MemoryPatch, MinedCommit,
+    MinedMemory, NewJob, Space, Store, TranscriptProgress, now_ms,
 };
 use tempfile::TempDir;
 
@@ -477,6 +477,40 @@ async fn hybrid_search_looks_up_the_similarity_of_text_matches_the_knn_missed() 
     assert_eq!(hit.memory.id, text_match, "not {nearest}");
     assert!((hit.vector_similarity.unwrap() - 0.6).abs() < 1e-4, "{:?}", hit.vector_similarity);
     assert_eq!(hit.bm25, Some(-30.0));
+}
+
+#[tokio::test]
+async fn a_hybrid_search_takes_the_similarities_its_caller_worked_out() {
+    let (_dir, store) = open().await;
+    let space = store.ensure_space("test-model", DIM).await.unwrap();
+    let text_match = save_with_vector(&store, note("Zebra crossings"), &space, &unit(&[0.6, 0.8])).await;
+    let nearest = save_with_vector(&store, note("Nearest"), &space, &unit(&[1.0])).await;
+    let (unembedded, _) =
+        store.insert(&note("Zebra without a vector"), None, NO_FUZZY_DEDUPE, 0).await.unwrap();
+    let space = store.space("test-model").await.unwrap().unwrap();
+    let query = unit(&[1.0]);
+
+    // What the engine's full-text leg asks while the vector leg scans: a
+    // memory without a vector is left out.
+    let sims = store.similarities(&space, &query, &[text_match, unembedded]).await.unwrap();
+    assert_eq!(sims.len(), 1, "{sims:?}");
+    assert_eq!(sims[0].0, text_match);
+    assert!((sims[0].1 - 0.6).abs() < 1e-4, "{sims:?}");
+    assert!(store.similarities(&space, &query, &[]).await.unwrap().is_empty());
+
+    // Given, they are used as they are (0.9 here, not the stored 0.6), and
+    // a candidate they leave out stays without one.
+    let config = SearchConfig { candidates: 1, decay_weight: 0.0, ..SearchConfig::default() };
+    let req = SearchRequest { limit: 3, ..request("zebra", SearchMode::Hybrid) };
+    let found = Candidates {
+        text: Some(vec![(text_match, -30.0), (unembedded, -3.0)]),
+        vector: Some(vec![(nearest, 1.0)]),
+        text_similarities: Some(vec![(text_match, 0.9)]),
+    };
+    let results = store.search_with_candidates(&req, Some((&space, &query)), &config, found).await.unwrap();
+    let sims: Vec<(i64, Option<f64>)> =
+        results.hits.iter().map(|h| (h.memory.id, h.vector_similarity)).collect();
+    assert_eq!(sims, [(text_match, Some(0.9)), (nearest, Some(1.0)), (unembedded, None)]);
 }
 
 #[tokio::test]
