@@ -566,7 +566,9 @@ impl Engine {
 
     /// The query's vector and the space it is searched in. The space is
     /// looked up, and its vector index brought up to date with the
-    /// database, while the query is embedded.
+    /// database, while the query is embedded: what saves and edits changed
+    /// since the last search is read then, and the scan's own check of the
+    /// change log after it finds nothing new unless a write came meanwhile.
     async fn query_vector(&self, store: &Store, text: &str) -> Result<Option<(Space, Vec<f32>)>> {
         let Some(embedder) = &self.embedder() else {
             return Ok(None);
