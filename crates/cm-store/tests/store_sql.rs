@@ -452,13 +452,20 @@ async fn vector_search_orders_by_cosine_similarity_exactly_and_through_the_coars
     }
 }
 
+/// A full-text match for "zebra" (cosine 0.6 to the query `unit(&[1.0])`)
+/// and the query's nearest vector (cosine 1.0) that does not match it:
+/// `(space, text_match, nearest)`.
+async fn zebra_and_nearest(store: &Store) -> (Space, i64, i64) {
+    let space = store.ensure_space("test-model", DIM).await.unwrap();
+    let text_match = save_with_vector(store, note("Zebra crossings"), &space, &unit(&[0.6, 0.8])).await;
+    let nearest = save_with_vector(store, note("Nearest"), &space, &unit(&[1.0])).await;
+    (store.space("test-model").await.unwrap().unwrap(), text_match, nearest)
+}
+
 #[tokio::test]
 async fn hybrid_search_looks_up_the_similarity_of_text_matches_the_knn_missed() {
     let (_dir, store) = open().await;
-    let space = store.ensure_space("test-model", DIM).await.unwrap();
-    let text_match = save_with_vector(&store, note("Zebra crossings"), &space, &unit(&[0.6, 0.8])).await;
-    let nearest = save_with_vector(&store, note("Nearest"), &space, &unit(&[1.0])).await;
-    let space = store.space("test-model").await.unwrap().unwrap();
+    let (space, text_match, nearest) = zebra_and_nearest(&store).await;
     // One candidate from each retriever: the KNN returns only `nearest`.
     let config = SearchConfig { candidates: 1, decay_weight: 0.0, ..SearchConfig::default() };
     let req = SearchRequest { limit: 1, ..request("zebra", SearchMode::Hybrid) };
@@ -482,12 +489,9 @@ async fn hybrid_search_looks_up_the_similarity_of_text_matches_the_knn_missed() 
 #[tokio::test]
 async fn a_hybrid_search_takes_the_similarities_its_caller_worked_out() {
     let (_dir, store) = open().await;
-    let space = store.ensure_space("test-model", DIM).await.unwrap();
-    let text_match = save_with_vector(&store, note("Zebra crossings"), &space, &unit(&[0.6, 0.8])).await;
-    let nearest = save_with_vector(&store, note("Nearest"), &space, &unit(&[1.0])).await;
+    let (space, text_match, nearest) = zebra_and_nearest(&store).await;
     let (unembedded, _) =
         store.insert(&note("Zebra without a vector"), None, NO_FUZZY_DEDUPE, 0).await.unwrap();
-    let space = store.space("test-model").await.unwrap().unwrap();
     let query = unit(&[1.0]);
 
     // What the engine's full-text leg asks while the vector leg scans: a
