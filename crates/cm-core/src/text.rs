@@ -38,6 +38,14 @@ pub fn is_stopword(word: &str) -> bool {
 /// parentheses) an ordinary word, so user text can never produce a syntax error
 /// or change the query's meaning. Returns `None` when nothing searchable is left.
 pub fn fts_query(text: &str) -> Option<String> {
+    let terms = fts_terms(text);
+    (!terms.is_empty()).then(|| terms.join(" OR "))
+}
+
+/// The quoted terms of [`fts_query`], in the query's order: a caller can
+/// count and rank them apart, or join any of them with `OR` into a valid
+/// expression of its own.
+pub fn fts_terms(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut terms: Vec<String> = words(text)
         .filter(|w| !is_stopword(w))
@@ -49,11 +57,7 @@ pub fn fts_query(text: &str) -> Option<String> {
         // answer; fall back to its words rather than to nothing.
         terms = words(text).filter(|w| seen.insert(w.clone())).take(MAX_QUERY_WORDS).collect();
     }
-    if terms.is_empty() {
-        return None;
-    }
-    let quoted: Vec<String> = terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect();
-    Some(quoted.join(" OR "))
+    terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect()
 }
 
 /// An FTS5 query that matches every stored text whose word set could be at
@@ -249,6 +253,8 @@ mod tests {
         assert_eq!(fts_query("what is it").unwrap(), "\"what\" OR \"is\" OR \"it\"");
         assert_eq!(fts_query("  \"* ()"), None);
         assert_eq!(fts_query(""), None);
+        assert_eq!(fts_terms("Run the run, RUN migrations"), ["\"run\"", "\"migrations\""]);
+        assert!(fts_terms("  ()").is_empty());
     }
 
     #[test]
