@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use cm_core::search::{
     Candidate, Place, SearchHit, SearchMode, SearchRequest, SearchResults, boost_neighbours, fuse,
 };
-use cm_core::text::fts_query;
+use cm_core::text::fts_terms;
 use cm_core::{Domain, MemoryType, Provenance, SearchConfig};
 use sqlx::AssertSqlSafe;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{Connection as _, Row, SqliteConnection};
 
 use crate::index::Indexes;
 use crate::memories::{MEMORY_COLUMNS, memory_from_row};
@@ -322,6 +322,14 @@ fn blank(id: i64) -> Candidate {
 /// candidate (see `bm25_candidates`).
 const BM25_OVERFETCH: usize = 4;
 
+/// FTS5's BM25 `k1` (fts5_aux.c): however often a phrase occurs in a note,
+/// it adds less than `idf × (k1 + 1)` to the note's score.
+const BM25_K1: f64 = 1.2;
+
+/// Below this many matches of the query's terms in all, ranking every
+/// match costs less than working out where to cut.
+const CUT_MIN_MATCHES: i64 = 2_000;
+
 /// Full-text candidates `(id, bm25)` best first, filters applied before the limit.
 ///
 /// A common word matches thousands of notes in a large project, and joining
@@ -331,16 +339,28 @@ const BM25_OVERFETCH: usize = 4;
 /// survive they are exactly the best `limit` of the filtered matches (any
 /// better one would have been among those read); when fewer survive and
 /// more matches exist, the full filtered query answers instead.
+///
+/// Ranking is itself most of the cost on a large project: FTS5 scores every
+/// note that matches any term (0.8 µs each), and one common word matches
+/// half a million notes of a million. Where the terms' counts show that a
+/// cut pays, the rarest terms are ranked first (see [`Cut`]) and the full
+/// ranking answers only when the cut cannot prove it found the same best
+/// matches.
 async fn bm25_candidates(
     conn: &mut SqliteConnection,
     req: &SearchRequest,
     limit: usize,
 ) -> Result<Vec<(i64, f64)>> {
-    let Some(query) = fts_query(&req.query) else {
+    let terms = fts_terms(&req.query);
+    if terms.is_empty() {
         return Ok(Vec::new());
-    };
+    }
+    let query = terms.join(" OR ");
     let read = limit * BM25_OVERFETCH;
-    let rows = filtered_matches(conn, req, &query, limit, read as i64).await?;
+    let rows = match cut_ranking(conn, req, &terms, limit, read).await? {
+        Some(rows) => rows,
+        None => filtered_matches(conn, req, &query, limit, read as i64).await?,
+    };
     if rows.len() >= limit {
         return Ok(rows);
     }
@@ -359,9 +379,263 @@ async fn bm25_candidates(
     filtered_matches(conn, req, &query, limit, -1).await
 }
 
+/// What FTS5's BM25 weighs a query's terms by: how many notes the index
+/// holds (`rows`) and how many each term matches (`matches`, in the
+/// query's order).
+#[derive(Debug, Clone, PartialEq)]
+struct TermCounts {
+    rows: i64,
+    matches: Vec<i64>,
+}
+
+impl TermCounts {
+    /// A term's inverse document frequency exactly as FTS5's `bm25()`
+    /// computes it, floor included.
+    fn idf(&self, term: usize) -> f64 {
+        let n = self.matches[term] as f64;
+        let idf = ((self.rows as f64 - n + 0.5) / (n + 0.5)).ln();
+        if idf <= 0.0 { 1e-6 } else { idf }
+    }
+}
+
+/// Counts each term's matches, and reads the number of notes FTS5 scores
+/// with (its averages record, the one `bm25()` reads) in the same statement.
+async fn term_counts(conn: &mut SqliteConnection, terms: &[String]) -> Result<TermCounts> {
+    let list = serde_json::Value::from(terms.to_vec()).to_string();
+    let (averages, json): (Option<Vec<u8>>, String) = sqlx::query_as(
+        "SELECT (SELECT block FROM memories_fts_data WHERE id = 1),
+                (SELECT json_group_array(json_array(t.key,
+                   (SELECT count(*) FROM memories_fts WHERE memories_fts MATCH t.value)))
+                 FROM json_each(?1) AS t)",
+    )
+    .bind(list)
+    .fetch_one(&mut *conn)
+    .await?;
+    let mut pairs: Vec<(usize, i64)> = json_rows(&json, "term counts")?;
+    pairs.sort_unstable();
+    Ok(TermCounts {
+        rows: averages.as_deref().and_then(|b| varint(b).map(|(v, _)| v as i64)).unwrap_or(0),
+        matches: pairs.into_iter().map(|(_, n)| n).collect(),
+    })
+}
+
+/// The best `limit` of the query's best `read` matches that pass `req`'s
+/// filters, ranked through cuts (see [`Cut`]), or `None` where the whole
+/// query is to be ranked: a single term, too few matches for a cut to pay,
+/// or no cut that holds.
+///
+/// The first cut leaves out every term but the rare ones. When it does not
+/// hold, the `read`-th best of its ranked notes is a floor for any cut
+/// that keeps more terms (its notes are a superset, and a note's score is
+/// its score on every term), so the next leaves out only the most common
+/// terms that together add less than that floor, and holds.
+async fn cut_ranking(
+    conn: &mut SqliteConnection,
+    req: &SearchRequest,
+    terms: &[String],
+    limit: usize,
+    read: usize,
+) -> Result<Option<Vec<(i64, f64)>>> {
+    if terms.len() < 2 {
+        return Ok(None);
+    }
+    // One snapshot: the bound must be worked out from the counts the
+    // ranking scores with, not from those before another process's save.
+    let mut tx = conn.begin().await?;
+    let counts = term_counts(&mut tx, terms).await?;
+    let mut cut = Cut::first(&counts, read);
+    if cut.is_none() {
+        tracing::trace!(matches = ?counts.matches, "full-text ranking uncut");
+    }
+    let mut rows = None;
+    while let Some(c) = cut {
+        let ranked = cut_matches(&mut tx, req, terms, &c, limit, read).await?;
+        tracing::trace!(matches = ?counts.matches, cut = ?c, count = ranked.count, worst = ?ranked.worst, "full-text cut");
+        if c.holds(ranked.count, ranked.worst, read) {
+            rows = Some(best_first(&ranked.json)?);
+            break;
+        }
+        cut = match ranked.worst {
+            Some(worst) if ranked.count >= read as i64 => Cut::within(&counts, &c, -worst),
+            _ => None,
+        };
+    }
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// SQLite's variable-length integer (FTS5 writes its records with it), and
+/// the bytes it took; `None` when `bytes` ends first.
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, &b) in bytes.iter().enumerate().take(9) {
+        if i == 8 {
+            return Some(((value << 8) | u64::from(b), 9));
+        }
+        value = (value << 7) | u64::from(b & 0x7f);
+        if b < 0x80 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Where to cut a query's ranking, MaxScore style: every note matching one
+/// of the `essential` terms (the rarest) is ranked with all the terms; a
+/// note matching only the `rest` scores less than `bound`, since no term
+/// adds more than `idf × (k1 + 1)`. So when the `read`-th best of the
+/// ranked notes scores at least `bound`, they are the best `read` of the
+/// whole query, the same notes with the same scores, and the notes that
+/// match only common words were never scored.
+#[derive(Debug, Clone, PartialEq)]
+struct Cut {
+    /// Term indexes in the query's order.
+    essential: Vec<usize>,
+    /// Term indexes in the query's order.
+    rest: Vec<usize>,
+    /// What the `rest` can add to a note's score, at most (BM25 scores are
+    /// negative in FTS5; this is the magnitude).
+    bound: f64,
+}
+
+impl Cut {
+    /// How much more common than the rarest term a term may be and still
+    /// count as rare: the words of one topic are about as rare as each
+    /// other, and the notes about it match several of them.
+    const RARE_SPREAD: i64 = 4;
+
+    /// How many times `read` the rare terms must match in all for a cut to
+    /// be tried: with fewer, the `read`-th best note matches one rare term
+    /// and the common terms can lift others past it (a cut that does not
+    /// hold costs a second ranking).
+    const RARE_READS: i64 = 8;
+
+    /// The first cut: the rare terms (those matching at most
+    /// `RARE_SPREAD ×` the rarest's notes) essential, the rest left out;
+    /// `None` when the rare terms match too few notes, or the rest too few
+    /// for leaving them out to pay.
+    fn first(counts: &TermCounts, read: usize) -> Option<Cut> {
+        let mut rarest: Vec<usize> = (0..counts.matches.len()).collect();
+        rarest.sort_by_key(|&t| counts.matches[t]);
+        let spread = counts.matches[*rarest.first()?].max(1) * Self::RARE_SPREAD;
+        let k = rarest.iter().take_while(|&&t| counts.matches[t] <= spread).count();
+        let rare: i64 = rarest[..k].iter().map(|&t| counts.matches[t]).sum();
+        let others: i64 = rarest[k..].iter().map(|&t| counts.matches[t]).sum();
+        if rare < Self::RARE_READS * read as i64 || others < CUT_MIN_MATCHES.max(2 * rare) {
+            return None;
+        }
+        Some(Cut::at(counts, &rarest[k..]))
+    }
+
+    /// A cut within `tried` (which did not hold) whose essential terms'
+    /// notes are sure to score at least `floor` at the `read`-th best: it
+    /// leaves out the most common of `tried`'s left-out terms that together
+    /// add less than `floor`. `None` when not even the commonest can go.
+    fn within(counts: &TermCounts, tried: &Cut, floor: f64) -> Option<Cut> {
+        let mut common = tried.rest.clone();
+        common.sort_by_key(|&t| std::cmp::Reverse(counts.matches[t]));
+        let mut bound = 0.0;
+        let mut keep = 0;
+        for &t in &common {
+            bound += (BM25_K1 + 1.0) * counts.idf(t);
+            if !Self::below(bound, floor) {
+                break;
+            }
+            keep += 1;
+        }
+        (keep > 0 && keep < tried.rest.len()).then(|| Cut::at(counts, &common[..keep]))
+    }
+
+    /// The cut leaving out `rest`.
+    fn at(counts: &TermCounts, rest: &[usize]) -> Cut {
+        let mut rest = rest.to_vec();
+        rest.sort_unstable();
+        let essential = (0..counts.matches.len()).filter(|t| !rest.contains(t)).collect();
+        let bound = rest.iter().map(|&t| (BM25_K1 + 1.0) * counts.idf(t)).sum();
+        Cut { essential, rest, bound }
+    }
+
+    /// Whether `bound` is below `score` beyond rounding: the margin covers
+    /// two ways of summing the same terms.
+    fn below(bound: f64, score: f64) -> bool {
+        bound * (1.0 + 1e-9) + 1e-12 < score
+    }
+
+    /// Whether ranked notes whose `read`-th best scored `worst` (FTS5's
+    /// negative score) are the best of the whole query.
+    fn holds(&self, ranked: i64, worst: Option<f64>, read: usize) -> bool {
+        ranked >= read as i64 && worst.is_some_and(|w| Self::below(self.bound, -w))
+    }
+}
+
+/// The end of a full-text ranking statement: of the ranked matches `f`
+/// (`rowid, score`, defined before it), the best `?6` that pass the
+/// request's filters (`?2`–`?5`), as one JSON array of `[id, score]`. The
+/// ranked matches drive the join (CROSS JOIN): a plain JOIN lets the
+/// planner scan `memories` and re-run the MATCH once per row. One JSON row
+/// rather than a row per match (see `exact_similarities`).
+const FILTERED: &str = "SELECT json_group_array(json_array(id, score)) FROM (
+           SELECT m.id, f.score
+           FROM f CROSS JOIN memories m ON m.id = f.rowid
+           WHERE (?2 OR m.archived = 0)
+             AND (?3 IS NULL OR m.memory_type = ?3)
+             AND (?4 IS NULL OR m.domain = ?4)
+             AND (?5 IS NULL OR m.confidence >= ?5)
+           ORDER BY f.score LIMIT ?6)";
+
+/// What a cut ranked: how many notes it read (at most `read`), the
+/// score of the worst of them, and the best of them that pass the
+/// request's filters (a JSON array, see [`FILTERED`]).
+#[derive(Debug)]
+struct Ranked {
+    count: i64,
+    worst: Option<f64>,
+    json: String,
+}
+
+/// The query's matches ranked through `cut`.
+///
+/// FTS5 scores a note over the phrases of its query, so the essential
+/// terms' matches are ranked alone (`e`), and the notes matching both an
+/// essential term and one of the rest are ranked again with every term
+/// (`b`: the query `(essential) AND (rest)` holds each term once). A note's
+/// full score is `b`'s where it has one and `e`'s otherwise (the rest add
+/// nothing to a note they do not match).
+async fn cut_matches(
+    conn: &mut SqliteConnection,
+    req: &SearchRequest,
+    terms: &[String],
+    cut: &Cut,
+    limit: usize,
+    read: usize,
+) -> Result<Ranked> {
+    let join = |idx: &[usize]| idx.iter().map(|&t| terms[t].as_str()).collect::<Vec<_>>().join(" OR ");
+    let (essential, rest) = (join(&cut.essential), join(&cut.rest));
+    let sql = format!(
+        "WITH e AS MATERIALIZED (SELECT rowid AS id, bm25(memories_fts) AS s FROM memories_fts
+                                 WHERE memories_fts MATCH ?1),
+              b AS MATERIALIZED (SELECT rowid AS id, bm25(memories_fts) AS s FROM memories_fts
+                                 WHERE memories_fts MATCH ?8),
+              f AS MATERIALIZED (SELECT e.id AS rowid, coalesce(b.s, e.s) AS score
+                                 FROM e LEFT JOIN b ON b.id = e.id ORDER BY score LIMIT ?7)
+         SELECT (SELECT count(*) FROM f), (SELECT max(score) FROM f), ({FILTERED})"
+    );
+    let (count, worst, json) = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(&essential)
+        .bind(req.include_archived)
+        .bind(req.memory_type.map(MemoryType::as_str))
+        .bind(req.domain.as_ref().map(Domain::as_str))
+        .bind(req.min_confidence)
+        .bind(limit as i64)
+        .bind(read as i64)
+        .bind(format!("({essential}) AND ({rest})"))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Ranked { count, worst, json })
+}
+
 /// The best `limit` of FTS5's best `read` matches `(id, score)` that pass
-/// `req`'s filters. The ranked matches drive the join (CROSS JOIN): a plain
-/// JOIN lets the planner scan `memories` and re-run the MATCH once per row.
+/// `req`'s filters (see [`FILTERED`]).
 ///
 /// Sorted by `bm25()` in SQLite's own sorter rather than `ORDER BY rank`:
 /// the scores and order are the same, but FTS5 answers `ORDER BY rank` by
@@ -374,29 +648,27 @@ async fn filtered_matches(
     limit: usize,
     read: i64,
 ) -> Result<Vec<(i64, f64)>> {
-    // One JSON row rather than a row per match (see `exact_similarities`).
-    let json: String = sqlx::query_scalar(
-        "SELECT json_group_array(json_array(id, score)) FROM (
-           SELECT m.id, f.score
-           FROM (SELECT rowid, bm25(memories_fts) AS score FROM memories_fts
-                 WHERE memories_fts MATCH ?1 ORDER BY score LIMIT ?7) AS f
-           CROSS JOIN memories m ON m.id = f.rowid
-           WHERE (?2 OR m.archived = 0)
-             AND (?3 IS NULL OR m.memory_type = ?3)
-             AND (?4 IS NULL OR m.domain = ?4)
-             AND (?5 IS NULL OR m.confidence >= ?5)
-           ORDER BY f.score LIMIT ?6)",
-    )
-    .bind(query)
-    .bind(req.include_archived)
-    .bind(req.memory_type.map(MemoryType::as_str))
-    .bind(req.domain.as_ref().map(Domain::as_str))
-    .bind(req.min_confidence)
-    .bind(limit as i64)
-    .bind(read)
-    .fetch_one(&mut *conn)
-    .await?;
-    let mut matches: Vec<(i64, f64)> = json_rows(&json, "full-text matches")?;
+    let sql = format!(
+        "WITH f AS (SELECT rowid, bm25(memories_fts) AS score FROM memories_fts
+                    WHERE memories_fts MATCH ?1 ORDER BY score LIMIT ?7)
+         {FILTERED}"
+    );
+    let json: String = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(query)
+        .bind(req.include_archived)
+        .bind(req.memory_type.map(MemoryType::as_str))
+        .bind(req.domain.as_ref().map(Domain::as_str))
+        .bind(req.min_confidence)
+        .bind(limit as i64)
+        .bind(read)
+        .fetch_one(&mut *conn)
+        .await?;
+    best_first(&json)
+}
+
+/// `[id, score]` rows of a JSON array, best (lowest) score first.
+fn best_first(json: &str) -> Result<Vec<(i64, f64)>> {
+    let mut matches: Vec<(i64, f64)> = json_rows(json, "full-text matches")?;
     // An aggregate's input order is SQLite's to choose; best first again
     // (stable, so equal scores keep the order they came in).
     matches.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -567,4 +839,190 @@ async fn fetch_memories(conn: &mut SqliteConnection, ids: &[i64]) -> Result<Hash
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(|r| memory_from_row(r).map(|m| (m.id, m))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use cm_core::{NewMemory, Source};
+
+    use super::*;
+
+    fn counts(rows: i64, matches: &[i64]) -> TermCounts {
+        TermCounts { rows, matches: matches.to_vec() }
+    }
+
+    #[test]
+    fn varints_read_as_sqlite_writes_them() {
+        assert_eq!(varint(&[0x05]), Some((5, 1)));
+        assert_eq!(varint(&[0x81, 0x00, 0xff]), Some((128, 2)));
+        assert_eq!(varint(&[0xbd, 0x84, 0x40]), Some((1_000_000, 3)));
+        assert_eq!(varint(&[0xff; 9]), Some((u64::MAX, 9)));
+        assert_eq!(varint(&[0x81]), None);
+        assert_eq!(varint(&[]), None);
+    }
+
+    #[test]
+    fn idf_is_fts5s_with_its_floor() {
+        let c = counts(1_000, &[10, 500, 900]);
+        assert!((c.idf(0) - (990.5f64 / 10.5).ln()).abs() < 1e-12);
+        assert_eq!(c.idf(1), 1e-6, "a term in half the notes");
+        assert_eq!(c.idf(2), 1e-6);
+    }
+
+    #[test]
+    fn a_first_cut_leaves_out_all_but_the_rare_terms() {
+        // Two rare terms, a common one and one in most notes, of 1M.
+        let c = counts(1_000_000, &[1_100, 60_000, 900, 520_000]);
+        let cut = Cut::first(&c, 200).unwrap();
+        assert_eq!((cut.essential.as_slice(), cut.rest.as_slice()), ([0, 2].as_slice(), [1, 3].as_slice()));
+        let bound = 2.2 * (c.idf(1) + c.idf(3));
+        assert!((cut.bound - bound).abs() < 1e-12);
+        // Held only by a full read whose worst score beats the bound.
+        assert!(cut.holds(200, Some(-(bound + 0.01)), 200));
+        assert!(!cut.holds(200, Some(-bound), 200));
+        assert!(!cut.holds(199, Some(-(bound + 1.0)), 200));
+        assert!(!cut.holds(0, None, 200));
+    }
+
+    #[test]
+    fn a_cut_that_did_not_hold_gives_way_to_one_its_floor_proves() {
+        let c = counts(1_000_000, &[1_100, 60_000, 900, 520_000]);
+        let tried = Cut::first(&c, 200).unwrap();
+        // The floor leaves out the commonest term only.
+        let next = Cut::within(&c, &tried, 5.0).unwrap();
+        assert_eq!((next.essential.as_slice(), next.rest.as_slice()), ([0, 1, 2].as_slice(), [3].as_slice()));
+        assert!(Cut::below(next.bound, 5.0));
+        // Nothing smaller to try: the same cut again, or none at all.
+        assert_eq!(Cut::within(&c, &tried, 30.0), None);
+        assert_eq!(Cut::within(&c, &tried, 1e-6), None);
+    }
+
+    #[test]
+    fn no_cut_where_ranking_everything_costs_as_little() {
+        let first = |rows, matches: &[i64]| Cut::first(&counts(rows, matches), 200);
+        assert_eq!(first(1_000_000, &[900_000]), None, "one term");
+        assert_eq!(first(1_000_000, &[]), None, "no term");
+        assert_eq!(first(100_000, &[110, 120, 9_000, 30_000]), None, "rare terms matching few notes");
+        assert_eq!(first(1_000_000, &[3_000, 3_100, 3_200]), None, "terms alike");
+        assert_eq!(first(1_000_000, &[1_000, 3_000, 7_000]), None, "the rare terms are most of it");
+        assert_eq!(first(0, &[0, 0]), None, "an empty project");
+        assert!(first(1_000_000, &[1_700, 12_000]).is_some());
+    }
+
+    /// Notes of a large project in miniature: every note says "project",
+    /// most say "build", a quarter "release", a sixth "deploy", a few say
+    /// one of the rare words, some of them several times.
+    async fn corpus() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("memory.db")).await.unwrap();
+        let rare = ["zebra", "quartz", "lantern", "harbour"];
+        let types = [MemoryType::Bug, MemoryType::Fact, MemoryType::Decision];
+        let notes: Vec<(NewMemory, i64)> = (0..6_000usize)
+            .map(|i| {
+                let mut words = vec!["project"; 1 + i % 3];
+                if i % 5 != 0 {
+                    words.push("build");
+                }
+                if i % 4 == 0 {
+                    words.extend(["release"; 2]);
+                }
+                if i % 6 == 1 {
+                    words.push("deploy");
+                }
+                if i % 7 == 0 {
+                    words.extend(std::iter::repeat_n(rare[i / 7 % 4], 1 + i / 28 % 3));
+                }
+                let text = format!("{} note {i}", words.join(" "));
+                let new = NewMemory::new(&text, Source::Import).unwrap().with_type(types[i % 3]);
+                (new, 0)
+            })
+            .collect();
+        let ids = store.insert_record(&notes, None).await.unwrap();
+        for &id in ids.iter().step_by(11) {
+            store.set_archived(id, true).await.unwrap();
+        }
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_cut_ranking_finds_the_full_rankings_best_matches() {
+        let (_dir, store) = corpus().await;
+        let mut conn = store.pool().acquire().await.unwrap();
+        let (limit, read) = (6, 24);
+        let mut cuts = 0;
+        for query in [
+            "zebra project build",
+            "quartz lantern project",
+            "harbour release build project",
+            "zebra release",
+            "zebra deploy release",
+        ] {
+            for memory_type in [None, Some(MemoryType::Fact)] {
+                let req = SearchRequest { memory_type, ..SearchRequest::new(query, 10) };
+                let terms = fts_terms(query);
+                assert_eq!(term_counts(&mut conn, &terms).await.unwrap().rows, 6_000);
+                let full =
+                    filtered_matches(&mut conn, &req, &terms.join(" OR "), limit, read as i64).await.unwrap();
+                let Some(got) = cut_ranking(&mut conn, &req, &terms, limit, read).await.unwrap() else {
+                    continue;
+                };
+                cuts += 1;
+                assert_eq!(got.len(), full.len(), "{query}");
+                for (g, f) in got.iter().zip(&full) {
+                    assert!((g.1 - f.1).abs() < 1e-9, "{query}: {got:?} against {full:?}");
+                }
+                let ids = |v: &[(i64, f64)]| v.iter().map(|(id, _)| *id).collect::<HashSet<_>>();
+                assert_eq!(ids(&got), ids(&full), "{query}");
+                // And the whole path answers the same (with fewer than
+                // `limit` it goes on to rank every match).
+                if full.len() == limit {
+                    let candidates = bm25_candidates(&mut conn, &req, limit).await.unwrap();
+                    assert_eq!(ids(&candidates), ids(&full), "{query}");
+                }
+            }
+        }
+        assert!(cuts >= 8, "a cut held for {cuts} of 10 queries");
+    }
+
+    #[tokio::test]
+    async fn a_first_cut_that_does_not_hold_gives_way_to_a_second() {
+        let (_dir, store) = corpus().await;
+        let mut conn = store.pool().acquire().await.unwrap();
+        // "deploy" and "release" together can add more than the 25th best
+        // "zebra" note scores; "release" alone cannot.
+        let terms = fts_terms("zebra deploy release");
+        let req = SearchRequest::new("zebra deploy release", 10);
+        let counts = term_counts(&mut conn, &terms).await.unwrap();
+        let first = Cut::first(&counts, 25).unwrap();
+        assert_eq!(first.rest, [1, 2]);
+        let ranked = cut_matches(&mut conn, &req, &terms, &first, 5, 25).await.unwrap();
+        assert!(!first.holds(ranked.count, ranked.worst, 25), "{ranked:?}");
+        let second = Cut::within(&counts, &first, -ranked.worst.unwrap()).unwrap();
+        assert_eq!(second.rest, [2]);
+        let ranked = cut_matches(&mut conn, &req, &terms, &second, 5, 25).await.unwrap();
+        assert!(second.holds(ranked.count, ranked.worst, 25));
+        let got = cut_ranking(&mut conn, &req, &terms, 5, 25).await.unwrap();
+        assert_eq!(got, Some(best_first(&ranked.json).unwrap()));
+        let full = filtered_matches(&mut conn, &req, &terms.join(" OR "), 5, 25).await.unwrap();
+        assert_eq!(got, Some(full));
+    }
+
+    #[tokio::test]
+    async fn a_cut_that_cannot_prove_its_ranking_is_not_taken() {
+        let (_dir, store) = corpus().await;
+        let mut conn = store.pool().acquire().await.unwrap();
+        let terms = fts_terms("zebra project");
+        let req = SearchRequest::new("zebra project", 10);
+        // Were "project" able to add more than any note scores on "zebra"…
+        let cut = Cut { essential: vec![0], rest: vec![1], bound: 1e3 };
+        let ranked = cut_matches(&mut conn, &req, &terms, &cut, 50, 200).await.unwrap();
+        assert_eq!(ranked.count, 200);
+        assert!(!cut.holds(ranked.count, ranked.worst, 200));
+        // Too few essential matches to fill the read: no proof either.
+        let ranked = cut_matches(&mut conn, &req, &terms, &cut, 50, 1_000).await.unwrap();
+        assert!(ranked.count < 1_000);
+        assert!(!Cut { bound: 0.0, ..cut }.holds(ranked.count, ranked.worst, 1_000));
+    }
 }
