@@ -620,18 +620,29 @@ async fn cut_matches(
                                  FROM e LEFT JOIN b ON b.id = e.id ORDER BY score LIMIT ?7)
          SELECT (SELECT count(*) FROM f), (SELECT max(score) FROM f), ({FILTERED})"
     );
-    let (count, worst, json) = sqlx::query_as(AssertSqlSafe(sql))
-        .bind(&essential)
-        .bind(req.include_archived)
+    let both = format!("({essential}) AND ({rest})");
+    let (count, worst, json) =
+        bind_filtered(sqlx::query_as(AssertSqlSafe(sql)).bind(&essential), req, limit, read as i64)
+            .bind(&both)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(Ranked { count, worst, json })
+}
+
+/// Binds what [`FILTERED`] reads (`?2`–`?6`) and the ranking's `LIMIT`
+/// (`?7`, negative for none) after a statement's `?1`.
+fn bind_filtered<'q, O>(
+    q: sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments>,
+    req: &'q SearchRequest,
+    limit: usize,
+    read: i64,
+) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments> {
+    q.bind(req.include_archived)
         .bind(req.memory_type.map(MemoryType::as_str))
         .bind(req.domain.as_ref().map(Domain::as_str))
         .bind(req.min_confidence)
         .bind(limit as i64)
-        .bind(read as i64)
-        .bind(format!("({essential}) AND ({rest})"))
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(Ranked { count, worst, json })
+        .bind(read)
 }
 
 /// The best `limit` of FTS5's best `read` matches `(id, score)` that pass
@@ -653,14 +664,7 @@ async fn filtered_matches(
                     WHERE memories_fts MATCH ?1 ORDER BY score LIMIT ?7)
          {FILTERED}"
     );
-    let json: String = sqlx::query_scalar(AssertSqlSafe(sql))
-        .bind(query)
-        .bind(req.include_archived)
-        .bind(req.memory_type.map(MemoryType::as_str))
-        .bind(req.domain.as_ref().map(Domain::as_str))
-        .bind(req.min_confidence)
-        .bind(limit as i64)
-        .bind(read)
+    let (json,): (String,) = bind_filtered(sqlx::query_as(AssertSqlSafe(sql)).bind(query), req, limit, read)
         .fetch_one(&mut *conn)
         .await?;
     best_first(&json)
