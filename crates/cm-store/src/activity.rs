@@ -251,7 +251,7 @@ impl Store {
         .bind(session_id)
         .bind(parent_id.filter(|p| *p != session_id))
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(self.writer().await?)
         .await?;
         Ok(())
     }
@@ -272,7 +272,7 @@ impl Store {
         sqlx::query("INSERT INTO compactions (session_id, created_at) VALUES (?1, ?2)")
             .bind(session_id)
             .bind(now_ms())
-            .execute(self.pool())
+            .execute(self.writer().await?)
             .await?;
         Ok(())
     }
@@ -328,7 +328,7 @@ impl Store {
         .bind(outcome)
         .bind(injected as i64)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(self.writer().await?)
         .await?;
         Ok(())
     }
@@ -476,7 +476,7 @@ impl Store {
         .bind(&job.trigger)
         .bind(payload)
         .bind(now)
-        .fetch_one(self.pool())
+        .fetch_one(self.writer().await?)
         .await?;
         Ok(id)
     }

@@ -23,6 +23,7 @@ mod vectors;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -79,6 +80,34 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Files up to this size are checked before [`Store::open`] returns. SQLite's
+/// structural check reads every page: 0.5–2 ms per MiB here (0.5 s for 100k
+/// memories with 1024-d vectors, 5.4 s for 1M with 384-d), which would cost
+/// a session's first hooks their answers (1.5 s budget). A larger file is
+/// checked beside its first reads instead, and writes wait for the verdict.
+const CHECK_BEFORE_OPEN_BYTES: u64 = 32 << 20;
+
+/// SQLite's structural verdict on a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Sound,
+    /// SQLite's first finding.
+    Damaged(String),
+    /// The check could not finish (the store was closed first, or SQLite
+    /// failed): nothing is written to a file not known to be sound.
+    Unknown(String),
+}
+
+/// The file's verdict, `None` while its check runs in the background.
+type Checked = tokio::sync::watch::Receiver<Option<Verdict>>;
+
+/// The structural check running in the background, which closing the store
+/// stops: a command that only reads a large project does not wait for it.
+#[derive(Debug, Default)]
+struct Checking {
+    stop: AtomicBool,
+}
+
 /// An open project database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -88,6 +117,9 @@ pub struct Store {
     identity: Option<FileIdentity>,
     /// In-memory vector indexes, a cache of the database (`index.rs`).
     indexes: Arc<index::Indexes>,
+    /// Whether the file is sound; nothing is written before it is known.
+    checked: Checked,
+    checking: Arc<Checking>,
 }
 
 /// What tells one file from another at the same path.
@@ -170,6 +202,46 @@ async fn enable_wal(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
     }
 }
 
+/// SQLite's quick structural check of the whole file: [`Error::Corrupt`]
+/// with its first finding when it fails.
+async fn check(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
+    let verdict: String = sqlx::query_scalar("PRAGMA quick_check(1)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| Error::open(path, e))?;
+    if verdict != "ok" {
+        return Err(Error::Corrupt { path: path.to_owned(), detail: verdict });
+    }
+    Ok(())
+}
+
+/// [`check`] in the background: SQLite interrupts it once `checking` is
+/// told to stop. The connection goes back to the pool as it was.
+async fn check_stoppably(conn: &mut SqliteConnection, path: &Path, checking: Arc<Checking>) -> Verdict {
+    match conn.lock_handle().await {
+        // The check asks after every 1,000 pages (a few milliseconds).
+        Ok(mut handle) => handle.set_progress_handler(1_000, move || !checking.stop.load(Ordering::Relaxed)),
+        Err(e) => return Verdict::Unknown(e.to_string()),
+    }
+    let verdict = match check(conn, path).await {
+        Ok(()) => Verdict::Sound,
+        Err(Error::Corrupt { detail, .. }) => Verdict::Damaged(detail),
+        Err(e) => Verdict::Unknown(e.to_string()),
+    };
+    if let Ok(mut handle) = conn.lock_handle().await {
+        handle.remove_progress_handler();
+    }
+    verdict
+}
+
+/// Whether the file is in WAL mode already (switching writes its header).
+async fn is_wal(conn: &mut SqliteConnection) -> bool {
+    sqlx::query_scalar::<_, String>("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"))
+}
+
 /// Whether the database records exactly this binary's migrations, all
 /// applied: then migrating would change nothing, and opening needs no write
 /// lock (a reader never waits for another process's writes). Anything else,
@@ -194,8 +266,17 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
     /// A file that is not a SQLite database, or one that is damaged, gives
-    /// [`Error::Corrupt`] naming the file; nothing is written to it.
+    /// [`Error::Corrupt`] naming the file; nothing is written to it. A large
+    /// file (over 32 MiB) with the current schema is checked in the
+    /// background: it can be read at once, and its first write waits for the
+    /// check and gives [`Error::Corrupt`] if it failed.
     pub async fn open(path: &Path) -> Result<Store> {
+        Store::open_checking_inline(path, CHECK_BEFORE_OPEN_BYTES).await
+    }
+
+    /// [`Store::open`], checking the file before returning when it holds at
+    /// most `inline_bytes`.
+    async fn open_checking_inline(path: &Path, inline_bytes: u64) -> Result<Store> {
         register_sqlite_vec();
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|e| Error::open(path, e))?
@@ -227,29 +308,40 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(|e| Error::open(path, e))?;
-        let store = Store { pool, path: path.to_owned(), identity: None, indexes: Arc::default() };
-        store.check_and_migrate().await?;
-        let store = Store { identity: FileIdentity::of(path), ..store };
+        let (_, sound) = tokio::sync::watch::channel(Some(Verdict::Sound));
+        let store = Store {
+            pool,
+            path: path.to_owned(),
+            identity: None,
+            indexes: Arc::default(),
+            checked: sound,
+            checking: Arc::default(),
+        };
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        let checked = store.check_and_migrate(size > inline_bytes).await?;
+        let store = Store { identity: FileIdentity::of(path), checked, ..store };
         owner_only(path);
         Ok(store)
     }
 
     /// Checks the file, switches it to WAL and brings its schema up to date,
-    /// on one connection.
-    async fn check_and_migrate(&self) -> Result<()> {
+    /// on one connection; returns the check's verdict, still to come when it
+    /// runs in the background.
+    async fn check_and_migrate(&self, large: bool) -> Result<Checked> {
         let mut conn = self.pool.acquire().await.map_err(|e| Error::open(&self.path, e))?;
         // A quick structural check first: a damaged file must be reported as
-        // such before anything is written to it.
-        let verdict: String = sqlx::query_scalar("PRAGMA quick_check(1)")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| Error::open(&self.path, e))?;
-        if verdict != "ok" {
-            return Err(Error::Corrupt { path: self.path.clone(), detail: verdict });
+        // such before anything is written to it. Opening a large file already
+        // in WAL with the current schema writes nothing, so its check runs
+        // beside the first reads.
+        let beside = large && schema_is_current(&mut conn).await && is_wal(&mut conn).await;
+        if beside {
+            drop(conn);
+            return Ok(self.check_in_background());
         }
+        check(&mut conn, &self.path).await?;
         enable_wal(&mut conn, &self.path).await?;
         if schema_is_current(&mut conn).await {
-            return Ok(());
+            return Ok(self.checked.clone());
         }
         // Every migration under one write lock taken up front, where the busy
         // timeout applies: sqlx's own transactions are deferred, and a read
@@ -267,7 +359,63 @@ impl Store {
         // `run_direct` is `run` on a connection we hold: `run` through
         // `Acquire` makes the future not provably `Send` (a known sqlx limit).
         MIGRATOR.run_direct(None, &mut *tx, false).await.map_err(migrate_error)?;
-        tx.commit().await.map_err(|e| Error::open(&self.path, e))
+        tx.commit().await.map_err(|e| Error::open(&self.path, e))?;
+        Ok(self.checked.clone())
+    }
+
+    /// Starts the structural check on a pooled connection; the verdict
+    /// comes when it is done, or [`Verdict::Unknown`] when the store is
+    /// closed first.
+    fn check_in_background(&self) -> Checked {
+        let (tx, checked) = tokio::sync::watch::channel(None);
+        let (pool, path, checking) = (self.pool.clone(), self.path.clone(), self.checking.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let verdict = match pool.acquire().await {
+                Ok(mut conn) => check_stoppably(&mut conn, &path, checking).await,
+                Err(e) => Verdict::Unknown(e.to_string()),
+            };
+            match &verdict {
+                Verdict::Sound => {
+                    tracing::debug!(file = %path.display(), ms = started.elapsed().as_millis() as u64, "the database is sound")
+                }
+                Verdict::Damaged(detail) => {
+                    tracing::error!(file = %path.display(), %detail, "the database is damaged; nothing will be written to it")
+                }
+                Verdict::Unknown(detail) => {
+                    tracing::debug!(file = %path.display(), %detail, "the database's check did not finish")
+                }
+            }
+            let _ = tx.send(Some(verdict));
+        });
+        checked
+    }
+
+    /// Waits for the structural check (at once when it ran before `open`
+    /// returned): a damaged file is never written to.
+    async fn sound(&self) -> Result<()> {
+        let mut checked = self.checked.clone();
+        let verdict = match checked.wait_for(Option::is_some).await {
+            Ok(v) => v.clone(),
+            Err(_) => None,
+        };
+        match verdict.unwrap_or_else(|| Verdict::Unknown("its check stopped".to_owned())) {
+            Verdict::Sound => Ok(()),
+            Verdict::Damaged(detail) => Err(Error::Corrupt { path: self.path.clone(), detail }),
+            Verdict::Unknown(detail) => Err(Error::Open {
+                path: self.path.clone(),
+                detail: format!(
+                    "its structural check did not finish ({detail}), so nothing is written to it"
+                ),
+            }),
+        }
+    }
+
+    /// The pool, once the file is known to be sound: for the writes that
+    /// are a statement of their own rather than a [`Store::begin_write`].
+    pub(crate) async fn writer(&self) -> Result<&SqlitePool> {
+        self.sound().await?;
+        Ok(&self.pool)
     }
 
     /// The database file.
@@ -289,14 +437,18 @@ impl Store {
         Ok(rows.join("; "))
     }
 
-    /// Closes the pool, checkpointing the WAL.
+    /// Closes the pool, checkpointing the WAL; a structural check still
+    /// running is stopped.
     pub async fn close(&self) {
+        self.checking.stop.store(true, Ordering::Relaxed);
         self.pool.close().await;
     }
 
     /// Starts a write transaction that takes the write lock immediately, so
     /// the busy timeout applies instead of a mid-transaction `SQLITE_BUSY`.
+    /// Waits for the file's structural check first (see [`Store::open`]).
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.sound().await?;
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -381,5 +533,120 @@ mod tests {
                     .unwrap();
             store.insert(&new, None, 1.1, 0).await.unwrap_or_else(|e| panic!("write {i}: {e}"));
         }
+    }
+
+    /// A store of `count` notes of about a kilobyte each, closed (its WAL
+    /// written back), at `path`.
+    async fn filled(path: &Path, count: usize) {
+        let store = Store::open(path).await.unwrap();
+        for i in 0..count {
+            let text = format!(
+                "note {i} on build step {}: {}",
+                i * 7,
+                "the release pipeline signs artefacts ".repeat(25)
+            );
+            let new = cm_core::NewMemory::new(&text, cm_core::Source::Cli).unwrap();
+            store.insert(&new, None, 1.1, 0).await.unwrap();
+        }
+        store.close().await;
+    }
+
+    /// Overwrites every fourth page of the file's second half.
+    fn damage(path: &Path) {
+        let mut bytes = std::fs::read(path).unwrap();
+        let page = match u16::from_be_bytes([bytes[16], bytes[17]]) {
+            1 => 65_536,
+            size => usize::from(size),
+        };
+        let pages = bytes.len() / page;
+        for n in (pages / 2..pages).step_by(4) {
+            bytes[n * page..(n + 1) * page].fill(0xA5);
+        }
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// A damaged file too large to check before opening is read at once,
+    /// and every kind of write waits for the check and is refused with its
+    /// verdict: the file is not changed.
+    #[tokio::test]
+    async fn a_large_damaged_file_refuses_writes_once_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memory.db");
+        filled(&path, 300).await;
+        damage(&path);
+        let before = std::fs::read(&path).unwrap();
+        // Checked before opening, as a small file is.
+        let err = Store::open(&path).await.unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+
+        let store = Store::open_checking_inline(&path, 0).await.unwrap();
+        let new = cm_core::NewMemory::new("a note written to a damaged file", cm_core::Source::Cli).unwrap();
+        let refused = [
+            store.insert(&new, None, 1.1, 0).await.map(drop),
+            store.record_hook_call("Stop", Some("s1"), "queued", 0).await,
+            store.record_fork("s2", Some("s1")).await,
+            store.record_compaction("s1").await,
+        ];
+        for (i, outcome) in refused.into_iter().enumerate() {
+            let err = outcome.expect_err("a write to a damaged file");
+            assert!(matches!(err, Error::Corrupt { .. }), "write {i}: {err}");
+            assert!(err.to_string().contains(&path.display().to_string()), "write {i}: {err}");
+        }
+        store.close().await;
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the damaged file was changed");
+    }
+
+    /// A sound file checked in the background takes reads at once and
+    /// writes once the check is done.
+    #[tokio::test]
+    async fn a_large_sound_file_is_written_after_its_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memory.db");
+        filled(&path, 300).await;
+        let store = Store::open_checking_inline(&path, 0).await.unwrap();
+        assert_eq!(store.stats().await.unwrap().total, 300);
+        let new =
+            cm_core::NewMemory::new("written once the file was found sound", cm_core::Source::Cli).unwrap();
+        let (id, created) = store.insert(&new, None, 1.1, 0).await.unwrap();
+        assert!(created);
+        assert_eq!(store.get(id).await.unwrap().content, "written once the file was found sound");
+        assert_eq!(*store.checked.borrow(), Some(Verdict::Sound));
+        store.close().await;
+    }
+
+    /// Closing a store stops its background check; a write meanwhile is
+    /// refused rather than made to an unchecked file, and the next opening
+    /// checks the file again.
+    #[tokio::test]
+    async fn closing_stops_the_background_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memory.db");
+        filled(&path, 10).await;
+        let store = Store::open(&path).await.unwrap();
+        // 3,000 pages to check, so the check asks whether to go on.
+        sqlx::query(
+            "CREATE TABLE filler (b BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO filler SELECT randomblob(3000) FROM n",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+
+        let new = cm_core::NewMemory::new("a note while the check is stopped", cm_core::Source::Cli).unwrap();
+        let store = Store::open_checking_inline(&path, 0).await.unwrap();
+        // What `close` does first; the check has not started yet (this
+        // test's runtime runs one task at a time).
+        store.checking.stop.store(true, Ordering::Relaxed);
+        let err = store.insert(&new, None, 1.1, 0).await.unwrap_err();
+        assert!(matches!(err, Error::Open { .. }), "{err}");
+        assert!(err.to_string().contains("did not finish"), "{err}");
+        store.close().await;
+
+        let store = Store::open_checking_inline(&path, 0).await.unwrap();
+        store.insert(&new, None, 1.1, 0).await.unwrap();
+        assert_eq!(store.stats().await.unwrap().total, 11);
+        store.close().await;
     }
 }

@@ -71,7 +71,7 @@ impl Store {
         .bind(failures)
         .bind(prompt)
         .bind(completion)
-        .execute(self.pool())
+        .execute(self.writer().await?)
         .await?;
         Ok(())
     }
