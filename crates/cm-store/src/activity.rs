@@ -193,20 +193,33 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<BriefingCandidate>> {
         let types: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        // The memories used lately, and the most confident of the rest
+        // (`memories_briefing` gives those without sorting every live
+        // memory): the best `limit` in the order below are among them.
+        // Showings are counted for those `limit` only.
         let rows = sqlx::query(AssertSqlSafe(format!(
             "WITH recent_briefings AS (
                  SELECT session_id FROM injections WHERE event = 'SessionStart'
-                 GROUP BY session_id ORDER BY MAX(created_at) DESC LIMIT ?3)
-             SELECT {MEMORY_COLUMNS},
-                 (SELECT COUNT(*) FROM injections i WHERE i.memory_id = memories.id
-                      AND i.event != 'SessionStart' AND i.created_at >= ?2) AS recent_uses,
+                 GROUP BY session_id ORDER BY MAX(created_at) DESC LIMIT ?3),
+             picked (pid) AS (
+                 SELECT memory_id FROM injections WHERE created_at >= ?2 AND event != 'SessionStart'
+                 UNION
+                 SELECT id FROM (SELECT id FROM memories
+                     WHERE archived = 0 AND memory_type IN (SELECT value FROM json_each(?1))
+                     ORDER BY confidence DESC, updated_at DESC, id DESC LIMIT ?4)),
+             best (bid, uses) AS (
+                 SELECT id, (SELECT COUNT(*) FROM injections i WHERE i.memory_id = memories.id
+                                 AND i.event != 'SessionStart' AND i.created_at >= ?2) AS uses
+                 FROM picked CROSS JOIN memories ON memories.id = picked.pid
+                 WHERE archived = 0 AND memory_type IN (SELECT value FROM json_each(?1))
+                 ORDER BY uses > 0 DESC, confidence DESC, updated_at DESC, id DESC
+                 LIMIT ?4)
+             SELECT {MEMORY_COLUMNS}, best.uses AS recent_uses,
                  (SELECT COUNT(DISTINCT i.session_id) FROM injections i WHERE i.memory_id = memories.id
                       AND i.event = 'SessionStart'
                       AND i.session_id IN (SELECT session_id FROM recent_briefings)) AS shown
-             FROM memories
-             WHERE archived = 0 AND memory_type IN (SELECT value FROM json_each(?1))
-             ORDER BY recent_uses > 0 DESC, confidence DESC, updated_at DESC, id DESC
-             LIMIT ?4"
+             FROM best CROSS JOIN memories ON memories.id = best.bid
+             ORDER BY recent_uses > 0 DESC, confidence DESC, updated_at DESC, id DESC"
         )))
         .bind(serde_json::to_string(&types).map_err(|e| Error::Data(e.to_string()))?)
         .bind(since)

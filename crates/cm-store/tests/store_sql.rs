@@ -1077,6 +1077,69 @@ async fn briefing_candidates_put_recently_used_memories_first_and_count_showings
     assert!(store.briefing_candidates(&[MemoryType::Bug], since, 2, 10).await.unwrap().is_empty());
 }
 
+/// The candidates are the best `limit` of every live memory of the types,
+/// in the documented order, whatever the limit: used ones (archived, of
+/// another type, or of low confidence among them) first, then by
+/// confidence, last change and id.
+#[tokio::test]
+async fn briefing_candidates_are_the_best_of_every_live_memory() {
+    let (_dir, store) = open().await;
+    let types = [MemoryType::Preference, MemoryType::Bug, MemoryType::Fact];
+    let mut ids = Vec::new();
+    for i in 0..60_usize {
+        let confidence = ((i * 7) % 10 + 1) as f64 / 10.0;
+        let new = note(&format!("memory {i} about subject {}", i * 13))
+            .with_type(types[i % 3])
+            .with_confidence(confidence)
+            .unwrap();
+        ids.push(save(&store, new).await);
+        if i % 20 == 0 {
+            tick().await;
+        }
+    }
+    for &id in ids.iter().step_by(9) {
+        store.set_archived(id, true).await.unwrap();
+    }
+    let since = now_ms();
+    let mut uses: BTreeMap<i64, i64> = BTreeMap::new();
+    for (i, &id) in ids.iter().enumerate().filter(|(i, _)| i % 5 == 0) {
+        let times = 1 + i % 2;
+        for _ in 0..times {
+            let used = [Injected { memory_id: id, score: Some(0.5), similarity: None, reason: "similar" }];
+            store.record_injections("s1", "UserPromptSubmit", &used).await.unwrap();
+        }
+        *uses.entry(id).or_default() += times as i64;
+    }
+    let shown = [Injected { memory_id: ids[1], score: None, similarity: None, reason: "briefing" }];
+    store.record_injections("s1", "SessionStart", &shown).await.unwrap();
+
+    let wanted = [MemoryType::Preference, MemoryType::Bug];
+    let mut expected = Vec::new();
+    for &id in &ids {
+        let m = store.get(id).await.unwrap();
+        if !m.archived && wanted.contains(&m.memory_type) {
+            expected.push((uses.get(&id).copied().unwrap_or(0), m.confidence, m.updated_at, id));
+        }
+    }
+    expected.sort_by(|a, b| {
+        (b.0 > 0).cmp(&(a.0 > 0)).then(b.1.total_cmp(&a.1)).then(b.2.cmp(&a.2)).then(b.3.cmp(&a.3))
+    });
+    for limit in [1, 5, 12, 100] {
+        let got: Vec<(i64, i64)> = store
+            .briefing_candidates(&wanted, since, 3, limit)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| (c.memory.id, c.recent_uses))
+            .collect();
+        let want: Vec<(i64, i64)> = expected.iter().take(limit).map(|e| (e.3, e.0)).collect();
+        assert_eq!(got, want, "limit {limit}");
+    }
+    let all = store.briefing_candidates(&wanted, since, 3, 100).await.unwrap();
+    let first = all.iter().find(|c| c.memory.id == ids[1]).unwrap();
+    assert_eq!(first.shown, 1);
+}
+
 /// Regression: two processes opening a project's new database at once made
 /// one of them fail with "database is locked". Switching a new file to WAL
 /// reads its header and then writes it, and SQLite's busy handler does not
