@@ -326,6 +326,9 @@ const BM25_OVERFETCH: usize = 4;
 /// it adds less than `idf × (k1 + 1)` to the note's score.
 const BM25_K1: f64 = 1.2;
 
+/// The weight FTS5's BM25 gives a term matching half the notes or more.
+const IDF_FLOOR: f64 = 1e-6;
+
 /// Below this many matches of the query's terms in all, ranking every
 /// match costs less than working out where to cut.
 const CUT_MIN_MATCHES: i64 = 2_000;
@@ -394,7 +397,7 @@ impl TermCounts {
     fn idf(&self, term: usize) -> f64 {
         let n = self.matches[term] as f64;
         let idf = ((self.rows as f64 - n + 0.5) / (n + 0.5)).ln();
-        if idf <= 0.0 { 1e-6 } else { idf }
+        if idf <= 0.0 { IDF_FLOOR } else { idf }
     }
 }
 
@@ -510,11 +513,16 @@ impl Cut {
     /// hold costs a second ranking).
     const RARE_READS: i64 = 8;
 
-    /// The first cut: the rare terms (those matching at most
-    /// `RARE_SPREAD ×` the rarest's notes) essential, the rest left out;
-    /// `None` when the rare terms match too few notes, or the rest too few
-    /// for leaving them out to pay.
+    /// The first cut: [`Cut::rare`], or where that is not tried,
+    /// [`Cut::weightless`].
     fn first(counts: &TermCounts, read: usize) -> Option<Cut> {
+        Cut::rare(counts, read).or_else(|| Cut::weightless(counts, read))
+    }
+
+    /// The rare terms (those matching at most `RARE_SPREAD ×` the rarest's
+    /// notes) essential, the rest left out; `None` when the rare terms match
+    /// too few notes, or the rest too few for leaving them out to pay.
+    fn rare(counts: &TermCounts, read: usize) -> Option<Cut> {
         let mut rarest: Vec<usize> = (0..counts.matches.len()).collect();
         rarest.sort_by_key(|&t| counts.matches[t]);
         let spread = counts.matches[*rarest.first()?].max(1) * Self::RARE_SPREAD;
@@ -525,6 +533,22 @@ impl Cut {
             return None;
         }
         Some(Cut::at(counts, &rarest[k..]))
+    }
+
+    /// The terms in half the notes or more left out: BM25 weighs each at
+    /// [`IDF_FLOOR`], so they add next to nothing to a score, and ranking
+    /// their notes is most of what the query costs (a project's own name in
+    /// most of its notes). `None` when there are none, when the other terms
+    /// match fewer than `read` notes (no proof then), or when what is left
+    /// out is too little to pay.
+    fn weightless(counts: &TermCounts, read: usize) -> Option<Cut> {
+        let (rest, kept): (Vec<usize>, Vec<usize>) =
+            (0..counts.matches.len()).partition(|&t| counts.idf(t) <= IDF_FLOOR);
+        let sum = |terms: &[usize]| terms.iter().map(|&t| counts.matches[t]).sum::<i64>();
+        if kept.is_empty() || sum(&kept) < read as i64 || sum(&rest) < CUT_MIN_MATCHES {
+            return None;
+        }
+        Some(Cut::at(counts, &rest))
     }
 
     /// A cut within `tried` (which did not hold) whose essential terms'
@@ -871,8 +895,8 @@ mod tests {
     fn idf_is_fts5s_with_its_floor() {
         let c = counts(1_000, &[10, 500, 900]);
         assert!((c.idf(0) - (990.5f64 / 10.5).ln()).abs() < 1e-12);
-        assert_eq!(c.idf(1), 1e-6, "a term in half the notes");
-        assert_eq!(c.idf(2), 1e-6);
+        assert_eq!(c.idf(1), IDF_FLOOR, "a term in half the notes");
+        assert_eq!(c.idf(2), IDF_FLOOR);
     }
 
     #[test]
@@ -901,6 +925,23 @@ mod tests {
         // Nothing smaller to try: the same cut again, or none at all.
         assert_eq!(Cut::within(&c, &tried, 30.0), None);
         assert_eq!(Cut::within(&c, &tried, 1e-6), None);
+    }
+
+    #[test]
+    fn where_the_rare_terms_match_too_few_the_weightless_ones_are_left_out() {
+        // bench search's slowest query at 100k: one word in half the notes.
+        let c = counts(100_000, &[110, 1_603, 3_435, 101, 51_483]);
+        assert_eq!(Cut::rare(&c, 200), None);
+        let cut = Cut::first(&c, 200).unwrap();
+        assert_eq!(
+            (cut.essential.as_slice(), cut.rest.as_slice()),
+            ([0, 1, 2, 3].as_slice(), [4].as_slice())
+        );
+        assert!((cut.bound - 2.2 * IDF_FLOOR).abs() < 1e-18);
+        let two = counts(100_000, &[150, 90_000, 60_000]);
+        assert_eq!(Cut::first(&two, 100).unwrap().rest, [1, 2]);
+        assert_eq!(Cut::first(&two, 200), None, "fewer matches kept than a read");
+        assert_eq!(Cut::first(&counts(3_000, &[100, 1_900]), 50), None, "too little left out");
     }
 
     #[test]
@@ -988,6 +1029,34 @@ mod tests {
             }
         }
         assert!(cuts >= 8, "a cut held for {cuts} of 10 queries");
+    }
+
+    /// Rare words too few for a cut of their own: the words in most notes
+    /// are left out, and the ranking is still the full one's.
+    #[tokio::test]
+    async fn a_ranking_without_the_weightless_words_is_the_full_one() {
+        let (_dir, store) = corpus().await;
+        let mut conn = store.pool().acquire().await.unwrap();
+        let (limit, read) = (50, 200);
+        for (query, weightless) in
+            [("zebra quartz project", vec![2]), ("lantern release build project", vec![2, 3])]
+        {
+            let req = SearchRequest::new(query, 10);
+            let terms = fts_terms(query);
+            let counts = term_counts(&mut conn, &terms).await.unwrap();
+            assert_eq!(Cut::rare(&counts, read), None, "{query}: {counts:?}");
+            assert_eq!(Cut::first(&counts, read).unwrap().rest, weightless, "{query}");
+            let got =
+                cut_ranking(&mut conn, &req, &terms, limit, read).await.unwrap().expect("the cut holds");
+            let full =
+                filtered_matches(&mut conn, &req, &terms.join(" OR "), limit, read as i64).await.unwrap();
+            assert_eq!(got.len(), limit, "{query}");
+            let ids = |v: &[(i64, f64)]| v.iter().map(|(id, _)| *id).collect::<HashSet<_>>();
+            assert_eq!(ids(&got), ids(&full), "{query}");
+            for (g, f) in got.iter().zip(&full) {
+                assert!((g.1 - f.1).abs() < 1e-9, "{query}: {got:?} against {full:?}");
+            }
+        }
     }
 
     #[tokio::test]
