@@ -24,6 +24,17 @@ pub enum Error {
         /// SQLite's reason.
         detail: String,
     },
+    /// A newer version of claude-memory wrote the file (its schema has a
+    /// migration this one does not know): it is left untouched.
+    #[error(
+        "memory database {path} was written by a newer claude-memory (schema version {version}); update claude-memory to open it"
+    )]
+    Newer {
+        /// The file.
+        path: PathBuf,
+        /// The newest migration this binary does not know.
+        version: i64,
+    },
     /// The schema could not be brought up to date.
     #[error("cannot update the schema of {path}: {detail}")]
     Migrate {

@@ -242,24 +242,42 @@ async fn is_wal(conn: &mut SqliteConnection) -> bool {
         .is_ok_and(|mode| mode.eq_ignore_ascii_case("wal"))
 }
 
-/// Whether the database records exactly this binary's migrations, all
-/// applied: then migrating would change nothing, and opening needs no write
-/// lock (a reader never waits for another process's writes). Anything else,
-/// a new file included, goes through the migrator.
-async fn schema_is_current(conn: &mut SqliteConnection) -> bool {
+/// Where a database's schema stands against this binary's migrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    /// Exactly this binary's migrations, all applied: migrating would change
+    /// nothing, and opening needs no write lock (a reader never waits for
+    /// another process's writes).
+    Current,
+    /// Anything to go through the migrator, a new file included.
+    Behind,
+    /// A migration this binary does not know was applied: a newer version
+    /// wrote the file, and this one must not touch it.
+    Newer(i64),
+}
+
+/// Reads `_sqlx_migrations`; a file without it (new, or not a database) is
+/// [`Schema::Behind`], for the check and the migrator to deal with.
+async fn schema_of(conn: &mut SqliteConnection) -> Schema {
     let Ok(applied) =
         sqlx::query_as::<_, (i64, Vec<u8>, bool)>("SELECT version, checksum, success FROM _sqlx_migrations")
             .fetch_all(&mut *conn)
             .await
     else {
-        return false;
+        return Schema::Behind;
     };
     let ours: Vec<_> = MIGRATOR.iter().filter(|m| m.migration_type.is_up_migration()).collect();
-    applied.len() == ours.len()
+    if let Some(&(version, ..)) =
+        applied.iter().filter(|(version, ..)| !ours.iter().any(|m| m.version == *version)).max()
+    {
+        return Schema::Newer(version);
+    }
+    let current = applied.len() == ours.len()
         && applied.iter().all(|(version, checksum, success)| {
             *success
                 && ours.iter().any(|m| m.version == *version && m.checksum.as_ref() == checksum.as_slice())
-        })
+        });
+    if current { Schema::Current } else { Schema::Behind }
 }
 
 impl Store {
@@ -333,14 +351,18 @@ impl Store {
         // such before anything is written to it. Opening a large file already
         // in WAL with the current schema writes nothing, so its check runs
         // beside the first reads.
-        let beside = large && schema_is_current(&mut conn).await && is_wal(&mut conn).await;
+        let schema = schema_of(&mut conn).await;
+        if let Schema::Newer(version) = schema {
+            return Err(Error::Newer { path: self.path.clone(), version });
+        }
+        let beside = large && schema == Schema::Current && is_wal(&mut conn).await;
         if beside {
             drop(conn);
             return Ok(self.check_in_background());
         }
         check(&mut conn, &self.path).await?;
         enable_wal(&mut conn, &self.path).await?;
-        if schema_is_current(&mut conn).await {
+        if schema == Schema::Current {
             return Ok(self.checked.clone());
         }
         // Every migration under one write lock taken up front, where the busy
@@ -648,5 +670,30 @@ mod tests {
         store.insert(&new, None, 1.1, 0).await.unwrap();
         assert_eq!(store.stats().await.unwrap().total, 11);
         store.close().await;
+    }
+
+    /// A file a newer claude-memory migrated is refused at once, saying
+    /// what to do, and left as it was.
+    #[tokio::test]
+    async fn a_file_from_a_newer_version_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memory.db");
+        filled(&path, 3).await;
+        let store = Store::open(&path).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (99991231000000, 'from a newer version', 1, x'00', 0)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+        let before = std::fs::read(&path).unwrap();
+        for inline in [0, CHECK_BEFORE_OPEN_BYTES] {
+            let err = Store::open_checking_inline(&path, inline).await.unwrap_err();
+            assert!(matches!(err, Error::Newer { version: 99_991_231_000_000, .. }), "{err}");
+            assert!(err.to_string().contains("update claude-memory"), "{err}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the file was changed");
     }
 }
