@@ -30,7 +30,7 @@ use std::path::{Component, Path, PathBuf};
 
 use cm_core::Memory;
 use cm_core::artifacts::{file_ops, files, names_path};
-use cm_store::Store;
+use cm_store::{PathMention, Store};
 
 use crate::hooks::HookInput;
 use crate::redaction::redact_text;
@@ -39,6 +39,17 @@ use crate::{Engine, Project, Result};
 /// Paths checked at session start, at most: a bound on the `stat`s. The
 /// newest memories' paths come first.
 pub const MAX_CHECKED_PATHS: usize = 2_000;
+
+/// Memories read at a time when looking for those naming a file.
+const MENTIONS_PAGE: usize = 1_000;
+
+/// The next page of `store`'s memories that may name a file, older than
+/// `before`, which moves on past it; `None` after the last.
+async fn mentions_page(store: &Store, before: &mut Option<i64>) -> Result<Option<Vec<PathMention>>> {
+    let page = store.path_mentions(*before, MENTIONS_PAGE).await?;
+    *before = page.last().map(|m| m.id);
+    Ok((!page.is_empty()).then_some(page))
+}
 
 /// Why a memory was flagged when its file was gone at session start.
 pub const MISSING_AT_START: &str = "missing at session start";
@@ -136,8 +147,11 @@ impl Engine {
             }
         }
         let session = input.conversation();
-        if !gone.is_empty() {
-            for mention in store.path_mentions().await? {
+        let mut before = None;
+        while !gone.is_empty()
+            && let Some(page) = mentions_page(&store, &mut before).await?
+        {
+            for mention in page {
                 if mention.stale_path.is_some() {
                     continue;
                 }
@@ -176,24 +190,26 @@ impl Engine {
         let root = project.root().to_owned();
         let store = self.store(project).await?;
         let cleared = self.clear_returned(&store, &root, None).await?;
-        let mentions = store.path_mentions().await?;
         // Each distinct path once: memory ids naming it.
         let mut paths: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        for m in mentions.iter().filter(|m| m.stale_path.is_none()) {
-            for named in files(&m.content) {
-                let text = named.text.trim_start_matches("./");
-                let rooted = text.contains('/') || Path::new(text).is_absolute();
-                if !rooted {
-                    continue;
+        let mut before = None;
+        while let Some(page) = mentions_page(&store, &mut before).await? {
+            for m in page.iter().filter(|m| m.stale_path.is_none()) {
+                for named in files(&m.content) {
+                    let text = named.text.trim_start_matches("./");
+                    let rooted = text.contains('/') || Path::new(text).is_absolute();
+                    if !rooted {
+                        continue;
+                    }
+                    let Some(rel) = project_relative(&root, &root, text) else { continue };
+                    if m.confirmed.contains(&rel) {
+                        continue;
+                    }
+                    if paths.len() >= MAX_CHECKED_PATHS && !paths.contains_key(&rel) {
+                        continue;
+                    }
+                    paths.entry(rel).or_default().push(m.id);
                 }
-                let Some(rel) = project_relative(&root, &root, text) else { continue };
-                if m.confirmed.contains(&rel) {
-                    continue;
-                }
-                if paths.len() >= MAX_CHECKED_PATHS && !paths.contains_key(&rel) {
-                    continue;
-                }
-                paths.entry(rel).or_default().push(m.id);
             }
         }
         let check_root = root.clone();

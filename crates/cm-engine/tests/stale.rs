@@ -241,3 +241,36 @@ async fn session_start_finds_missing_files_and_a_confirmation_sticks() {
     let err = f.engine.confirm_fresh(&f.project, 999).await.unwrap_err();
     assert!(err.to_string().contains("999"), "{err}");
 }
+
+/// A project's memories are read a page at a time: the oldest, pages
+/// behind the newest, are checked at session start and after a tool call
+/// all the same.
+#[tokio::test]
+async fn memories_pages_behind_the_newest_are_checked_too() {
+    let f = Fixture::new();
+    f.write("src/kept/a.rs");
+    f.write("src/old/b.rs");
+    f.write("src/tool/c.rs");
+    let oldest = f.save("The first importer was src/old/gone.rs.").await;
+    let by_tool = f.save("The formatter lives in src/tool/c.rs.").await;
+    let filler: Vec<(NewMemory, i64)> = (0..2_500)
+        .map(|i| {
+            let text = format!("Note {i}: module {} is in src/kept/a.rs.", i * 7);
+            (NewMemory::new(&text, Source::Import).unwrap(), 0)
+        })
+        .collect();
+    let store = f.engine.store(&f.project).await.unwrap();
+    store.insert_record(&filler, None).await.unwrap();
+    let newest = f.save("The exporter is src/new/gone.rs, in a directory that is there.").await;
+    std::fs::create_dir_all(f.root().join("src/new")).unwrap();
+
+    let change = f.engine.check_stale(&f.project).await.unwrap();
+    let mut flagged = change.flagged.clone();
+    flagged.sort();
+    assert_eq!(flagged, vec![oldest, newest]);
+    assert_eq!(pair(f.stale(oldest).await), Some(("src/old/gone.rs", "missing at session start".to_owned())));
+
+    std::fs::remove_file(f.root().join("src/tool/c.rs")).unwrap();
+    f.bash("rm src/tool/c.rs").await;
+    assert_eq!(pair(f.wait_stale(by_tool, true).await), Some(("src/tool/c.rs", "deleted".to_owned())));
+}

@@ -61,13 +61,18 @@ pub struct UseHistory {
 
 impl Store {
     /// Live memories whose text may name a file (it has a `.` or a `/`),
-    /// newest first: a bounded check reaches the latest ones.
-    pub async fn path_mentions(&self) -> Result<Vec<PathMention>> {
+    /// newest first, at most `limit` of those older than `before` (an id;
+    /// `None` for the newest): a project's mentions are read a page at a
+    /// time, never all at once (a million memories' texts would be hundreds
+    /// of MiB held for one check).
+    pub async fn path_mentions(&self, before: Option<i64>, limit: usize) -> Result<Vec<PathMention>> {
         let rows = sqlx::query(
             "SELECT id, content, stale_path, stale_confirmed FROM memories
-             WHERE archived = 0 AND (instr(content, '.') > 0 OR instr(content, '/') > 0)
-             ORDER BY id DESC",
+             WHERE id < ?1 AND archived = 0 AND (instr(content, '.') > 0 OR instr(content, '/') > 0)
+             ORDER BY id DESC LIMIT ?2",
         )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
         rows.iter()
