@@ -28,9 +28,11 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{AssertSqlSafe, Sqlite};
 
 pub use activity::{
     BriefingCandidate, Cluster, HookCall, Injected, Injection, Job, JobKind, JobRetry, NewJob, TimelineEntry,
@@ -79,6 +81,10 @@ fn register_sqlite_vec() {
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
+
+/// How much of a database its connections map into memory (see
+/// [`Store::open`]).
+const MMAP_BYTES: &str = "1073741824";
 
 /// Files up to this size are checked before [`Store::open`] returns. SQLite's
 /// structural check reads every page: 0.5–2 ms per MiB here (0.5 s for 100k
@@ -217,19 +223,32 @@ async fn check(conn: &mut SqliteConnection, path: &Path) -> Result<()> {
 
 /// [`check`] in the background: SQLite interrupts it once `checking` is
 /// told to stop. The connection goes back to the pool as it was.
-async fn check_stoppably(conn: &mut SqliteConnection, path: &Path, checking: Arc<Checking>) -> Verdict {
+async fn check_stoppably(conn: &mut PoolConnection<Sqlite>, path: &Path, checking: Arc<Checking>) -> Verdict {
     match conn.lock_handle().await {
         // The check asks after every 1,000 pages (a few milliseconds).
         Ok(mut handle) => handle.set_progress_handler(1_000, move || !checking.stop.load(Ordering::Relaxed)),
         Err(e) => return Verdict::Unknown(e.to_string()),
     }
-    let verdict = match check(conn, path).await {
-        Ok(()) => Verdict::Sound,
-        Err(Error::Corrupt { detail, .. }) => Verdict::Damaged(detail),
+    // Read, not mapped: mapped, every page of the file would count in the
+    // process's resident memory (a second copy of a 1 GiB file in `VmRSS`
+    // next to the other connections' mappings) for one pass over it.
+    let unmapped = sqlx::query("PRAGMA mmap_size = 0").execute(&mut **conn).await;
+    let verdict = match unmapped {
+        Ok(_) => match check(conn, path).await {
+            Ok(()) => Verdict::Sound,
+            Err(Error::Corrupt { detail, .. }) => Verdict::Damaged(detail),
+            Err(e) => Verdict::Unknown(e.to_string()),
+        },
         Err(e) => Verdict::Unknown(e.to_string()),
     };
+    let remap = format!("PRAGMA mmap_size = {MMAP_BYTES}");
+    let remapped = sqlx::query(AssertSqlSafe(remap)).execute(&mut **conn).await;
     if let Ok(mut handle) = conn.lock_handle().await {
         handle.remove_progress_handler();
+    }
+    if remapped.is_err() {
+        // Back to the pool as the others are, or not at all.
+        conn.close_on_drop();
     }
     verdict
 }
@@ -310,7 +329,7 @@ impl Store {
             // Vector scans read every page of a space; memory-mapped reads avoid a
             // system call per page (measured: most of a save's time at 10k memories
             // went to the kernel without it). Address space only, not resident memory.
-            .pragma("mmap_size", "1073741824")
+            .pragma("mmap_size", MMAP_BYTES)
             .pragma("cache_size", "-16384");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -633,6 +652,16 @@ mod tests {
         assert!(created);
         assert_eq!(store.get(id).await.unwrap().content, "written once the file was found sound");
         assert_eq!(*store.checked.borrow(), Some(Verdict::Sound));
+        // The check read the file unmapped; its connection maps it again,
+        // as every other does.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut conn = store.pool().acquire().await.unwrap();
+            let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size").fetch_one(&mut *conn).await.unwrap();
+            assert_eq!(mapped.to_string(), MMAP_BYTES);
+            held.push(conn);
+        }
+        drop(held);
         store.close().await;
     }
 
