@@ -141,7 +141,9 @@ impl Store {
     /// (consolidated memories excepted), oldest first, with their vectors.
     pub async fn unclustered(&self, space: &Space, limit: usize) -> Result<Vec<(i64, Vec<f32>)>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT m.id, f.embedding FROM memories m JOIN {}_full f ON f.memory_id = m.id
+            // In id order (NOT INDEXED), stopping at `limit`: an index on
+            // `archived` would have the whole table read and sorted.
+            "SELECT m.id, f.embedding FROM memories m NOT INDEXED JOIN {}_full f ON f.memory_id = m.id
              WHERE m.archived = 0 AND m.cluster_id IS NULL AND m.source != 'merge'
              ORDER BY m.id LIMIT ?1",
             space.table
@@ -162,7 +164,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<(i64, Option<i64>, Vec<f32>)>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT m.id, m.cluster_id, f.embedding FROM memories m JOIN {}_full f ON f.memory_id = m.id
+            // In id order, stopping at `limit` (see `unclustered`).
+            "SELECT m.id, m.cluster_id, f.embedding FROM memories m NOT INDEXED JOIN {}_full f ON f.memory_id = m.id
              WHERE m.archived = 0 ORDER BY m.id LIMIT ?1",
             space.table
         )))

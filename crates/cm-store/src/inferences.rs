@@ -59,6 +59,12 @@ pub struct UseHistory {
     pub used: i64,
 }
 
+/// A page of [`Store::path_mentions`]: by id, not through an index on
+/// `archived`, which had every page read and sort the whole table.
+const PATH_MENTIONS: &str = "SELECT id, content, stale_path, stale_confirmed FROM memories NOT INDEXED
+     WHERE id < ?1 AND archived = 0 AND (instr(content, '.') > 0 OR instr(content, '/') > 0)
+     ORDER BY id DESC LIMIT ?2";
+
 impl Store {
     /// Live memories whose text may name a file (it has a `.` or a `/`),
     /// newest first, at most `limit` of those older than `before` (an id;
@@ -66,15 +72,11 @@ impl Store {
     /// time, never all at once (a million memories' texts would be hundreds
     /// of MiB held for one check).
     pub async fn path_mentions(&self, before: Option<i64>, limit: usize) -> Result<Vec<PathMention>> {
-        let rows = sqlx::query(
-            "SELECT id, content, stale_path, stale_confirmed FROM memories
-             WHERE id < ?1 AND archived = 0 AND (instr(content, '.') > 0 OR instr(content, '/') > 0)
-             ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit as i64)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(PATH_MENTIONS)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit as i64)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| {
                 let confirmed: String = r.try_get("stale_confirmed")?;
@@ -321,4 +323,28 @@ async fn insert_inference(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page is a range of ids read backwards from `before`, stopping at
+    /// `limit`: no table scan, no sort.
+    #[tokio::test]
+    async fn a_page_of_path_mentions_reads_only_its_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("memory.db")).await.unwrap();
+        let plan: Vec<String> =
+            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PATH_MENTIONS}")))
+                .bind(100_i64)
+                .bind(10_i64)
+                .fetch_all(store.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>("detail"))
+                .collect();
+        assert_eq!(plan, ["SEARCH memories USING INTEGER PRIMARY KEY (rowid<?)"]);
+    }
 }
