@@ -264,7 +264,7 @@ impl Store {
         .bind(session_id)
         .bind(parent_id.filter(|p| *p != session_id))
         .bind(now_ms())
-        .execute(self.writer().await?)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -285,7 +285,7 @@ impl Store {
         sqlx::query("INSERT INTO compactions (session_id, created_at) VALUES (?1, ?2)")
             .bind(session_id)
             .bind(now_ms())
-            .execute(self.writer().await?)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -341,7 +341,7 @@ impl Store {
         .bind(outcome)
         .bind(injected as i64)
         .bind(now_ms())
-        .execute(self.writer().await?)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -489,7 +489,7 @@ impl Store {
         .bind(&job.trigger)
         .bind(payload)
         .bind(now)
-        .fetch_one(self.writer().await?)
+        .fetch_one(&mut *self.writer().await?)
         .await?;
         Ok(id)
     }

@@ -108,10 +108,14 @@ enum Verdict {
 type Checked = tokio::sync::watch::Receiver<Option<Verdict>>;
 
 /// The structural check running in the background, which closing the store
-/// stops: a command that only reads a large project does not wait for it.
+/// stops when no write waits for it: a command that only reads a large
+/// project does not wait for it, and a write already under way is not lost.
 #[derive(Debug, Default)]
 struct Checking {
     stop: AtomicBool,
+    /// Held (shared) by each write from before it waits for the verdict
+    /// until it has its connection; closing takes it whole first.
+    writes: tokio::sync::RwLock<()>,
 }
 
 /// An open project database.
@@ -452,11 +456,12 @@ impl Store {
         }
     }
 
-    /// The pool, once the file is known to be sound: for the writes that
-    /// are a statement of their own rather than a [`Store::begin_write`].
-    pub(crate) async fn writer(&self) -> Result<&SqlitePool> {
+    /// A connection, once the file is known to be sound: for the writes
+    /// that are a statement of their own rather than a [`Store::begin_write`].
+    pub(crate) async fn writer(&self) -> Result<PoolConnection<Sqlite>> {
+        let _writing = self.checking.writes.read().await;
         self.sound().await?;
-        Ok(&self.pool)
+        Ok(self.pool.acquire().await?)
     }
 
     /// The database file.
@@ -481,7 +486,15 @@ impl Store {
     /// Closes the pool, checkpointing the WAL; a structural check still
     /// running is stopped.
     pub async fn close(&self) {
-        self.checking.stop.store(true, Ordering::Relaxed);
+        // Writes waiting for the check get their verdict and their
+        // connection first (the pool then waits for their commits).
+        let _closing = match self.checking.writes.try_write() {
+            Ok(none_waiting) => {
+                self.checking.stop.store(true, Ordering::Relaxed);
+                none_waiting
+            }
+            Err(_) => self.checking.writes.write().await,
+        };
         self.pool.close().await;
     }
 
@@ -489,6 +502,7 @@ impl Store {
     /// the busy timeout applies instead of a mid-transaction `SQLITE_BUSY`.
     /// Waits for the file's structural check first (see [`Store::open`]).
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        let _writing = self.checking.writes.read().await;
         self.sound().await?;
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
@@ -665,16 +679,11 @@ mod tests {
         store.close().await;
     }
 
-    /// Closing a store stops its background check; a write meanwhile is
-    /// refused rather than made to an unchecked file, and the next opening
-    /// checks the file again.
-    #[tokio::test]
-    async fn closing_stops_the_background_check() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("memory.db");
-        filled(&path, 10).await;
-        let store = Store::open(&path).await.unwrap();
-        // 3,000 pages to check, so the check asks whether to go on.
+    /// A store of a few notes and 3,000 more pages, so that its check asks
+    /// SQLite's progress handler whether to go on.
+    async fn long_to_check(path: &Path) {
+        filled(path, 10).await;
+        let store = Store::open(path).await.unwrap();
         sqlx::query(
             "CREATE TABLE filler (b BLOB);
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
@@ -684,6 +693,39 @@ mod tests {
         .await
         .unwrap();
         store.close().await;
+    }
+
+    /// A write already waiting for the check when the store is closed is
+    /// not lost: the check goes on, the write lands, then the store closes.
+    #[tokio::test]
+    async fn a_write_waiting_for_the_check_lands_though_the_store_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memory.db");
+        long_to_check(&path).await;
+        let store = Store::open_checking_inline(&path, 0).await.unwrap();
+        let writing = {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_hook_call("Stop", Some("s1"), "queued", 0).await })
+        };
+        // The write takes its place (this test's runtime runs one task at
+        // a time: the spawned ones go first).
+        tokio::task::yield_now().await;
+        assert_eq!(*store.checked.borrow(), None, "the check is still running");
+        store.close().await;
+        writing.await.unwrap().unwrap();
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(store.hook_calls().await.unwrap()[0].outcome, "queued");
+        store.close().await;
+    }
+
+    /// Closing a store stops its background check; a write meanwhile is
+    /// refused rather than made to an unchecked file, and the next opening
+    /// checks the file again.
+    #[tokio::test]
+    async fn closing_stops_the_background_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memory.db");
+        long_to_check(&path).await;
 
         let new = cm_core::NewMemory::new("a note while the check is stopped", cm_core::Source::Cli).unwrap();
         let store = Store::open_checking_inline(&path, 0).await.unwrap();

@@ -71,7 +71,7 @@ impl Store {
         .bind(failures)
         .bind(prompt)
         .bind(completion)
-        .execute(self.writer().await?)
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
