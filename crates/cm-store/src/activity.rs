@@ -739,16 +739,8 @@ mod tests {
     async fn a_sessions_injections_are_found_through_the_index() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("memory.db")).await.unwrap();
-        let plan: Vec<String> =
-            sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {INJECTED_IN_SESSION}")))
-                .bind("session")
-                .bind(MAX_FORK_DEPTH)
-                .fetch_all(store.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|row| row.get::<String, _>("detail"))
-                .collect();
+        let explained = sqlx::query(AssertSqlSafe(format!("EXPLAIN QUERY PLAN {INJECTED_IN_SESSION}")));
+        let plan = crate::query_plan(&store, explained.bind("session").bind(MAX_FORK_DEPTH)).await;
         assert!(
             plan.iter().any(|step| step.starts_with("SEARCH i USING INDEX injections_session")),
             "{plan:#?}"

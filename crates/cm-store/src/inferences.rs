@@ -335,16 +335,8 @@ mod tests {
     async fn a_page_of_path_mentions_reads_only_its_range() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("memory.db")).await.unwrap();
-        let plan: Vec<String> =
-            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PATH_MENTIONS}")))
-                .bind(100_i64)
-                .bind(10_i64)
-                .fetch_all(store.pool())
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get::<String, _>("detail"))
-                .collect();
+        let explained = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {PATH_MENTIONS}")));
+        let plan = crate::query_plan(&store, explained.bind(100_i64).bind(10_i64)).await;
         assert_eq!(plan, ["SEARCH memories USING INTEGER PRIMARY KEY (rowid<?)"]);
     }
 }

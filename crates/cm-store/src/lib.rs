@@ -512,6 +512,24 @@ impl Store {
     }
 }
 
+/// The steps of SQLite's plan for `explained`, an `EXPLAIN QUERY PLAN`
+/// statement with its values bound: for tests pinning how a statement
+/// reads, which its results cannot show.
+#[cfg(test)]
+pub(crate) async fn query_plan(
+    store: &Store,
+    explained: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+) -> Vec<String> {
+    use sqlx::Row as _;
+    explained
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>("detail"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
