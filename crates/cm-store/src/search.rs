@@ -991,6 +991,20 @@ mod tests {
         (dir, store)
     }
 
+    /// The notes of a ranking, whatever their order among equal scores.
+    fn ids(ranked: &[(i64, f64)]) -> HashSet<i64> {
+        ranked.iter().map(|(id, _)| *id).collect()
+    }
+
+    /// `got` holds the notes of the full ranking `full`, with its scores.
+    fn assert_same_ranking(query: &str, got: &[(i64, f64)], full: &[(i64, f64)]) {
+        assert_eq!(got.len(), full.len(), "{query}");
+        for (g, f) in got.iter().zip(full) {
+            assert!((g.1 - f.1).abs() < 1e-9, "{query}: {got:?} against {full:?}");
+        }
+        assert_eq!(ids(got), ids(full), "{query}");
+    }
+
     #[tokio::test]
     async fn a_cut_ranking_finds_the_full_rankings_best_matches() {
         let (_dir, store) = corpus().await;
@@ -1014,12 +1028,7 @@ mod tests {
                     continue;
                 };
                 cuts += 1;
-                assert_eq!(got.len(), full.len(), "{query}");
-                for (g, f) in got.iter().zip(&full) {
-                    assert!((g.1 - f.1).abs() < 1e-9, "{query}: {got:?} against {full:?}");
-                }
-                let ids = |v: &[(i64, f64)]| v.iter().map(|(id, _)| *id).collect::<HashSet<_>>();
-                assert_eq!(ids(&got), ids(&full), "{query}");
+                assert_same_ranking(query, &got, &full);
                 // And the whole path answers the same (with fewer than
                 // `limit` it goes on to rank every match).
                 if full.len() == limit {
@@ -1051,11 +1060,7 @@ mod tests {
             let full =
                 filtered_matches(&mut conn, &req, &terms.join(" OR "), limit, read as i64).await.unwrap();
             assert_eq!(got.len(), limit, "{query}");
-            let ids = |v: &[(i64, f64)]| v.iter().map(|(id, _)| *id).collect::<HashSet<_>>();
-            assert_eq!(ids(&got), ids(&full), "{query}");
-            for (g, f) in got.iter().zip(&full) {
-                assert!((g.1 - f.1).abs() < 1e-9, "{query}: {got:?} against {full:?}");
-            }
+            assert_same_ranking(query, &got, &full);
         }
     }
 
