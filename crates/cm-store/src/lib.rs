@@ -440,10 +440,7 @@ impl Store {
     /// returned): a damaged file is never written to.
     async fn sound(&self) -> Result<()> {
         let mut checked = self.checked.clone();
-        let verdict = match checked.wait_for(Option::is_some).await {
-            Ok(v) => v.clone(),
-            Err(_) => None,
-        };
+        let verdict = checked.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
         match verdict.unwrap_or_else(|| Verdict::Unknown("its check stopped".to_owned())) {
             Verdict::Sound => Ok(()),
             Verdict::Damaged(detail) => Err(Error::Corrupt { path: self.path.clone(), detail }),
