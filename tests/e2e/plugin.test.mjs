@@ -90,16 +90,24 @@ describe("the project-memory plugin", () => {
   });
 
   test("without claude-memory the hook says once how to install it, and never fails", async () => {
-    const hook = path.join(PLUGIN_DIR, "bin", "claude-memory-hook");
-    const bare = { ...env, PATH: "/usr/bin:/bin", HOME: path.join(sb.root, "nobody"), CLAUDE_PLUGIN_DATA: path.join(sb.root, "plugin-data") };
+    // Each event's command as hooks.json gives it, run by a shell as Claude Code runs it.
+    const hooks = JSON.parse(fs.readFileSync(path.join(PLUGIN_DIR, "hooks", "hooks.json"), "utf8")).hooks;
+    const bare = {
+      ...env,
+      PATH: "/usr/bin:/bin",
+      HOME: path.join(sb.root, "nobody"),
+      CLAUDE_PLUGIN_ROOT: PLUGIN_DIR,
+      CLAUDE_PLUGIN_DATA: path.join(sb.root, "plugin-data"),
+    };
     const payload = JSON.stringify({ session_id: "s", cwd: sb.project, hook_event_name: "SessionStart", source: "startup" });
-    const first = await run(hook, ["SessionStart"], { cwd: sb.project, env: bare, input: payload });
+    const hook = (event) => run("/bin/sh", ["-c", hooks[event][0].hooks[0].command], { cwd: sb.project, env: bare, input: payload });
+    const first = await hook("SessionStart");
     assert.equal(first.code, 0);
     assert.match(JSON.parse(first.stdout).systemMessage, /claude-memory program is not installed/);
-    const again = await run(hook, ["SessionStart"], { cwd: sb.project, env: bare, input: payload });
+    const again = await hook("SessionStart");
     assert.equal(again.code, 0);
     assert.equal(again.stdout, "", "said once");
-    const prompt = await run(hook, ["UserPromptSubmit"], { cwd: sb.project, env: bare, input: payload });
+    const prompt = await hook("UserPromptSubmit");
     assert.deepEqual([prompt.code, prompt.stdout], [0, ""]);
   });
 });

@@ -811,7 +811,13 @@ fn the_plugin_registers_exactly_the_hooks_setup_does() {
         );
         assert_eq!(
             hook["command"],
-            format!("\"${{CLAUDE_PLUGIN_ROOT}}/bin/claude-memory-hook\" {}", spec.event),
+            // The installed program straight from the shell Claude Code runs
+            // the command in, the plugin's wrapper (which also looks outside
+            // the PATH) only when that fails.
+            format!(
+                "claude-memory hook {0} || \"${{CLAUDE_PLUGIN_ROOT}}/bin/claude-memory-hook\" {0}",
+                spec.event
+            ),
             "{}",
             spec.event
         );
