@@ -76,10 +76,12 @@ async fn project_command(command: ProjectCommand, project: Option<&Path>, json: 
     let config = paths::load_config()?;
     // Only commands that embed text pay for loading the model.
     let embedder = match &command {
+        ProjectCommand::Import { .. } => paths::load_embedder(&config, paths::Workload::Bulk).await,
         ProjectCommand::Save(_)
         | ProjectCommand::Search(_)
-        | ProjectCommand::Import { .. }
-        | ProjectCommand::Team(crate::team::TeamCommand::Sync) => paths::load_embedder(&config).await,
+        | ProjectCommand::Team(crate::team::TeamCommand::Sync) => {
+            paths::load_embedder(&config, paths::Workload::Serving).await
+        }
         _ => None,
     };
     let engine = Engine::with_registry(config, embedder, paths::registry()?);

@@ -219,7 +219,7 @@ async fn reembed_all_projects(id: &str, project: Option<&Path>) -> Result<u64> {
     let mut config = paths::load_config()?;
     config.embedding.model = Some(id.to_owned());
     config.embedding.model_dir = None;
-    let embedder = match paths::embed_config(&config, Some(id), None) {
+    let embedder = match paths::embed_config_for(&config, Some(id), None, paths::Workload::Bulk) {
         Ok(cfg) => cm_embed::EmbedService::load_async(cfg).await.with_context(|| format!("loading {id}"))?,
         Err(e) => return Err(e.into()),
     };

@@ -188,7 +188,7 @@ fn start_background_engine(home: &Path) -> Option<(EngineInfo, Token)> {
 async fn serve_in_process(root: &Path) -> Result<()> {
     use rmcp::ServiceExt;
     let config = paths::load_config()?;
-    let embedder = paths::load_embedder(&config).await;
+    let embedder = paths::load_embedder(&config, paths::Workload::Serving).await;
     let engine = Engine::with_registry(config, embedder, paths::registry()?);
     paths::attach_llm(&engine).await;
     let project = Project::at(root)?;

@@ -174,7 +174,8 @@ pub struct EmbeddingConfig {
     pub model_dir: Option<PathBuf>,
     /// The ONNX Runtime library, when it is not found by itself.
     pub onnxruntime: Option<PathBuf>,
-    /// Inference threads; `None` picks a default that leaves room for other work.
+    /// Inference threads; `None` picks a default that leaves room for other
+    /// work (and every core for an import or a model switch).
     pub threads: Option<usize>,
 }
 

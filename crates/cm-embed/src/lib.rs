@@ -50,7 +50,7 @@ pub use bench::{BenchOptions, BenchReport, bench};
 pub use catalogue::{CATALOGUE, CatalogueEntry, ModelFile};
 pub use download::{DownloadEvent, DownloadOptions, DownloadSink};
 pub use error::{Error, Result};
-pub use model::{Model, ModelOptions};
+pub use model::{Model, ModelOptions, bulk_intra_threads};
 pub use process::resident_memory_bytes;
 pub use runtime::{OrtRuntime, find_onnxruntime, init_onnxruntime};
 pub use service::{EmbedConfig, EmbedService, ModelInfo, ServiceStats};

@@ -34,7 +34,7 @@ pub async fn launch(options: LaunchOptions) -> Result<Server> {
     let port = options.port.unwrap_or(config.service.port);
     // Only a quick look: `Server::start` takes the lock for good.
     drop(EngineLock::acquire(&home)?);
-    let embedder = load_embedder(&config).await;
+    let embedder = load_embedder(&config, Workload::Serving).await;
     let engine = Engine::with_registry(config, embedder, registry()?);
     attach_llm(&engine).await;
     Server::start(engine, ServeOptions { home, port, watch: options.watch, ui_dir: options.ui_dir }).await
@@ -224,6 +224,18 @@ fn merge_table(doc: &mut toml_edit::Table, wanted: &toml_edit::Table) {
     }
 }
 
+/// What an embedder is loaded for: it decides the model's threads unless
+/// `embedding.threads` is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// The engine and the commands that embed a few texts (a save, a
+    /// search): beside the person's own work ([`cm_embed::ModelOptions::default`]).
+    Serving,
+    /// One command embedding a whole file or every project (an import, a
+    /// model switch), which the person waits for ([`cm_embed::ModelOptions::bulk`]).
+    Bulk,
+}
+
 /// How to run model `model` (default: the configured one, else
 /// all-MiniLM-L6-v2) from `model_dir` (default: the configured directory, else
 /// `<home>/models/<model>`), with the configured runtime and threads. For
@@ -232,6 +244,16 @@ pub fn embed_config(
     config: &cm_core::Config,
     model: Option<&str>,
     model_dir: Option<&Path>,
+) -> Result<cm_embed::EmbedConfig> {
+    embed_config_for(config, model, model_dir, Workload::Serving)
+}
+
+/// [`embed_config`] for `workload`.
+pub fn embed_config_for(
+    config: &cm_core::Config,
+    model: Option<&str>,
+    model_dir: Option<&Path>,
+    workload: Workload,
 ) -> Result<cm_embed::EmbedConfig> {
     let e = &config.embedding;
     let id = model
@@ -252,9 +274,11 @@ pub fn embed_config(
             .map_err(|e| Error::Service(cm_core::error_chain(&e)))?,
     };
     cfg.onnxruntime = e.onnxruntime.clone();
-    if let Some(threads) = e.threads {
-        cfg.model.intra_threads = threads;
-    }
+    cfg.model.intra_threads = match (e.threads, workload) {
+        (Some(threads), _) => threads,
+        (None, Workload::Serving) => cm_embed::model::default_intra_threads(),
+        (None, Workload::Bulk) => cm_embed::bulk_intra_threads(),
+    };
     Ok(cfg)
 }
 
@@ -262,13 +286,16 @@ pub fn embed_config(
 ///
 /// A configured model that cannot be loaded is a warning, not an error: the
 /// engine still works with full-text search, and says so on stderr.
-pub async fn load_embedder(config: &cm_core::Config) -> Option<Arc<dyn cm_core::Embedder>> {
+pub async fn load_embedder(
+    config: &cm_core::Config,
+    workload: Workload,
+) -> Option<Arc<dyn cm_core::Embedder>> {
     let e = &config.embedding;
     if e.model.is_none() && e.model_dir.is_none() {
         return None;
     }
     let id = e.model.clone().unwrap_or_else(|| cm_embed::ModelSpec::all_minilm_l6_v2().id.into_owned());
-    let cfg = match embed_config(config, None, None) {
+    let cfg = match embed_config_for(config, None, None, workload) {
         Ok(cfg) => cfg,
         Err(err) => {
             warn(&format!("embedding model {id} unavailable ({err}); searching by full text only"));
@@ -359,5 +386,25 @@ mod tests {
         );
         let dev = super::ui_candidates(Path::new("/src/repo/target/debug"));
         assert_eq!(dev.last().unwrap(), Path::new("/src/repo/ui/dist"));
+    }
+
+    /// An import or a model switch runs its model on every core, the engine
+    /// and small commands on the default share; `embedding.threads` decides
+    /// for both when set.
+    #[test]
+    fn a_bulk_run_gets_every_core_unless_threads_are_configured() {
+        use super::{Workload, embed_config_for};
+        let dir = Some(Path::new("/nonexistent/model"));
+        let threads = |config: &cm_core::Config, workload| {
+            embed_config_for(config, None, dir, workload).unwrap().model.intra_threads
+        };
+        let mut config = cm_core::Config::default();
+        assert_eq!(threads(&config, Workload::Serving), cm_embed::model::default_intra_threads());
+        assert_eq!(threads(&config, Workload::Bulk), cm_embed::bulk_intra_threads());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(cm_embed::bulk_intra_threads(), cores.clamp(1, 8));
+        config.embedding.threads = Some(3);
+        assert_eq!(threads(&config, Workload::Serving), 3);
+        assert_eq!(threads(&config, Workload::Bulk), 3);
     }
 }

@@ -147,7 +147,10 @@ export interface EmbeddingConfig {
   model_dir: string | null;
   /** The ONNX Runtime library, when it is not found by itself. */
   onnxruntime: string | null;
-  /** Inference threads; `None` picks a default that leaves room for other work. */
+  /**
+   * Inference threads; `None` picks a default that leaves room for other
+   * work (and every core for an import or a model switch).
+   */
   threads: number | null;
 }
 
