@@ -43,15 +43,6 @@ impl Default for ModelOptions {
     }
 }
 
-impl ModelOptions {
-    /// For one run that embeds a whole file or every project (an import, a
-    /// model switch), which the person is waiting for: [`bulk_intra_threads`].
-    /// The engine, which embeds beside the person's own work, keeps the default.
-    pub fn bulk() -> Self {
-        ModelOptions { intra_threads: bulk_intra_threads(), ..ModelOptions::default() }
-    }
-}
-
 /// Half the machine's cores, at least one and at most two: embedding a query
 /// is a few milliseconds either way, and a developer's laptop is usually
 /// compiling something at the same time.
@@ -60,8 +51,10 @@ pub fn default_intra_threads() -> usize {
     (cores / 2).clamp(1, 2)
 }
 
-/// Every core, at most eight (beyond that, the sequences of one batch are
-/// too short to share out): the threads of a bulk run.
+/// Every core, at most eight: for one run that embeds a whole file or every
+/// project (an import, a model switch), which the person is waiting for. The
+/// engine, which embeds beside the person's own work, keeps
+/// [`default_intra_threads`].
 pub fn bulk_intra_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
 }

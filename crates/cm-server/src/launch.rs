@@ -229,10 +229,10 @@ fn merge_table(doc: &mut toml_edit::Table, wanted: &toml_edit::Table) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
     /// The engine and the commands that embed a few texts (a save, a
-    /// search): beside the person's own work ([`cm_embed::ModelOptions::default`]).
+    /// search): beside the person's own work ([`cm_embed::model::default_intra_threads`]).
     Serving,
     /// One command embedding a whole file or every project (an import, a
-    /// model switch), which the person waits for ([`cm_embed::ModelOptions::bulk`]).
+    /// model switch), which the person waits for ([`cm_embed::bulk_intra_threads`]).
     Bulk,
 }
 
