@@ -437,12 +437,15 @@ impl Store {
     }
 
     /// Waits for the structural check (at once when it ran before `open`
-    /// returned): a damaged file is never written to.
-    async fn sound(&self) -> Result<()> {
+    /// returned): a damaged file is never written to. The write holds the
+    /// guard until it has its connection, so closing the store meanwhile
+    /// lets the check finish rather than stopping it under the write.
+    async fn sound(&self) -> Result<tokio::sync::RwLockReadGuard<'_, ()>> {
+        let writing = self.checking.writes.read().await;
         let mut checked = self.checked.clone();
         let verdict = checked.wait_for(Option::is_some).await.ok().and_then(|v| v.clone());
         match verdict.unwrap_or_else(|| Verdict::Unknown("its check stopped".to_owned())) {
-            Verdict::Sound => Ok(()),
+            Verdict::Sound => Ok(writing),
             Verdict::Damaged(detail) => Err(Error::Corrupt { path: self.path.clone(), detail }),
             Verdict::Unknown(detail) => Err(Error::Open {
                 path: self.path.clone(),
@@ -456,8 +459,7 @@ impl Store {
     /// A connection, once the file is known to be sound: for the writes
     /// that are a statement of their own rather than a [`Store::begin_write`].
     pub(crate) async fn writer(&self) -> Result<PoolConnection<Sqlite>> {
-        let _writing = self.checking.writes.read().await;
-        self.sound().await?;
+        let _writing = self.sound().await?;
         Ok(self.pool.acquire().await?)
     }
 
@@ -499,8 +501,7 @@ impl Store {
     /// the busy timeout applies instead of a mid-transaction `SQLITE_BUSY`.
     /// Waits for the file's structural check first (see [`Store::open`]).
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        let _writing = self.checking.writes.read().await;
-        self.sound().await?;
+        let _writing = self.sound().await?;
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
