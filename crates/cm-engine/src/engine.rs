@@ -847,9 +847,9 @@ impl Engine {
             // error. The model this run started with fills its own space, even
             // if another is activated meanwhile.
             let vectors = embed_with(embedder.as_ref(), &texts, EmbedKind::Passage).await?;
-            for (m, vector) in batch.iter().zip(&vectors) {
-                store.set_vector(m.id, &space, vector).await?;
-            }
+            let pairs: Vec<(i64, &[f32])> =
+                batch.iter().zip(&vectors).map(|(m, v)| (m.id, v.as_slice())).collect();
+            store.set_vectors(&space, &pairs).await?;
             done += batch.len() as u64;
             progress(done.min(total), total);
         }
@@ -871,15 +871,13 @@ impl Engine {
         if ids.is_empty() || self.embedder().is_none() {
             return Ok(());
         }
-        let mut texts = Vec::with_capacity(ids.len());
-        for id in ids {
-            let m = store.get(*id).await?;
-            texts.push(embed_text(&m.content, m.summary.as_deref()));
-        }
+        let memories = store.texts(ids).await?;
+        let texts: Vec<String> =
+            memories.iter().map(|m| embed_text(&m.content, m.summary.as_deref())).collect();
         if let Some((space, vectors)) = self.embed_or_skip(store, &texts).await? {
-            for (id, v) in ids.iter().zip(&vectors) {
-                store.set_vector(*id, &space, v).await?;
-            }
+            let pairs: Vec<(i64, &[f32])> =
+                memories.iter().zip(&vectors).map(|(m, v)| (m.id, v.as_slice())).collect();
+            store.set_vectors(&space, &pairs).await?;
         }
         Ok(())
     }

@@ -294,11 +294,30 @@ impl Store {
 
     /// Stores (or replaces) the vector of memory `id` in `space`.
     pub async fn set_vector(&self, id: i64, space: &Space, vector: &[f32]) -> Result<()> {
+        match self.set_vectors(space, &[(id, vector)]).await? {
+            0 => Err(Error::NotFound(id)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Stores (or replaces) the vectors of many memories in `space`, in one
+    /// transaction: an import or a model switch writes a batch at a time,
+    /// not a transaction per memory. A memory deleted since its text was
+    /// read is passed over (it needs no vector); returns how many were
+    /// written. A vector of the wrong dimension writes none of them.
+    pub async fn set_vectors(&self, space: &Space, vectors: &[(i64, &[f32])]) -> Result<usize> {
         let mut tx = self.begin_write().await?;
-        ensure_exists(&mut tx, id).await?;
-        insert_vector(&mut tx, space, id, vector).await?;
+        let mut written = 0;
+        for &(id, vector) in vectors {
+            match ensure_exists(&mut tx, id).await {
+                Err(Error::NotFound(_)) => continue,
+                other => other?,
+            }
+            insert_vector(&mut tx, space, id, vector).await?;
+            written += 1;
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
 
     /// Records feedback: +0.1 when helpful, −0.05 when not, clamped to
@@ -482,6 +501,18 @@ impl Store {
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    /// The text to embed of each of `ids` that exists, in the order given.
+    pub async fn texts(&self, ids: &[i64]) -> Result<Vec<Unembedded>> {
+        let rows = sqlx::query_as(
+            "SELECT m.id, m.content, m.summary FROM json_each(?1) AS j
+             CROSS JOIN memories m ON m.id = j.value ORDER BY j.key",
+        )
+        .bind(serde_json::Value::from(ids.to_vec()).to_string())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
     }
 
     /// How many memories (archived included) have no vector in `space`.

@@ -584,6 +584,45 @@ async fn spaces_are_created_once_per_model_and_check_dimensions() {
 }
 
 #[tokio::test]
+async fn a_batch_of_vectors_is_written_at_once_passing_over_deleted_memories() {
+    let (_dir, store) = open().await;
+    let space = store.ensure_space("model-a", DIM).await.unwrap();
+    let a =
+        save(&store, NewMemory { summary: Some("its summary".into()), ..note("First of the batch") }).await;
+    let b = save(&store, note("Second of the batch")).await;
+    let gone = save(&store, note("Deleted before its vector came")).await;
+    store.purge(gone).await.unwrap();
+
+    let texts = store.texts(&[b, gone, a]).await.unwrap();
+    let read: Vec<(i64, &str, Option<&str>)> =
+        texts.iter().map(|t| (t.id, t.content.as_str(), t.summary.as_deref())).collect();
+    assert_eq!(
+        read,
+        [(b, "Second of the batch", None), (a, "First of the batch", Some("its summary"))],
+        "in the order asked, the deleted one left out"
+    );
+
+    let (va, vb) = (unit(&[1.0]), unit(&[0.0, 1.0]));
+    let wrong = [(a, va.as_slice()), (b, &[1.0; 4][..])];
+    assert!(matches!(store.set_vectors(&space, &wrong).await, Err(Error::Dimension { .. })));
+    assert_eq!(
+        store.count_missing_vectors(&space).await.unwrap(),
+        2,
+        "a bad vector writes none of the batch"
+    );
+
+    let batch = [(a, va.as_slice()), (gone, va.as_slice()), (b, vb.as_slice())];
+    assert_eq!(store.set_vectors(&space, &batch).await.unwrap(), 2);
+    assert_eq!(store.count_missing_vectors(&space).await.unwrap(), 0);
+    assert_eq!(store.space("model-a").await.unwrap().unwrap().vector_count, 2);
+    let mut req = request("", SearchMode::Vector);
+    req.limit = 1;
+    let nearest = store.search(&req, Some((&space, &vb)), &SearchConfig::default()).await.unwrap();
+    assert_eq!(nearest.hits[0].memory.id, b, "each memory got its own vector");
+    assert!(matches!(store.set_vector(gone, &space, &va).await, Err(Error::NotFound(id)) if id == gone));
+}
+
+#[tokio::test]
 async fn saving_a_duplicate_reinforces_the_existing_memory() {
     let (_dir, store) = open().await;
     let text = "Always run the migrations before starting the server";
