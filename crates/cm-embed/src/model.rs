@@ -35,11 +35,16 @@ pub struct ModelOptions {
     /// texts is split into several runs so that memory stays bounded (the
     /// attention matrices grow with the square of the sequence length).
     pub max_batch_tokens: usize,
+    /// Whether idle threads busy-wait for the next operator rather than
+    /// sleep: a run that embeds back to back (an import, a model switch)
+    /// saves every operator's wake-up, about a tenth of its time; between
+    /// two prompts it would only burn a laptop's battery.
+    pub spin: bool,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { intra_threads: default_intra_threads(), max_batch_tokens: 16_384 }
+        ModelOptions { intra_threads: default_intra_threads(), max_batch_tokens: 16_384, spin: false }
     }
 }
 
@@ -141,15 +146,13 @@ impl Model {
             return Err(Error::ModelNotFound { path: onnx_path });
         }
         let context = || format!("loading {}", onnx_path.display());
-        // Spinning keeps idle threads busy-waiting for the next operator; on a
-        // laptop between two hook calls that is only wasted battery.
         let session = Session::builder(runtime.environment())
             .map_err(Error::ort(context()))?
             .with_intra_threads(options.intra_threads)
             .map_err(Error::ort(context()))?
             .with_inter_threads(1)
             .map_err(Error::ort(context()))?
-            .with_intra_op_spinning(false)
+            .with_intra_op_spinning(options.spin)
             .map_err(Error::ort(context()))?
             .with_inter_op_spinning(false)
             .map_err(Error::ort(context()))?

@@ -224,8 +224,9 @@ fn merge_table(doc: &mut toml_edit::Table, wanted: &toml_edit::Table) {
     }
 }
 
-/// What an embedder is loaded for: it decides the model's threads unless
-/// `embedding.threads` is configured.
+/// What an embedder is loaded for: it decides the model's threads (unless
+/// `embedding.threads` is configured) and whether they spin between
+/// operators (only for a bulk run, which embeds back to back).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workload {
     /// The engine and the commands that embed a few texts (a save, a
@@ -279,6 +280,7 @@ pub fn embed_config_for(
         (None, Workload::Serving) => cm_embed::model::default_intra_threads(),
         (None, Workload::Bulk) => cm_embed::bulk_intra_threads(),
     };
+    cfg.model.spin = workload == Workload::Bulk;
     Ok(cfg)
 }
 
@@ -388,9 +390,10 @@ mod tests {
         assert_eq!(dev.last().unwrap(), Path::new("/src/repo/ui/dist"));
     }
 
-    /// An import or a model switch runs its model on every core, the engine
-    /// and small commands on the default share; `embedding.threads` decides
-    /// for both when set.
+    /// An import or a model switch runs its model on every core, its threads
+    /// spinning between operators; the engine and small commands on the
+    /// default share, sleeping between them; `embedding.threads` decides
+    /// the count for both when set.
     #[test]
     fn a_bulk_run_gets_every_core_unless_threads_are_configured() {
         use super::{Workload, embed_config_for};
@@ -403,6 +406,8 @@ mod tests {
         assert_eq!(threads(&config, Workload::Bulk), cm_embed::bulk_intra_threads());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(cm_embed::bulk_intra_threads(), cores.clamp(1, 8));
+        let spins = |workload| embed_config_for(&config, None, dir, workload).unwrap().model.spin;
+        assert!(spins(Workload::Bulk) && !spins(Workload::Serving));
         config.embedding.threads = Some(3);
         assert_eq!(threads(&config, Workload::Serving), 3);
         assert_eq!(threads(&config, Workload::Bulk), 3);
