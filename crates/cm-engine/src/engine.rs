@@ -836,11 +836,11 @@ impl Engine {
         let total = store.count_missing_vectors(&space).await?;
         let mut done = 0u64;
         progress(done, total);
+        let mut after = 0;
         loop {
-            let batch = store.missing_vectors(&space, BATCH).await?;
-            if batch.is_empty() {
-                return Ok(done);
-            }
+            let batch = store.missing_vectors(&space, after, BATCH).await?;
+            let Some(last) = batch.last() else { return Ok(done) };
+            after = last.id;
             let texts: Vec<String> =
                 batch.iter().map(|m| embed_text(&m.content, m.summary.as_deref())).collect();
             // Unlike a save, re-embedding is asked for: a failing model is an

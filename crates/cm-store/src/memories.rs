@@ -525,14 +525,17 @@ impl Store {
     }
 
     /// Memories (archived ones too: a search may include them) with no vector
-    /// in `space`, oldest first (for (re-)embedding).
-    pub async fn missing_vectors(&self, space: &Space, limit: usize) -> Result<Vec<Unembedded>> {
+    /// in `space` and an id above `after`, oldest first (for (re-)embedding:
+    /// each batch starts after the last, so a run reads the table once
+    /// rather than stepping over what it already embedded every time).
+    pub async fn missing_vectors(&self, space: &Space, after: i64, limit: usize) -> Result<Vec<Unembedded>> {
         let rows: Vec<Unembedded> = sqlx::query_as(
-            "SELECT id, content, summary FROM memories WHERE embedding_model IS NOT ?1 OR embedding_model IS NULL
+            "SELECT id, content, summary FROM memories WHERE id > ?3 AND embedding_model IS NOT ?1
              ORDER BY id LIMIT ?2",
         )
         .bind(&space.model_id)
         .bind(limit as i64)
+        .bind(after)
         .fetch_all(self.pool())
         .await?;
         Ok(rows)

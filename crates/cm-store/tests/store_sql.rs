@@ -426,8 +426,9 @@ async fn vector_search_orders_by_cosine_similarity_exactly_and_through_the_coars
     let space = store.space("test-model").await.unwrap().unwrap();
     assert_eq!(space.vector_count, 4);
     assert_eq!(store.count_missing_vectors(&space).await.unwrap(), 1);
-    let missing = store.missing_vectors(&space, 10).await.unwrap();
+    let missing = store.missing_vectors(&space, 0, 10).await.unwrap();
     assert_eq!((missing.len(), missing[0].id, missing[0].content.as_str()), (1, no_vector, "No vector yet"));
+    assert!(store.missing_vectors(&space, no_vector, 10).await.unwrap().is_empty(), "none after it");
 
     let query = unit(&[1.0]);
     let exact = SearchConfig { decay_weight: 0.0, ..SearchConfig::default() };
