@@ -81,6 +81,27 @@ fn doctor_reports_a_missing_onnx_runtime_and_a_found_one_with_its_version() {
     );
 }
 
+/// `install --onnxruntime` run by a copy of the program outside the install
+/// (a download, `cargo install`) — what `doctor`'s fix for a missing runtime
+/// tells that copy to do: afterwards that copy finds the runtime too, not
+/// only the one installed beside it.
+#[test]
+fn the_runtime_install_puts_in_place_is_found_by_a_copy_running_from_elsewhere() {
+    let env = sandbox();
+    let Some((ort, _)) = test_deps() else { panic!("run scripts/setup-test-deps.sh and source its env.sh") };
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "onnxruntime"), "fail", "{:?}", checks["onnxruntime"]);
+    let fix = checks["onnxruntime"]["fix"].as_str().unwrap();
+    assert!(fix.contains("install --onnxruntime"), "{fix}");
+
+    env.ok(&["install", "--onnxruntime", ort.to_str().unwrap()]);
+    let installed = env.home.join(".local/lib/claude-memory");
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "onnxruntime"), "ok", "{:?}", checks["onnxruntime"]);
+    let detail = checks["onnxruntime"]["detail"].as_str().unwrap();
+    assert!(detail.contains(installed.to_str().unwrap()), "{detail}");
+}
+
 /// Marks `project` trusted the way Claude Code does when a person accepts its prompt.
 fn trust(home: &Path, project: &Path) {
     let file = home.join(".claude.json");

@@ -15,7 +15,9 @@
 //! 2. `ORT_DYLIB_PATH` (same);
 //! 3. the directory of the running executable, then `../lib/claude-memory`
 //!    (where `claude-memory install` puts it), `../lib` and `resources/` next
-//!    to it (where a bundled desktop app keeps it);
+//!    to it (where a bundled desktop app keeps it), then
+//!    `~/.local/lib/claude-memory` (where `claude-memory install` puts it by
+//!    default, found by a copy of the program that runs from elsewhere);
 //! 4. `lib/` of the test dependencies that `scripts/setup-test-deps.sh`
 //!    installs: `$CLAUDE_MEMORY_TEST_DEPS/lib`, or
 //!    `~/.cache/claude-memory-test-deps/lib` when that variable is unset;
@@ -219,6 +221,9 @@ fn search_dirs() -> Vec<PathBuf> {
             exe_dir.join("..").join("lib"),
             exe_dir.join("resources"),
         ]);
+    }
+    if let Some(home) = dirs::home_dir() {
+        dirs.push(home.join(".local").join("lib").join("claude-memory"));
     }
     dirs.push(test_deps_dir().join("lib"));
     dirs.extend(system_dirs());
