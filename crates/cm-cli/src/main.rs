@@ -68,11 +68,15 @@ fn hook_event(args: impl IntoIterator<Item = std::ffi::OsString>) -> Option<Stri
 
 /// Logs go to stderr (stdout carries results), filtered by `CLAUDE_MEMORY_LOG`;
 /// the engine (`serve`) also appends them to `<home>/logs/engine.log`, at
-/// `info` by default.
+/// `info` by default. A command shows warnings only, and none from the
+/// embedding service: what fails there reaches the command as an error it
+/// reports in one line of its own (a model that cannot load is `warning:
+/// embedding model … unavailable`), where the log line would say it again.
 fn init_logging(serving: bool) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let default = if serving { cm_server::launch::LOG_FILTER } else { "warn,hf_hub=off" };
+    let default =
+        if serving { cm_server::launch::LOG_FILTER } else { "warn,hf_hub=off,cm_embed::service=off" };
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("CLAUDE_MEMORY_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))

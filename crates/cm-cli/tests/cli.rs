@@ -215,6 +215,26 @@ fn test_model_dir() -> PathBuf {
     dir
 }
 
+/// A configured model that cannot load (here: no ONNX Runtime) is one
+/// warning line, and the command still answers by full text.
+#[test]
+fn a_model_that_cannot_load_is_said_once() {
+    let env = Sandbox::new(BIN);
+    env.ok(&["save", "Release notes are written in the changelog before tagging"]);
+    let out = env
+        .command(&["search", "changelog"])
+        .env("CLAUDE_MEMORY_MODEL", "all-minilm-l6-v2")
+        .env("CLAUDE_MEMORY_MODEL_DIR", test_model_dir())
+        .env("ORT_DYLIB_PATH", env.root.join("no-such-libonnxruntime.so"))
+        .env_remove("CLAUDE_MEMORY_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("changelog"), "{stdout}{stderr}");
+    assert_eq!(stderr.matches("no-such-libonnxruntime.so").count(), 1, "{stderr}");
+    assert!(stderr.starts_with("warning: embedding model all-minilm-l6-v2 unavailable"), "{stderr}");
+}
+
 #[test]
 fn with_a_model_search_finds_meaning_not_just_words() {
     let env = Sandbox::new(BIN);
