@@ -189,7 +189,22 @@ fn secrets_never_reach_the_output_or_the_database() {
     let key = "AKIAIOSFODNN7EXAMPLE";
     let out = env.json(&["save", &format!("deploy uses aws key {key} for the bucket")]);
     assert!(out["redacted"].as_array().is_some_and(|r| !r.is_empty()), "{out}");
-    assert!(!env.ok(&["export"]).contains(key));
+    // Domains and tags are stored lower-cased: the key must not survive in that spelling either.
+    env.json(&[
+        "save",
+        "the bucket policy is in infra/s3.tf",
+        "--domain",
+        key,
+        "--tags",
+        &format!("{key},s3"),
+    ]);
+    let export = env.ok(&["export"]).to_lowercase();
+    assert!(!export.contains(&key.to_lowercase()), "{export}");
+    let data = env.project.join(".claude-memory");
+    for file in ["memory.db", "memory.db-wal"] {
+        let bytes = std::fs::read(data.join(file)).unwrap_or_default().to_ascii_lowercase();
+        assert!(!bytes.windows(key.len()).any(|w| w == key.to_lowercase().as_bytes()), "{file}");
+    }
 }
 
 #[test]

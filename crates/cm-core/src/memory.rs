@@ -159,8 +159,16 @@ impl Domain {
     pub const MAX_LEN: usize = 32;
 
     /// Normalises a domain: lower case, words joined by `-`, common synonyms
-    /// folded into the defaults.
+    /// folded into the defaults. A domain that holds a secret becomes the
+    /// catch-all one, as at the engine's redaction boundary: that boundary
+    /// sees only the normalised spelling, in which a secret written in
+    /// capitals or with `_` no longer looks like one, so it is looked for
+    /// here, in the spelling given, whenever normalising changes it.
     pub fn parse(raw: &str) -> Result<Self> {
+        let normal = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        if !raw.chars().all(normal) && crate::redact::redact(raw).is_redacted() {
+            return Ok(Domain::general());
+        }
         let mut out = String::with_capacity(raw.len());
         for c in raw.trim().chars().flat_map(char::to_lowercase) {
             if c.is_alphanumeric() {
@@ -504,6 +512,17 @@ mod tests {
         assert!(Domain::parse("  ").is_err());
         assert!(Domain::parse("a;drop").is_err());
         assert!(Domain::parse(&"x".repeat(40)).is_err());
+    }
+
+    /// Capitals and `_` would be normalised away before the engine's
+    /// redaction boundary looks, so these are caught as given.
+    #[test]
+    fn a_domain_holding_a_secret_becomes_the_catch_all() {
+        for secret in ["AKIAIOSFODNN7EXAMPLE", "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "password=hunter2hunter2"]
+        {
+            assert_eq!(Domain::parse(secret).unwrap(), Domain::general(), "{secret}");
+        }
+        assert_eq!(Domain::parse("Machine_Learning").unwrap().as_str(), "machine-learning");
     }
 
     #[test]
