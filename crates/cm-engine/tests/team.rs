@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cm_core::{Config, MemoryType, NewMemory, Source};
+use cm_core::{Config, MemoryType, NewMemory, SearchMode, SearchRequest, Source};
 use cm_engine::hooks::{HookEvent, HookInput};
 use cm_engine::team::LinkRequest;
 use cm_engine::{Engine, Project};
@@ -145,6 +145,13 @@ async fn a_shared_memory_reaches_a_teammate_and_edits_and_archives_follow() {
     bob.sync(&url).await;
     alice.sync(&url).await;
     assert!(alice.store().await.get(id).await.unwrap().archived, "bob's archive reached alice");
+    // And her searches: the vector scan filters on its own copy of the flag.
+    for mode in [SearchMode::Vector, SearchMode::Hybrid] {
+        let mut req = SearchRequest::new("deploys canary pipeline", 5);
+        req.mode = mode;
+        let hits = alice.engine.search(&alice.project, &req).await.unwrap().hits;
+        assert!(hits.iter().all(|h| h.memory.id != id), "{mode:?} found the archived memory");
+    }
 
     // Syncing again changes nothing on either side.
     assert_eq!(alice.sync(&url).await, Default::default());

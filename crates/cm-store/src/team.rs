@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::memories::{MEMORY_COLUMNS, insert_row, memory_from_row};
-use crate::vectors::{Space, delete_vectors, insert_vector};
+use crate::vectors::{Space, delete_vectors, insert_vector, sync_metadata};
 use crate::{Error, Result, Store, now_ms};
 
 /// A project's link to its team.
@@ -374,7 +374,14 @@ impl Store {
                     if text_changed && let Some((space, v)) = vector {
                         insert_vector(&mut tx, space, id, v).await?;
                     }
-                    if changed { Applied::Updated(id) } else { Applied::Unchanged }
+                    if changed {
+                        // A teammate's archive or new type reaches the vector
+                        // tables' filter columns too, in every space.
+                        sync_metadata(&mut tx, id).await?;
+                        Applied::Updated(id)
+                    } else {
+                        Applied::Unchanged
+                    }
                 }
             }
             None if incoming.deleted => Applied::Unchanged,
