@@ -183,7 +183,13 @@ impl Store {
         })
         .bind(limit as i64)
         .bind(offset as i64)
-        .bind(filter.tag.as_deref())
+        // Tags are stored normalised (lower case): a filter is spelt the same way.
+        .bind(
+            filter
+                .tag
+                .as_deref()
+                .map(|t| normalize_labels("tag", &[t]).ok().and_then(|mut l| l.pop()).unwrap_or_default()),
+        )
         .bind(filter.stale)
         .fetch_all(self.pool())
         .await?;

@@ -209,6 +209,9 @@ async fn list_filters_by_type_domain_source_confidence_archived_and_tag() {
     assert_eq!(list_ids(&store, &tagged, 10, 0).await, [bug]);
     let partial = ListFilter { tag: Some("hook".into()), ..ListFilter::default() };
     assert!(list_ids(&store, &partial, 10, 0).await.is_empty());
+    // Tags are stored in lower case; a filter may be spelt as the tag was given.
+    let spelt = ListFilter { tag: Some(" Quarantined ".into()), ..ListFilter::default() };
+    assert_eq!(list_ids(&store, &spelt, 10, 0).await, [bug]);
 }
 
 #[tokio::test]
