@@ -248,6 +248,9 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
             output::print(json, &outcome, output::save)
         }
         ProjectCommand::Search(a) => {
+            if a.query.trim().is_empty() {
+                bail!("search needs words to look for (`list` shows memories without a query)");
+            }
             let mut req = SearchRequest::new(a.query, a.limit);
             req.memory_type = a.memory_type.as_deref().map(str::parse).transpose()?;
             req.domain = a.domain.as_deref().map(Domain::parse).transpose()?;
@@ -258,11 +261,17 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                 Mode::Vector => SearchMode::Vector,
                 Mode::Bm25 => SearchMode::Bm25,
             };
+            if req.mode == SearchMode::Vector && engine.embedder().is_none() {
+                bail!(
+                    "a vector search needs an embedding model (`claude-memory models use MODEL`); \
+                     `--mode bm25` searches by full text"
+                );
+            }
             let results = engine.search(project, &req).await?;
             if json {
                 return output::print(true, &results.hits, |_| String::new());
             }
-            output::print(false, &results, output::search)
+            output::print(false, &results, |r| output::search(r, req.mode))
         }
         ProjectCommand::Validate(a) => {
             let m = engine.validate(project, a.id, a.helpful).await?;

@@ -65,13 +65,16 @@ fn one_line(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
-pub fn search(r: &SearchResults) -> String {
-    if r.hits.is_empty() {
-        return "no memories found".to_owned();
-    }
+/// Search results for a search `asked` in that mode; a search that fell
+/// back to full text says so.
+pub fn search(r: &SearchResults, asked: SearchMode) -> String {
     let mut s = String::new();
-    if r.mode == SearchMode::Bm25 {
+    if asked != SearchMode::Bm25 && r.mode == SearchMode::Bm25 {
         s.push_str("(full-text only: no embedding model is active)\n");
+    }
+    if r.hits.is_empty() {
+        s.push_str("no memories found");
+        return s;
     }
     for h in &r.hits {
         let vec = h.vector_similarity.map_or("   -".to_owned(), |v| format!("{v:.2}"));

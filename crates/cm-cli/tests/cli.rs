@@ -230,6 +230,24 @@ fn test_model_dir() -> PathBuf {
     dir
 }
 
+/// The note that a search fell back to full text appears only when it did;
+/// a search for nothing, and a vector search without a model, are refused.
+#[test]
+fn search_says_when_it_fell_back_to_full_text_and_needs_words() {
+    let env = Sandbox::new(BIN);
+    env.ok(&["save", "The nightly backup runs at two in the morning"]);
+    let note = "full-text only";
+    let asked_text = env.ok(&["search", "nightly backup", "--mode", "bm25"]);
+    assert!(asked_text.contains("nightly backup") && !asked_text.contains(note), "{asked_text}");
+    let fell_back = env.ok(&["search", "nightly backup"]);
+    assert!(fell_back.contains(note) && fell_back.contains("nightly backup"), "{fell_back}");
+    assert!(env.ok(&["search", "zebra", "--mode", "hybrid"]).contains(note));
+    let err = env.fails(&["search", "nightly backup", "--mode", "vector"]);
+    assert!(err.contains("needs an embedding model") && err.contains("--mode bm25"), "{err}");
+    let err = env.fails(&["search", "   "]);
+    assert!(err.contains("needs words") && err.lines().count() == 1, "{err}");
+}
+
 /// A configured model that cannot load (here: no ONNX Runtime) is one
 /// warning line, and the command still answers by full text.
 #[test]
