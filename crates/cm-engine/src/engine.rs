@@ -622,10 +622,28 @@ impl Engine {
     }
 
     /// Edits a memory; every field is redacted, and a memory whose content
-    /// or summary changed is embedded again.
+    /// or summary changed is embedded again. New content given without its
+    /// structure and summary is structured as a save would be (its type and
+    /// domain stay as they are or as the edit sets them).
     pub async fn update(&self, project: &Project, id: i64, mut patch: MemoryPatch) -> Result<Memory> {
         patch.redact();
         let store = self.store(project).await?;
+        if let Some(content) = &patch.content
+            && patch.structured.is_none()
+            && patch.summary.is_none()
+        {
+            let current = store.get(id).await?;
+            let mut new = NewMemory::new(content, current.source)?
+                .with_type(patch.memory_type.unwrap_or(current.memory_type))
+                .with_domain(patch.domain.clone().unwrap_or(current.domain));
+            // An edit is asked for: a structurer's rejection does not undo it.
+            let _ = self.structure_note(project, &mut new).await;
+            patch.structured = new.structured;
+            patch.summary = new.summary;
+            patch.keywords = Some(new.keywords);
+            // What the structurer wrote is stored too.
+            patch.redact();
+        }
         let memory = store.update(id, &patch).await?;
         if (patch.content.is_some() || patch.summary.is_some())
             && let Some((space, v)) =

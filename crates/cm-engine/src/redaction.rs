@@ -47,6 +47,9 @@ impl Redact for MemoryPatch {
         if let Some(tags) = &mut self.tags {
             found.labels(tags);
         }
+        if let Some(keywords) = &mut self.keywords {
+            found.labels(keywords);
+        }
         if let Some(domain) = &mut self.domain {
             found.domain(domain);
         }

@@ -398,6 +398,29 @@ async fn edits_are_redacted_re_embedded_and_validated() {
     assert!(f.engine.get(&f.a, id).await.unwrap().content.contains("nats"));
 }
 
+/// What was derived from the old text (structure, summary, keywords) goes
+/// with it: the edited memory is neither described nor found by words it
+/// no longer holds.
+#[tokio::test]
+async fn an_edit_restructures_the_memory_and_drops_the_old_texts_words() {
+    let f = fixture(true);
+    let id = save(&f, &f.a, note("The staging server listens on port 8443 behind nginx")).await;
+    let before = f.engine.get(&f.a, id).await.unwrap();
+    assert!(before.structured.as_deref().is_some_and(|s| s.contains("8443")), "{before:?}");
+    let patch = cm_engine::MemoryPatch {
+        content: Some("The staging server listens on port 9443 behind caddy".into()),
+        ..Default::default()
+    };
+    let m = f.engine.update(&f.a, id, patch).await.unwrap();
+    let derived = format!("{:?} {:?} {:?}", m.structured, m.summary, m.keywords);
+    assert!(derived.contains("9443") && !derived.contains("8443") && !derived.contains("nginx"), "{derived}");
+    let mut req = SearchRequest::new("nginx", 5);
+    req.mode = SearchMode::Bm25;
+    assert!(f.engine.search(&f.a, &req).await.unwrap().hits.is_empty(), "found by a word it no longer holds");
+    req.query = "caddy".into();
+    assert_eq!(ids(&f.engine.search(&f.a, &req).await.unwrap()), vec![id]);
+}
+
 /// Embeds like `HashEmbedder` until `budget` calls are used up, then fails:
 /// a model switch interrupted halfway.
 #[derive(Debug)]

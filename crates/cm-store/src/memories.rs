@@ -116,6 +116,8 @@ pub struct MemoryPatch {
     pub domain: Option<Domain>,
     /// New tags.
     pub tags: Option<Vec<String>>,
+    /// New keywords.
+    pub keywords: Option<Vec<String>>,
     /// New confidence (clamped).
     pub confidence: Option<f64>,
 }
@@ -354,8 +356,13 @@ impl Store {
 
     /// Applies an edit. Content changes recompute the content hash; the caller
     /// re-embeds (the old vector is removed so search never uses a stale one).
+    ///
+    /// New content takes the structure, summary and keywords given with it,
+    /// or none: those of the old text would describe what it no longer says
+    /// and keep it found by words it no longer holds.
     pub async fn update(&self, id: i64, patch: &MemoryPatch) -> Result<Memory> {
         let tags = patch.tags.as_deref().map(|t| normalize_labels("tags", t)).transpose()?;
+        let keywords = patch.keywords.as_deref().map(|k| normalize_labels("keywords", k)).transpose()?;
         let confidence = patch.confidence.map(clamp_confidence).transpose()?;
         if let Some(c) = &patch.content {
             cm_core::NewMemory::new(c, Source::Cli)?;
@@ -367,13 +374,14 @@ impl Store {
             "UPDATE memories SET
                  content = COALESCE(?2, content),
                  content_hash = COALESCE(?3, content_hash),
-                 structured = COALESCE(?4, structured),
-                 summary = COALESCE(?5, summary),
+                 structured = CASE WHEN ?2 IS NULL THEN COALESCE(?4, structured) ELSE ?4 END,
+                 summary = CASE WHEN ?2 IS NULL THEN COALESCE(?5, summary) ELSE ?5 END,
                  memory_type = COALESCE(?6, memory_type),
                  domain = COALESCE(?7, domain),
                  tags = COALESCE(?8, tags),
                  confidence = COALESCE(?9, confidence),
-                 updated_at = ?10
+                 updated_at = ?10,
+                 keywords = CASE WHEN ?2 IS NULL THEN COALESCE(?11, keywords) ELSE COALESCE(?11, '[]') END
              WHERE id = ?1",
         )
         .bind(id)
@@ -386,6 +394,7 @@ impl Store {
         .bind(tags.map(|t| serde_json::Value::from(t).to_string()))
         .bind(confidence)
         .bind(now_ms())
+        .bind(keywords.map(|k| serde_json::Value::from(k).to_string()))
         .execute(&mut *tx)
         .await?;
         if content.is_some() {

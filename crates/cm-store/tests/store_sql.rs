@@ -288,13 +288,27 @@ async fn update_patches_only_the_given_fields_and_reindexes_content() {
     let m = store.update(id, &patch).await.unwrap();
     assert_eq!(m.content, "Releases go through canary hosts");
     assert_eq!(m.content_hash, content_hash("Releases go through canary hosts"));
-    assert_eq!(m.summary.as_deref(), Some("Staging first"));
+    assert_eq!(m.summary, None, "the old text's summary went with it");
     assert_eq!(m.embedding_model, None, "new content needs a new vector");
     assert_eq!(store.count_missing_vectors(&space).await.unwrap(), 1);
     assert_eq!(store.space("test-model").await.unwrap().unwrap().vector_count, 0);
-    assert!(search_ids(&store, &request("staging", SearchMode::Bm25)).await.contains(&id), "summary");
+    assert!(search_ids(&store, &request("staging", SearchMode::Bm25)).await.is_empty());
     assert!(search_ids(&store, &request("cluster", SearchMode::Bm25)).await.is_empty());
     assert_eq!(search_ids(&store, &request("canary", SearchMode::Bm25)).await, [id]);
+
+    // New content with its own summary and keywords keeps them.
+    let patch = MemoryPatch {
+        content: Some("Releases go through canary hosts first".into()),
+        summary: Some("Canary first".into()),
+        keywords: Some(vec!["Rollout".into()]),
+        ..MemoryPatch::default()
+    };
+    let m = store.update(id, &patch).await.unwrap();
+    assert_eq!(
+        (m.summary.as_deref(), m.keywords.as_slice()),
+        (Some("Canary first"), &["rollout".to_owned()][..])
+    );
+    assert_eq!(search_ids(&store, &request("rollout", SearchMode::Bm25)).await, [id]);
 }
 
 #[tokio::test]
