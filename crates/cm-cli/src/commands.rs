@@ -383,7 +383,11 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                     }
                 })
                 .await?;
-            output::print(json, &report, import_summary)
+            output::print(json, &report, import_summary)?;
+            if report.imported.is_empty() && report.skipped == 0 && !report.failed.is_empty() {
+                bail!("nothing imported: every line failed (see above)");
+            }
+            Ok(())
         }
     }
 }

@@ -230,6 +230,22 @@ fn test_model_dir() -> PathBuf {
     dir
 }
 
+/// A file none of whose lines is a memory (a Markdown export, say) is an
+/// import that failed, by its exit status too; one with some is not.
+#[test]
+fn an_import_of_nothing_but_bad_lines_fails() {
+    let env = Sandbox::new(BIN);
+    let md = env.root.join("memories.md");
+    std::fs::write(&md, "# Memories\n\n- the build uses cargo\n").unwrap();
+    let out = env.run(&["import", md.to_str().unwrap(), "--format", "jsonl"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("failed 2") && stderr.contains("nothing imported"), "{stdout}{stderr}");
+    let mixed = env.root.join("mixed.jsonl");
+    std::fs::write(&mixed, "{\"content\": \"the build uses cargo\"}\nnot json\n").unwrap();
+    assert!(env.ok(&["import", mixed.to_str().unwrap(), "--format", "jsonl"]).contains("imported 1"));
+}
+
 /// The note that a search fell back to full text appears only when it did;
 /// a search for nothing, and a vector search without a model, are refused.
 #[test]
