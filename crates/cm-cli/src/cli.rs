@@ -173,12 +173,14 @@ pub enum ImportFormatArg {
 pub struct SaveArgs {
     /// The memory's text.
     pub text: String,
-    /// fact, decision, bug, pattern, context, preference or skill.
-    #[arg(long = "type", default_value = "context")]
-    pub memory_type: String,
-    /// Domain (e.g. frontend, backend, database, devops, testing, api, orm, memory, general).
-    #[arg(long, default_value = "general")]
-    pub domain: String,
+    /// fact, decision, bug, pattern, context, preference or skill (default: what the structurer
+    /// finds, else context).
+    #[arg(long = "type")]
+    pub memory_type: Option<String>,
+    /// Domain (e.g. frontend, backend, database, devops, testing, api, orm, memory, general;
+    /// default: what the structurer finds, else general).
+    #[arg(long)]
+    pub domain: Option<String>,
     /// Initial confidence, clamped to 0.3–0.9.
     #[arg(long, default_value_t = 0.7)]
     pub confidence: f64,

@@ -239,11 +239,14 @@ fn resolve_project(dir: Option<&Path>) -> Result<Project> {
 async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, json: bool) -> Result<()> {
     match command {
         ProjectCommand::Save(a) => {
-            let new = NewMemory::new(&a.text, Source::Cli)?
-                .with_type(a.memory_type.parse::<MemoryType>()?)
-                .with_domain(Domain::parse(&a.domain)?)
-                .with_confidence(a.confidence)?
-                .with_tags(&a.tags)?;
+            let mut new =
+                NewMemory::new(&a.text, Source::Cli)?.with_confidence(a.confidence)?.with_tags(&a.tags)?;
+            if let Some(t) = &a.memory_type {
+                new = new.with_type(t.parse::<MemoryType>()?);
+            }
+            if let Some(d) = &a.domain {
+                new = new.with_domain(Domain::parse(d)?);
+            }
             let outcome = engine.save(project, new).await?;
             output::print(json, &outcome, output::save)
         }

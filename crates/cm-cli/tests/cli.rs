@@ -230,6 +230,24 @@ fn test_model_dir() -> PathBuf {
     dir
 }
 
+/// A type or domain the person gives is kept, the defaults' names too;
+/// without one the structurer classifies the note.
+#[test]
+fn a_chosen_type_and_domain_are_kept_even_the_defaults() {
+    let env = Sandbox::new(BIN);
+    let note = "fixed the crash in the parser by adding a null check";
+    let chosen = env.json(&["save", note, "--type", "context", "--domain", "general"]);
+    let auto = env.json(&["save", &format!("{note} for empty input")]);
+    let shown = |id: &Value| env.json(&["show", &id.to_string()]);
+    let (chosen, auto) = (shown(&chosen["id"]), shown(&auto["id"]));
+    assert_eq!(
+        (chosen["type"].as_str(), chosen["domain"].as_str()),
+        (Some("context"), Some("general")),
+        "{chosen}"
+    );
+    assert_eq!(auto["type"], "bug", "the offline structurer classifies an unchosen type: {auto}");
+}
+
 /// A file none of whose lines is a memory (a Markdown export, say) is an
 /// import that failed, by its exit status too; one with some is not.
 #[test]

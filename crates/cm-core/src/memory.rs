@@ -290,6 +290,11 @@ pub struct NewMemory {
     pub source: Source,
     /// Session and transcript lines, for mined memories.
     pub provenance: Provenance,
+    /// Whether the caller chose the type ([`NewMemory::with_type`]): a
+    /// structurer only replaces a type nobody chose, the default included.
+    pub type_chosen: bool,
+    /// Whether the caller chose the domain ([`NewMemory::with_domain`]).
+    pub domain_chosen: bool,
 }
 
 impl NewMemory {
@@ -320,18 +325,22 @@ impl NewMemory {
             confidence: 0.7,
             source,
             provenance: Provenance::default(),
+            type_chosen: false,
+            domain_chosen: false,
         })
     }
 
     /// Sets the type.
     pub fn with_type(mut self, memory_type: MemoryType) -> Self {
         self.memory_type = memory_type;
+        self.type_chosen = true;
         self
     }
 
     /// Sets the domain.
     pub fn with_domain(mut self, domain: Domain) -> Self {
         self.domain = domain;
+        self.domain_chosen = true;
         self
     }
 

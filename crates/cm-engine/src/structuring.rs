@@ -25,9 +25,11 @@ impl Engine {
         if new.structured.is_some() || !cfg.enabled_for(new.source) {
             return Decision::Keep;
         }
-        // The caller's type and domain are hints unless they are the defaults.
-        let hint_type = (new.memory_type != MemoryType::Context).then_some(new.memory_type);
-        let hint_domain = (new.domain != Domain::general()).then(|| new.domain.clone());
+        // The caller's type and domain are hints when chosen (a default is
+        // only where a choice was not made).
+        let hint_type =
+            (new.type_chosen || new.memory_type != MemoryType::Context).then_some(new.memory_type);
+        let hint_domain = (new.domain_chosen || new.domain != Domain::general()).then(|| new.domain.clone());
         let timeout = Duration::from_millis(cfg.timeout_ms);
         let prompt = structuring_prompt(&new.content, hint_type, hint_domain.as_ref());
         let verdict = match self.ask_llm(project, LlmPurpose::Structure, prompt, timeout).await {

@@ -269,8 +269,10 @@ impl MemoryTools {
         self.call(&ctx, async move |project| {
             let build = || -> cm_core::Result<NewMemory> {
                 let mut new = NewMemory::new(&args.content, Source::Mcp)?
-                    .with_type(args.memory_type.unwrap_or(MemoryType::Context))
                     .with_confidence(args.confidence.unwrap_or(0.7))?;
+                if let Some(t) = args.memory_type {
+                    new = new.with_type(t);
+                }
                 if let Some(d) = args.domain.as_deref().filter(|d| !d.trim().is_empty()) {
                     new = new.with_domain(Domain::parse(d)?);
                 }
