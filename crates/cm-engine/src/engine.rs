@@ -1,6 +1,6 @@
 //! The engine handle.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use cm_core::{
@@ -834,9 +834,20 @@ impl Engine {
             report.imported.extend(part.imported);
             report.skipped += part.skipped;
             report.renumbered += part.renumbered;
+            report.placed.extend(part.placed);
             done += batch.len();
             progress(done, memories.len());
         }
+        // A superseded memory stays superseded: its link follows both ends
+        // to their ids here (the newer one may come later in the file).
+        let here: HashMap<i64, i64> = report.placed.iter().copied().collect();
+        let new: HashSet<i64> = report.imported.iter().copied().collect();
+        let links: Vec<(i64, i64)> = memories
+            .iter()
+            .filter_map(|m| Some((*here.get(&m.id)?, *here.get(&m.superseded_by?)?)))
+            .filter(|(id, _)| new.contains(id))
+            .collect();
+        store.link_superseded(&links).await?;
         Ok(report)
     }
 

@@ -287,3 +287,36 @@ async fn a_statement_holding_a_secret_stays_live_when_synced_again() {
     assert!(!live.archived && !live.content.contains(SECRET), "{live:?}");
     engine.close().await;
 }
+
+/// An export moved to another project keeps which memory superseded which,
+/// even when the ids there are taken and both are renumbered.
+#[tokio::test]
+async fn an_export_keeps_which_memory_superseded_which() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let engine = Engine::new(Config::default(), None);
+    let (from, to) = (Project::at(a.path()).unwrap(), Project::at(b.path()).unwrap());
+    let save = |p: &Project, text: &str| {
+        let (engine, p, text) = (engine.clone(), p.clone(), text.to_owned());
+        async move {
+            let new = cm_core::NewMemory::new(&text, Source::Cli).unwrap();
+            engine.save(&p, new).await.unwrap().id.unwrap()
+        }
+    };
+    let old = save(&from, "The staging database listens on port 5432").await;
+    let newer = save(&from, "The staging database moved to port 6543 in March").await;
+    engine.store(&from).await.unwrap().set_superseded(old, Some(newer)).await.unwrap();
+    // Ids 1 and 2 are taken in the other project.
+    save(&to, "Builds run on the self-hosted runners").await;
+    save(&to, "Release notes are written before tagging").await;
+
+    let export = engine.export(&from, cm_engine::ExportFormat::Jsonl).await.unwrap();
+    let report = engine.import(&to, &export, ImportFormat::Export, |_, _| {}).await.unwrap();
+    assert_eq!((report.imported.len(), report.renumbered), (2, 2), "{report:?}");
+    let all = engine
+        .list(&to, &ListFilter { archived: Some(false), ..ListFilter::default() }, 10, 0)
+        .await
+        .unwrap();
+    let find = |word: &str| all.iter().find(|m| m.content.contains(word)).unwrap();
+    assert_eq!(find("5432").superseded_by, Some(find("6543").id));
+    assert_eq!(find("6543").superseded_by, None);
+}

@@ -138,6 +138,11 @@ pub struct ImportReport {
     /// Lines refused, each with why (lenient formats; nothing of them is written).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed: Vec<ImportFailure>,
+    /// Each memory of the file that has an id there: that id and its id
+    /// here, whether imported or already present (to carry links between
+    /// memories over).
+    #[serde(skip)]
+    pub placed: Vec<(i64, i64)>,
 }
 
 /// A line an import could not take, and why.
@@ -429,6 +434,27 @@ impl Store {
         self.get(id).await
     }
 
+    /// Links imported memories to the memories that superseded them, `(id,
+    /// by)` each, in one transaction, leaving their times as imported; a
+    /// pair naming a memory that is gone is passed over.
+    pub async fn link_superseded(&self, links: &[(i64, i64)]) -> Result<()> {
+        if links.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for &(id, by) in links.iter().filter(|(id, by)| id != by) {
+            sqlx::query(
+                "UPDATE memories SET superseded_by = ?2 WHERE id = ?1 AND EXISTS (SELECT 1 FROM memories WHERE id = ?2)",
+            )
+            .bind(id)
+            .bind(by)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Marks memory `id` as superseded by the newer memory `by` (`Some`), or
     /// live again (`None`, the undo). A memory cannot supersede itself, and
     /// `by` must exist.
@@ -477,8 +503,11 @@ impl Store {
                     .bind(&hash)
                     .fetch_optional(&mut *tx)
                     .await?;
-            if exists.is_some() {
+            if let Some(here) = exists {
                 report.skipped += 1;
+                if m.id > 0 {
+                    report.placed.push((m.id, here));
+                }
                 continue;
             }
             let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM memories WHERE id = ?1")
@@ -513,6 +542,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             report.imported.push(id);
+            if m.id > 0 {
+                report.placed.push((m.id, id));
+            }
         }
         tx.commit().await?;
         Ok(report)
