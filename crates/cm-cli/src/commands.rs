@@ -219,9 +219,12 @@ async fn import_claude_code(
     })
 }
 
+/// The project a command works on: `--project DIR`'s (the project DIR lies
+/// in when it lies in one, so a subfolder never splits off a second store;
+/// else DIR itself), or the current directory's ([`find_project`]).
 fn resolve_project(dir: Option<&Path>) -> Result<Project> {
     let root = match dir {
-        Some(d) => d.to_owned(),
+        Some(d) => cm_engine::resolve_existing(d, true).unwrap_or_else(|| d.to_owned()),
         None => {
             let cwd = std::env::current_dir().context("cannot read the current directory")?;
             find_project(&cwd).with_context(|| {

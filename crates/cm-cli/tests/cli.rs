@@ -230,6 +230,19 @@ fn test_model_dir() -> PathBuf {
     dir
 }
 
+/// `--project` naming a folder inside a project works on that project rather
+/// than starting a second one there.
+#[test]
+fn project_option_inside_a_project_uses_that_project() {
+    let env = Sandbox::new(BIN);
+    env.ok(&["save", "The API is versioned in the URL path"]);
+    let sub = env.project.join("src/api");
+    std::fs::create_dir_all(&sub).unwrap();
+    env.ok(&["--project", sub.to_str().unwrap(), "save", "Handlers live in src/api/handlers"]);
+    assert!(!sub.join(".claude-memory").exists() && !env.project.join("src/.claude-memory").exists());
+    assert_eq!(env.json(&["list"]).as_array().unwrap().len(), 2);
+}
+
 /// A type or domain the person gives is kept, the defaults' names too;
 /// without one the structurer classifies the note.
 #[test]
