@@ -120,8 +120,9 @@ pub async fn run(command: ModelsCommand, json: bool, project: Option<&Path>) -> 
                     Some(_) => "; the running engine switched to it",
                     None => "",
                 };
+                let noun = if reembedded == 1 { "memory" } else { "memories" };
                 format!(
-                    "{id} is now the active embedding model (saved in {}); {reembedded} memories got new vectors{running}",
+                    "{id} is now the active embedding model (saved in {}); {reembedded} {noun} got new vectors{running}",
                     cm_server::launch::config_file(&home).display()
                 )
             })
@@ -226,6 +227,9 @@ async fn reembed_all_projects(id: &str, project: Option<&Path>) -> Result<u64> {
     let engine = cm_engine::Engine::with_registry(config, Some(std::sync::Arc::new(embedder)), registry);
     let mut total = 0;
     let count = roots.len();
+    // Progress rewrites one line for a person at a terminal; in a pipe or a
+    // log it would be control characters.
+    let watched = std::io::IsTerminal::is_terminal(&std::io::stderr());
     for (i, root) in roots.iter().enumerate() {
         let Ok(project) = cm_engine::Project::at(root) else { continue };
         if !project.db_path().exists() {
@@ -233,7 +237,7 @@ async fn reembed_all_projects(id: &str, project: Option<&Path>) -> Result<u64> {
         }
         let result = engine
             .reembed(&project, |done, n| {
-                if n > 0 {
+                if watched && n > 0 {
                     eprint!("\rproject {}/{count} {}: {done}/{n}\x1b[K", i + 1, root.display());
                 }
             })
@@ -244,7 +248,9 @@ async fn reembed_all_projects(id: &str, project: Option<&Path>) -> Result<u64> {
             Err(e) => eprintln!("\nwarning: {}: {e}", root.display()),
         }
     }
-    eprint!("\r\x1b[K");
+    if watched {
+        eprint!("\r\x1b[K");
+    }
     engine.close().await;
     Ok(total)
 }

@@ -414,8 +414,11 @@ fn models_install_from_a_local_copy_then_use_re_embeds_the_project() {
     let installed = env.json(&["models", "install", "all-minilm-l6-v2", "--from", src]);
     assert!(installed["state"].as_str().unwrap().contains("local build"), "{installed}");
 
-    let used = env.json(&["models", "use", "all-minilm-l6-v2"]);
+    let out = env.run(&["models", "use", "all-minilm-l6-v2", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let used: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(used["reembedded"], 3, "both projects: {used}");
+    assert!(!out.stderr.contains(&0x1b), "no terminal control characters in a pipe");
     let config = std::fs::read_to_string(env.cm_home.join("config.toml")).unwrap();
     assert!(config.contains("model = \"all-minilm-l6-v2\""), "{config}");
 
