@@ -117,6 +117,12 @@ fn doctor_checks_a_projects_wiring_and_says_when_claude_code_has_not_trusted_it(
     // Not set up: nothing to check for this folder yet.
     let (_, checks) = doctor(&env);
     assert!(!checks.contains_key("project: hooks"));
+    // A save makes it a project, used from the command line only: said, not failed.
+    env.ok(&["save", "The changelog is written before tagging"]);
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "project: setup"), "warn", "{:?}", checks.get("project: setup"));
+    assert!(!checks.contains_key("project: hooks") && !checks.contains_key("project: mcp"));
+    assert!(checks["project: setup"]["fix"].as_str().unwrap().contains("claude-memory setup"));
 
     let out = env.ok(&["setup"]);
     assert!(out.contains("not on your PATH"), "setup says it wrote the absolute path: {out}");

@@ -382,6 +382,21 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         checks.extend(team_check(root, &name("team")));
         return checks;
     }
+    let mcp = read_json(&root.join(".mcp.json"));
+    let server = mcp.as_ref().map(|m| m["mcpServers"]["claude-memory"].clone()).filter(|s| !s.is_null());
+    // A folder whose memory is used only from the command line (a save or
+    // an import made it a project) was never wired to Claude Code: that is
+    // worth saying, not a failure of what was set up.
+    if hooks.is_empty() && server.is_none() {
+        checks.push(check(
+            name("setup"),
+            Outcome::Warn,
+            "not set up for Claude Code: its memories are kept, but Claude Code neither gets nor saves them",
+            setup_fix,
+        ));
+        checks.extend(team_check(root, &name("team")));
+        return checks;
+    }
     checks.push(match (hooks.is_empty(), broken.first()) {
         (true, _) => check(
             name("hooks"),
@@ -398,8 +413,6 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         (false, None) => check(name("hooks"), Outcome::Ok, format!("{} hooks set up", hooks.len()), None),
     });
 
-    let mcp = read_json(&root.join(".mcp.json"));
-    let server = mcp.as_ref().map(|m| m["mcpServers"]["claude-memory"].clone()).filter(|s| !s.is_null());
     checks.push(match &server {
         None => check(name("mcp"), Outcome::Fail, "no claude-memory server in .mcp.json", setup_fix.clone()),
         Some(s) if !runnable(s["command"].as_str().unwrap_or(""), path_var) => check(
