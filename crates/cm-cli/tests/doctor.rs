@@ -169,6 +169,10 @@ fn models_use_switches_a_running_engine_and_doctor_sees_it() {
     assert!(!ok);
     assert_eq!(outcome(&checks, "engine"), "fail", "{:?}", checks["engine"]);
     assert!(checks["engine"]["fix"].as_str().unwrap().contains("reload"));
+    // The memory saved before there was a model has no vector from it: said, with the fix.
+    assert_eq!(outcome(&checks, "project: vectors"), "warn", "{:?}", checks.get("project: vectors"));
+    assert!(checks["project: vectors"]["detail"].as_str().unwrap().starts_with("1 memory has no vector"));
+    assert_eq!(checks["project: vectors"]["fix"], "claude-memory models use all-minilm-l6-v2");
     std::fs::write(env.cm_home.join("config.toml"), "# my settings\n").unwrap();
 
     let out = env.ok(&["models", "use", "all-minilm-l6-v2"]);
@@ -180,6 +184,7 @@ fn models_use_switches_a_running_engine_and_doctor_sees_it() {
     let (_, checks) = doctor(&env);
     assert_eq!(outcome(&checks, "engine"), "ok", "{:?}", checks["engine"]);
     assert_eq!(outcome(&checks, "model"), "ok", "{:?}", checks["model"]);
+    assert!(!checks.contains_key("project: vectors"), "every memory has its vector now");
 }
 
 #[test]

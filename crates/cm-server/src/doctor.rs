@@ -71,6 +71,9 @@ pub fn run_checks(
     let claude = ClaudeState::load();
     for root in projects.iter().filter(|p| p.join(cm_engine::DATA_DIR).is_dir()) {
         checks.extend(project_checks(root, &claude, path_var));
+        if let Some(model) = config.embedding.model.as_deref() {
+            checks.extend(vectors_check(root, model));
+        }
     }
     let ok = checks.iter().all(|c| c.outcome != Outcome::Fail);
     Report { ok, checks }
@@ -441,6 +444,41 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
     checks.push(trust_check(root, claude, &name("trust")));
     checks.extend(team_check(root, &name("team")));
     checks
+}
+
+/// Memories of the project without a vector from the active `model` (saved
+/// while no model could load, or before it was chosen): found by full text
+/// only until `models use` embeds them. Nothing when every memory has one.
+fn vectors_check(root: &Path, model: &str) -> Option<Check> {
+    let project = cm_engine::Project::at(root).ok().filter(|p| p.db_path().is_file())?;
+    let name = format!("{}: vectors", root.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+    let missing = tokio::runtime::Handle::current().block_on(async {
+        let engine = cm_engine::Engine::new(cm_core::Config::default(), None);
+        let missing = async {
+            let store = engine.store(&project).await?;
+            Ok::<_, cm_engine::Error>(match store.space(model).await? {
+                Some(space) => store.count_missing_vectors(&space).await?,
+                None => store.stats().await.map(|s| (s.total + s.archived) as u64)?,
+            })
+        }
+        .await;
+        engine.close().await;
+        missing
+    });
+    let missing = match missing {
+        Ok(0) => return None,
+        Ok(n) => n,
+        Err(e) => return Some(check(name, Outcome::Warn, format!("cannot count its vectors: {e}"), None)),
+    };
+    let noun = if missing == 1 { "memory has" } else { "memories have" };
+    Some(check(
+        name,
+        Outcome::Warn,
+        format!(
+            "{missing} {noun} no vector from {model} (saved while it could not load): found by full text only"
+        ),
+        Some(format!("claude-memory models use {model}")),
+    ))
 }
 
 /// A project linked to a team database: how its last sync went, from the
