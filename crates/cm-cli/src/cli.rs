@@ -193,8 +193,8 @@ pub struct SaveArgs {
 pub struct SearchArgs {
     /// What to look for.
     pub query: String,
-    /// Most results.
-    #[arg(long, default_value_t = 5)]
+    /// Most results (1 to 200).
+    #[arg(long, default_value_t = 5, value_parser = results_limit)]
     pub limit: usize,
     /// Only this type.
     #[arg(long = "type")]
@@ -202,8 +202,8 @@ pub struct SearchArgs {
     /// Only this domain.
     #[arg(long)]
     pub domain: Option<String>,
-    /// Only memories at least this confident.
-    #[arg(long)]
+    /// Only memories at least this confident (0 to 1).
+    #[arg(long, value_parser = unit_interval)]
     pub min_confidence: Option<f64>,
     /// Include archived memories.
     #[arg(long)]
@@ -400,4 +400,21 @@ pub enum Mode {
     Hybrid,
     Vector,
     Bm25,
+}
+
+/// A number of results a search can give: 1 to `SearchRequest::MAX_LIMIT`.
+fn results_limit(s: &str) -> Result<usize, String> {
+    let max = cm_core::SearchRequest::MAX_LIMIT;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("must be a whole number from 1 to {max}")),
+    }
+}
+
+/// A confidence bound: a number from 0 to 1.
+fn unit_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err("must be a number from 0 to 1".to_owned()),
+    }
 }

@@ -293,6 +293,12 @@ fn search_says_when_it_fell_back_to_full_text_and_needs_words() {
     assert!(err.contains("needs an embedding model") && err.contains("--mode bm25"), "{err}");
     let err = env.fails(&["search", "   "]);
     assert!(err.contains("needs words") && err.lines().count() == 1, "{err}");
+    for (flag, value) in
+        [("--limit", "0"), ("--limit", "201"), ("--min-confidence", "NaN"), ("--min-confidence", "2")]
+    {
+        let err = env.fails(&["search", "nightly backup", flag, value]);
+        assert!(err.contains(flag) && err.contains("must be"), "{flag} {value}: {err}");
+    }
 }
 
 /// A configured model that cannot load (here: no ONNX Runtime) is one
