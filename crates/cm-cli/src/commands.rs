@@ -306,6 +306,12 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
                     format!("memory {id} deleted")
                 })
             } else {
+                // What needs nothing is said so and not written (a write would
+                // also queue the memory for the team as if it had changed).
+                let m = engine.get(project, id).await?;
+                if m.archived {
+                    return output::print(json, &m, |m| format!("memory {} is already archived", m.id));
+                }
                 let m = engine.set_archived(project, id, true).await?;
                 output::print(json, &m, |m| {
                     format!("memory {} archived (restore with `claude-memory restore {}`)", m.id, m.id)
@@ -313,10 +319,20 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
             }
         }
         ProjectCommand::Restore { id } => {
+            let m = engine.get(project, id).await?;
+            if !m.archived {
+                return output::print(json, &m, |m| {
+                    format!("memory {} is not archived: nothing to restore", m.id)
+                });
+            }
             let m = engine.set_archived(project, id, false).await?;
             output::print(json, &m, |m| format!("memory {} restored", m.id))
         }
         ProjectCommand::Unsupersede { id } => {
+            let m = engine.get(project, id).await?;
+            if m.superseded_by.is_none() {
+                return output::print(json, &m, |m| format!("memory {} is not superseded: it is live", m.id));
+            }
             let m = engine.unsupersede(project, id).await?;
             output::print(json, &m, |m| format!("memory {} is live again", m.id))
         }
@@ -324,6 +340,10 @@ async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, j
         ProjectCommand::Unshare { id } => crate::team::share(engine, project, id, false, json).await,
         ProjectCommand::Team(command) => crate::team::run(engine, project, command, json).await,
         ProjectCommand::Confirm { id } => {
+            let m = engine.get(project, id).await?;
+            if m.stale.is_none() {
+                return output::print(json, &m, |m| format!("memory {} is not flagged stale", m.id));
+            }
             let m = engine.confirm_fresh(project, id).await?;
             output::print(json, &m, |m| format!("memory {} confirmed: not stale", m.id))
         }

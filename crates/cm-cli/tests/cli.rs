@@ -52,7 +52,15 @@ fn delete_archives_restore_brings_back_purge_removes() {
         .as_i64()
         .unwrap()
         .to_string();
+    // Asked of a memory that needs none of it: said so, and nothing written.
+    let before = env.json(&["show", &id])["updated_at"].clone();
+    assert!(before.is_i64(), "{before}");
+    assert!(env.ok(&["restore", &id]).contains("not archived: nothing to restore"));
+    assert!(env.ok(&["unsupersede", &id]).contains("not superseded"));
+    assert!(env.ok(&["confirm", &id]).contains("not flagged stale"));
+    assert_eq!(env.json(&["show", &id])["updated_at"], before);
     env.ok(&["delete", &id]);
+    assert!(env.ok(&["delete", &id]).contains("already archived"));
     assert!(env.json(&["search", "staging database fridays"]).as_array().unwrap().is_empty());
     assert_eq!(env.json(&["list", "--archived"]).as_array().unwrap().len(), 1);
     env.ok(&["restore", &id]);
