@@ -214,11 +214,12 @@ pub struct SearchArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("verdict").required(true).args(["helpful", "unhelpful"])))]
 pub struct ValidateArgs {
     /// Memory id.
     pub id: i64,
     /// The memory helped (+0.1 confidence).
-    #[arg(long, conflicts_with = "unhelpful", required_unless_present = "unhelpful")]
+    #[arg(long)]
     pub helpful: bool,
     /// The memory did not help (−0.05 confidence).
     #[arg(long)]

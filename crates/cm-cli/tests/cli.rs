@@ -160,7 +160,8 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     assert!(err.contains("confidence"), "{err}");
     assert_eq!(env.json(&["stats"])["total"], 0);
     let err = env.fails(&["validate", "1"]);
-    assert!(err.contains("--helpful") || err.contains("required"), "{err}");
+    assert!(err.contains("--helpful|--unhelpful"), "both choices are named: {err}");
+    assert!(env.fails(&["validate", "1", "--helpful", "--unhelpful"]).contains("cannot be used with"));
 }
 
 #[test]

@@ -417,20 +417,25 @@ impl Store {
 
     /// Archives (`true`) or restores (`false`) a memory. Archived memories are
     /// kept, listed on request, and left out of search.
+    /// A memory already in that state is left as it is: no new
+    /// `updated_at`, nothing queued for the team.
     pub async fn set_archived(&self, id: i64, archived: bool) -> Result<Memory> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query("UPDATE memories SET archived = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(id)
-            .bind(archived as i64)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(
+            "UPDATE memories SET archived = ?2, updated_at = ?3 WHERE id = ?1 AND archived <> ?2",
+        )
+        .bind(id)
+        .bind(archived as i64)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if n == 0 {
-            return Err(Error::NotFound(id));
+            ensure_exists(&mut tx, id).await?;
+        } else {
+            sync_metadata(&mut tx, id).await?;
+            tx.commit().await?;
         }
-        sync_metadata(&mut tx, id).await?;
-        tx.commit().await?;
         self.get(id).await
     }
 

@@ -380,6 +380,14 @@ async fn archive_restore_and_purge_reach_search_and_injections() {
 
     let m = store.set_archived(id, true).await.unwrap();
     assert!(m.archived);
+    tick().await;
+    let again = store.set_archived(id, true).await.unwrap();
+    assert_eq!(
+        (again.archived, again.updated_at),
+        (true, m.updated_at),
+        "nothing to change, nothing written"
+    );
+    assert!(matches!(store.set_archived(999, true).await, Err(Error::NotFound(999))));
     assert!(search_ids(&store, &nightly).await.is_empty(), "archived memories are not searched");
     let with_archived = SearchRequest { include_archived: true, ..nightly.clone() };
     assert_eq!(search_ids(&store, &with_archived).await, [id]);
