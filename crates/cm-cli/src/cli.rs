@@ -171,7 +171,7 @@ pub enum ImportFormatArg {
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
-    /// The memory's text.
+    /// The memory's text (`-`: read it from stdin).
     pub text: String,
     /// fact, decision, bug, pattern, context, preference or skill (default: what the structurer
     /// finds, else context).

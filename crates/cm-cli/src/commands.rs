@@ -242,8 +242,12 @@ fn resolve_project(dir: Option<&Path>) -> Result<Project> {
 async fn dispatch(engine: &Engine, project: &Project, command: ProjectCommand, json: bool) -> Result<()> {
     match command {
         ProjectCommand::Save(a) => {
+            let text = match a.text.as_str() {
+                "-" => read_bounded(std::io::stdin().lock(), "stdin")?,
+                _ => a.text.clone(),
+            };
             let mut new =
-                NewMemory::new(&a.text, Source::Cli)?.with_confidence(a.confidence)?.with_tags(&a.tags)?;
+                NewMemory::new(&text, Source::Cli)?.with_confidence(a.confidence)?.with_tags(&a.tags)?;
             if let Some(t) = &a.memory_type {
                 new = new.with_type(t.parse::<MemoryType>()?);
             }

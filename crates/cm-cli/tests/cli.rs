@@ -45,6 +45,17 @@ fn save_search_validate_show_round_trip() {
     assert!(env.ok(&["search", "anthropic"]).contains(&format!("#{id}")));
 }
 
+/// `save -` takes the memory's text from stdin, as `import -` takes a file.
+#[test]
+fn save_reads_the_text_from_stdin_when_given_a_dash() {
+    let env = Sandbox::new(BIN);
+    let out = env.run_with_input(&["save", "-", "--json"], "The release branch is cut on Mondays\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"].to_string();
+    assert_eq!(env.json(&["show", &id])["content"], "The release branch is cut on Mondays");
+    assert_eq!(env.run_with_input(&["save", "-"], "  \n").status.code(), Some(1), "empty stdin is refused");
+}
+
 #[test]
 fn delete_archives_restore_brings_back_purge_removes() {
     let env = Sandbox::new(BIN);
