@@ -862,7 +862,7 @@ impl Engine {
         };
         let store = self.store(project).await?;
         let space = store.ensure_space(embedder.model_id(), embedder.dimension()).await?;
-        let total = store.count_missing_vectors(&space).await?;
+        let total = store.count_missing_vectors(&space.model_id).await?;
         let mut done = 0u64;
         progress(done, total);
         let mut after = 0;
@@ -888,11 +888,7 @@ impl Engine {
     /// (what [`Engine::reembed`] would embed); 0 without a model.
     pub async fn missing_vectors(&self, project: &Project) -> Result<u64> {
         let Some(embedder) = self.embedder() else { return Ok(0) };
-        let store = self.store(project).await?;
-        match store.space(embedder.model_id()).await? {
-            Some(space) => Ok(store.count_missing_vectors(&space).await?),
-            None => Ok(store.stats().await.map(|s| (s.total + s.archived) as u64)?),
-        }
+        Ok(self.store(project).await?.count_missing_vectors(embedder.model_id()).await?)
     }
 
     /// Embeds the given memories (used after an import).

@@ -455,11 +455,7 @@ fn vectors_check(root: &Path, model: &str) -> Option<Check> {
     let missing = tokio::runtime::Handle::current().block_on(async {
         let engine = cm_engine::Engine::new(cm_core::Config::default(), None);
         let missing = async {
-            let store = engine.store(&project).await?;
-            Ok::<_, cm_engine::Error>(match store.space(model).await? {
-                Some(space) => store.count_missing_vectors(&space).await?,
-                None => store.stats().await.map(|s| (s.total + s.archived) as u64)?,
-            })
+            Ok::<_, cm_engine::Error>(engine.store(&project).await?.count_missing_vectors(model).await?)
         }
         .await;
         engine.close().await;

@@ -567,10 +567,11 @@ impl Store {
         Ok(rows)
     }
 
-    /// How many memories (archived included) have no vector in `space`.
-    pub async fn count_missing_vectors(&self, space: &Space) -> Result<u64> {
+    /// How many memories (archived included) have no vector from model
+    /// `model_id`: all of them while it has no space here.
+    pub async fn count_missing_vectors(&self, model_id: &str) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM memories WHERE embedding_model IS NOT ?1")
-            .bind(&space.model_id)
+            .bind(model_id)
             .fetch_one(self.pool())
             .await?;
         Ok(n as u64)

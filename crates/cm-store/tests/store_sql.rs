@@ -290,7 +290,7 @@ async fn update_patches_only_the_given_fields_and_reindexes_content() {
     assert_eq!(m.content_hash, content_hash("Releases go through canary hosts"));
     assert_eq!(m.summary, None, "the old text's summary went with it");
     assert_eq!(m.embedding_model, None, "new content needs a new vector");
-    assert_eq!(store.count_missing_vectors(&space).await.unwrap(), 1);
+    assert_eq!(store.count_missing_vectors(&space.model_id).await.unwrap(), 1);
     assert_eq!(store.space("test-model").await.unwrap().unwrap().vector_count, 0);
     assert!(search_ids(&store, &request("staging", SearchMode::Bm25)).await.is_empty());
     assert!(search_ids(&store, &request("cluster", SearchMode::Bm25)).await.is_empty());
@@ -450,7 +450,7 @@ async fn vector_search_orders_by_cosine_similarity_exactly_and_through_the_coars
     let no_vector = save(&store, note("No vector yet")).await;
     let space = store.space("test-model").await.unwrap().unwrap();
     assert_eq!(space.vector_count, 4);
-    assert_eq!(store.count_missing_vectors(&space).await.unwrap(), 1);
+    assert_eq!(store.count_missing_vectors(&space.model_id).await.unwrap(), 1);
     let missing = store.missing_vectors(&space, 0, 10).await.unwrap();
     assert_eq!((missing.len(), missing[0].id, missing[0].content.as_str()), (1, no_vector, "No vector yet"));
     assert!(store.missing_vectors(&space, no_vector, 10).await.unwrap().is_empty(), "none after it");
@@ -632,14 +632,14 @@ async fn a_batch_of_vectors_is_written_at_once_passing_over_deleted_memories() {
     let wrong = [(a, va.as_slice()), (b, &[1.0; 4][..])];
     assert!(matches!(store.set_vectors(&space, &wrong).await, Err(Error::Dimension { .. })));
     assert_eq!(
-        store.count_missing_vectors(&space).await.unwrap(),
+        store.count_missing_vectors(&space.model_id).await.unwrap(),
         2,
         "a bad vector writes none of the batch"
     );
 
     let batch = [(a, va.as_slice()), (gone, va.as_slice()), (b, vb.as_slice())];
     assert_eq!(store.set_vectors(&space, &batch).await.unwrap(), 2);
-    assert_eq!(store.count_missing_vectors(&space).await.unwrap(), 0);
+    assert_eq!(store.count_missing_vectors(&space.model_id).await.unwrap(), 0);
     assert_eq!(store.space("model-a").await.unwrap().unwrap().vector_count, 2);
     let mut req = request("", SearchMode::Vector);
     req.limit = 1;
