@@ -222,13 +222,19 @@ pub const PLUGIN_NAME: &str = "project-memory";
 /// Whether the [`PLUGIN_NAME`] plugin is enabled for `project` (in the
 /// user's settings or the project's), from any marketplace.
 pub fn plugin_enabled(user: &ClaudeUserFiles, project: Option<&Path>) -> bool {
+    enabled_plugin(user, project).is_some()
+}
+
+/// The id (`name@marketplace`) under which the [`PLUGIN_NAME`] plugin is
+/// enabled for `project`, or for every project with `None`.
+pub fn enabled_plugin(user: &ClaudeUserFiles, project: Option<&Path>) -> Option<String> {
     let mut files = vec![user.settings.clone()];
     if let Some(root) = project {
         files.push(root.join(".claude/settings.json"));
         files.push(root.join(".claude/settings.local.json"));
     }
     // The most specific file that mentions the plugin decides.
-    let mut enabled = false;
+    let mut enabled = None;
     for file in files {
         let Some(settings) = std::fs::read_to_string(&file)
             .ok()
@@ -239,12 +245,21 @@ pub fn plugin_enabled(user: &ClaudeUserFiles, project: Option<&Path>) -> bool {
         if let Some(plugins) = settings["enabledPlugins"].as_object() {
             for (id, on) in plugins {
                 if id.split('@').next() == Some(PLUGIN_NAME) {
-                    enabled = on.as_bool() == Some(true);
+                    enabled = (on.as_bool() == Some(true)).then(|| id.clone());
                 }
             }
         }
     }
     enabled
+}
+
+/// What an uninstall cannot take out: the plugin, which Claude Code
+/// installed and removes.
+fn plugin_note(id: &str) -> String {
+    format!(
+        "the {id} plugin is still enabled and keeps giving Claude Code claude-memory's hooks and \
+         MCP server: `claude plugin uninstall {id}` removes it"
+    )
 }
 
 /// What to set up or remove, and where.
@@ -478,8 +493,11 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
         Some(files) => Some(files.clone()),
         None => ClaudeUserFiles::from_env().ok(),
     };
-    let by_plugin = operation == Operation::Setup
-        && user_files.is_some_and(|u| plugin_enabled(&u, project.as_ref().map(Project::root)));
+    let plugin = user_files.and_then(|u| enabled_plugin(&u, project.as_ref().map(Project::root)));
+    let by_plugin = operation == Operation::Setup && plugin.is_some();
+    if let Some(id) = plugin.filter(|_| operation == Operation::Uninstall) {
+        notes.push(plugin_note(&id));
+    }
     let file_operation = if by_plugin {
         notes.push(format!(
             "the {PLUGIN_NAME} plugin provides the hooks and the MCP server: setup adds no second copy of them"

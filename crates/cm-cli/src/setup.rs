@@ -236,16 +236,20 @@ fn uninstall_all(project: Option<&Path>, dry_run: bool, purge: bool, json: bool)
         }
     }
     let data_dirs = with_data.iter().map(|root| root.join(".claude-memory")).collect();
+    // What each scope could not take out (the plugin), said once.
+    let mut notes: Vec<String> = Vec::new();
+    for note in reports.iter_mut().flat_map(|r| r.notes.drain(..)) {
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
     // Not Claude Code's wiring, but what else keeps claude-memory running.
-    let notes = crate::autostart::installed_file()
-        .map(|file| {
-            format!(
-                "the engine still starts at login ({}): `claude-memory service uninstall` stops that",
-                file.display()
-            )
-        })
-        .into_iter()
-        .collect();
+    notes.extend(crate::autostart::installed_file().map(|file| {
+        format!(
+            "the engine still starts at login ({}): `claude-memory service uninstall` stops that",
+            file.display()
+        )
+    }));
     let result = UninstallAll { dry_run, reports, data_dirs, purged: purge, notes };
     output::print(json, &result, render_all)
 }

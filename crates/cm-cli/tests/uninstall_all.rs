@@ -90,6 +90,32 @@ fn uninstall_all_mentions_a_service_still_starting_the_engine() {
     assert!(unit.exists(), "uninstall --all leaves the service to `service uninstall`");
 }
 
+/// The plugin is Claude Code's to remove: an uninstall that leaves it
+/// enabled says so, once, with the command, instead of "nothing to remove".
+#[test]
+fn uninstall_names_the_plugin_it_leaves_running() {
+    let (env, _) = set_up();
+    let settings = env.home.join(".claude/settings.json");
+    let mut user: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    user["enabledPlugins"] = serde_json::json!({"project-memory@project-memory": true});
+    std::fs::write(&settings, user.to_string()).unwrap();
+    let note = "note: the project-memory@project-memory plugin is still enabled";
+    let command = "`claude plugin uninstall project-memory@project-memory`";
+
+    let one = env.ok(&["uninstall"]);
+    assert!(one.contains(note) && one.contains(command), "{one}");
+    let all = env.ok(&["uninstall", "--all"]);
+    assert_eq!(all.matches(note).count(), 1, "{all}");
+    assert!(all.contains(command), "{all}");
+    let again = env.ok(&["uninstall", "--all"]);
+    assert_eq!(again.matches(note).count(), 1, "{again}");
+    assert!(
+        std::fs::read_to_string(&settings).unwrap().contains("project-memory@project-memory"),
+        "left to Claude Code"
+    );
+}
+
 #[test]
 fn one_unreadable_file_fails_uninstall_all_before_anything_changes() {
     let (env, other) = set_up();
