@@ -42,6 +42,7 @@
 
 mod diff;
 mod error;
+mod git_exclude;
 mod json;
 
 use std::io::Write as _;
@@ -469,6 +470,10 @@ struct Target {
     parts: Vec<Part>,
     /// Created owner-only: the global configuration also holds account data.
     private: bool,
+    /// Where the copy of its previous contents goes: a project's files are
+    /// backed up in its data folder (git-ignored), not beside themselves in
+    /// the work tree; the user's files beside themselves.
+    backup_dir: Option<PathBuf>,
 }
 
 /// A file's computed change, not yet made.
@@ -553,6 +558,9 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
             diff: plan.diff,
         });
     }
+    if let Some(p) = project.as_ref().filter(|_| !options.dry_run && options.scope != Scope::User) {
+        notes.extend(keep_out_of_git(p.root(), options.scope, &files)?);
+    }
     Ok(SetupReport {
         operation,
         scope: options.scope,
@@ -565,8 +573,44 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
     })
 }
 
+/// Keeps the personal files this run created in the project out of git,
+/// and forgets those it removed (see `git_exclude`): the local settings
+/// always, `.mcp.json` when it is personal (not a shared setup's). A note
+/// when files were newly kept out.
+fn keep_out_of_git(root: &Path, scope: Scope, files: &[FileReport]) -> Result<Option<String>> {
+    let personal: &[&str] = match scope {
+        Scope::Local => &[".claude/settings.local.json", ".mcp.json"],
+        _ => &[".claude/settings.local.json"],
+    };
+    let pattern = |file: &str| format!("/{file}");
+    let with = |action: FileAction| -> Vec<String> {
+        personal
+            .iter()
+            .filter(|file| files.iter().any(|f| f.path == root.join(file) && f.action == action))
+            .map(|file| pattern(file))
+            .collect()
+    };
+    let (created, removed) = (with(FileAction::Created), with(FileAction::Removed));
+    let (add, gone): (Vec<&str>, Vec<&str>) =
+        (created.iter().map(String::as_str).collect(), removed.iter().map(String::as_str).collect());
+    let changed = git_exclude::update(root, &add, &gone)?;
+    Ok((changed && !created.is_empty()).then(|| {
+        let names: Vec<&str> = created.iter().map(|p| p.trim_start_matches('/')).collect();
+        format!(
+            "{} kept out of git (.git/info/exclude): they name this machine's path to claude-memory",
+            names.join(" and ")
+        )
+    }))
+}
+
 fn targets(options: &SetupOptions, project: Option<&Project>) -> Result<Vec<Target>> {
-    let target = |path: PathBuf, parts: &[Part]| Target { path, parts: parts.to_vec(), private: false };
+    let backup_dir = project.map(|p| p.data_dir().join("backups"));
+    let target = |path: PathBuf, parts: &[Part]| Target {
+        path,
+        parts: parts.to_vec(),
+        private: false,
+        backup_dir: backup_dir.clone(),
+    };
     let root = || {
         project
             .map(Project::root)
@@ -593,10 +637,14 @@ fn targets(options: &SetupOptions, project: Option<&Project>) -> Result<Vec<Targ
                 Some(files) => files.clone(),
                 None => ClaudeUserFiles::from_env()?,
             };
-            vec![
-                target(files.settings, &[Part::Hooks]),
-                Target { path: files.global_config, parts: vec![Part::McpServer], private: true },
-            ]
+            // Backed up beside themselves: a project's data folder is no place for them.
+            let user = |path: PathBuf, part: Part, private: bool| Target {
+                path,
+                parts: vec![part],
+                private,
+                backup_dir: None,
+            };
+            vec![user(files.settings, Part::Hooks, false), user(files.global_config, Part::McpServer, true)]
         }
     })
 }
@@ -676,7 +724,15 @@ fn apply(plan: &Plan) -> Result<Option<PathBuf>> {
         Some(_) => {
             let mut name = path.file_name().unwrap_or_default().to_owned();
             name.push(BACKUP_SUFFIX);
-            let backup = path.with_file_name(name);
+            // In the project's data folder when it has one (an uninstall
+            // never makes one), else beside the file.
+            let backup = match plan.target.backup_dir.as_deref() {
+                Some(dir) if dir.parent().is_some_and(Path::is_dir) => {
+                    std::fs::create_dir_all(dir).map_err(|e| io(format!("creating {}", dir.display()), e))?;
+                    dir.join(name)
+                }
+                _ => path.with_file_name(name),
+            };
             std::fs::copy(path, &backup)
                 .map_err(|e| io(format!("backing up {} to {}", path.display(), backup.display()), e))?;
             Some(backup)

@@ -362,7 +362,8 @@ fn realistic_files_keep_everything_else_and_uninstall_restores_them_byte_for_byt
     let settings_report = file(&report, &settings_path);
     assert_eq!(settings_report.action, FileAction::Updated);
     let backup = settings_report.backup.clone().unwrap();
-    assert_eq!(backup, dir.path(".claude/settings.local.json.claude-memory.bak"));
+    // In the project's (git-ignored) data folder, not in the work tree.
+    assert_eq!(backup, dir.path(".claude-memory/backups/settings.local.json.claude-memory.bak"));
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), SETTINGS_LOCAL);
     assert_eq!(
         std::fs::read_to_string(file(&report, &dir.path(".mcp.json")).backup.clone().unwrap()).unwrap(),
@@ -758,6 +759,32 @@ fn a_binary_not_on_the_path_is_written_by_its_absolute_path_and_recognised_later
         !dir.path(".claude/settings.local.json").exists()
             || !dir.read(".claude/settings.local.json").contains("hook")
     );
+}
+
+/// A personal setup's files name this machine's path: kept out of git in
+/// the clone's own exclusions (never the team's `.gitignore`), which an
+/// uninstall takes back; a shared setup's files are the team's to commit.
+#[test]
+fn a_personal_setup_keeps_its_files_out_of_git_and_uninstall_takes_that_back() {
+    let dir = Dir::new();
+    dir.write(".git/info/exclude", "# git's own comment\n*.swp\n");
+    let report = setup(&dir.options(Scope::Local)).unwrap();
+    let exclude = dir.read(".git/info/exclude");
+    assert!(exclude.starts_with("# git's own comment\n*.swp\n"), "{exclude}");
+    assert!(exclude.contains("\n/.claude/settings.local.json\n/.mcp.json\n"), "{exclude}");
+    assert!(report.notes.iter().any(|n| n.contains("kept out of git")), "{:?}", report.notes);
+    setup(&dir.options(Scope::Local)).unwrap();
+    assert_eq!(dir.read(".git/info/exclude"), exclude, "a second setup adds nothing");
+
+    uninstall(&dir.options(Scope::Local)).unwrap();
+    assert_eq!(dir.read(".git/info/exclude"), "# git's own comment\n*.swp\n");
+    for leftover in [".mcp.json.claude-memory.bak", ".claude/settings.local.json.claude-memory.bak"] {
+        assert!(!dir.path(leftover).exists(), "{leftover} left in the work tree");
+    }
+
+    setup(&dir.options(Scope::Shared)).unwrap();
+    let exclude = dir.read(".git/info/exclude");
+    assert!(exclude.contains("/.claude/settings.local.json") && !exclude.contains("/.mcp.json"), "{exclude}");
 }
 
 #[test]
