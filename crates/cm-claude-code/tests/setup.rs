@@ -840,9 +840,10 @@ fn the_plugin_registers_exactly_the_hooks_setup_does() {
             hook["command"],
             // The installed program straight from the shell Claude Code runs
             // the command in, the plugin's wrapper (which also looks outside
-            // the PATH) only when that fails.
+            // the PATH) only when that fails, without the shell's "not
+            // found" in the transcript (the hook itself never writes there).
             format!(
-                "claude-memory hook {0} || \"${{CLAUDE_PLUGIN_ROOT}}/bin/claude-memory-hook\" {0}",
+                "claude-memory hook {0} 2>/dev/null || \"${{CLAUDE_PLUGIN_ROOT}}/bin/claude-memory-hook\" {0}",
                 spec.event
             ),
             "{}",
