@@ -456,6 +456,16 @@ pub struct Memory {
     pub stale: Option<Stale>,
 }
 
+impl Memory {
+    /// Whether it reads like an instruction to the model: tagged so when
+    /// saved, or edited into one since. Its text never reaches Claude (no
+    /// hook injects it, the MCP tools withhold it) until a person reviews it.
+    pub fn quarantined(&self) -> bool {
+        self.tags.iter().any(|t| t == crate::text::QUARANTINE_TAG)
+            || crate::text::instruction_like(&self.content).is_some()
+    }
+}
+
 /// Why a memory may be out of date: a file of the project it names was
 /// deleted or renamed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -744,8 +744,7 @@ pub fn subagent_session(session_id: &str, agent_id: &str) -> String {
 /// since), which waits on the dashboard for a person's review, and not one
 /// superseded by a newer memory.
 fn injectable(m: &Memory) -> bool {
-    let quarantined = m.tags.iter().any(|t| t == cm_core::text::QUARANTINE_TAG)
-        || cm_core::text::instruction_like(&m.content).is_some();
+    let quarantined = m.quarantined();
     if quarantined {
         tracing::debug!(memory = m.id, "not injected: it reads like an instruction to the model");
     }

@@ -273,7 +273,7 @@ async fn mcp_tools_answer_for_the_named_project_only() {
         assert_eq!(contents(tool_ok(&m), "memories"), [want], "project {project}");
         // Ids are per project: #1 is each one's own memory.
         let m = env.client.mcp_call("/mcp", &extra, "memory_get", json!({ "id": 1 })).await;
-        assert_eq!(tool_ok(&m)["content"], want);
+        assert_eq!(tool_ok(&m)["memory"]["content"], want);
     }
     // The project as a query parameter.
     let m =
