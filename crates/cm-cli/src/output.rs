@@ -65,6 +65,20 @@ fn one_line(text: &str, max: usize) -> String {
     format!("{cut}…")
 }
 
+/// A memory's text on one line of a list. A quarantined memory's is
+/// withheld (these lines reach Claude too, through the plugin's status
+/// command or its own shell calls); `show` prints it for its review.
+fn listed_text(m: &Memory) -> String {
+    if m.quarantined() {
+        format!(
+            "(quarantined: it reads like an instruction to the model; `claude-memory show {}` to review it)",
+            m.id
+        )
+    } else {
+        one_line(&m.content, 80)
+    }
+}
+
 /// Search results for a search `asked` in that mode; a search that fell
 /// back to full text says so.
 pub fn search(r: &SearchResults, asked: SearchMode) -> String {
@@ -85,7 +99,7 @@ pub fn search(r: &SearchResults, asked: SearchMode) -> String {
             h.score,
             h.memory.memory_type,
             h.memory.domain,
-            one_line(&h.memory.content, 80)
+            listed_text(&h.memory)
         ));
     }
     s
@@ -105,7 +119,7 @@ pub fn memory_table(list: &[Memory]) -> String {
                 m.domain,
                 if m.archived { " (archived)" } else { "" },
                 superseded(m),
-                one_line(&m.content, 80)
+                listed_text(m)
             )
         })
         .collect::<Vec<_>>()
