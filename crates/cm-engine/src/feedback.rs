@@ -19,8 +19,10 @@
 //!   about the same thing: it names the command or file, or shares
 //!   [`WARNED_SHARED_WORDS`] meaningful words with the command and error.
 //! - **ignored** ([`IGNORED`]): at `SessionEnd`, a memory naming a command
-//!   or file to use, injected into at least [`IGNORED_AFTER`]
-//!   conversations, and never found followed nor warned anywhere.
+//!   or file to use, injected for what was asked into at least
+//!   [`IGNORED_AFTER`] conversations, and never found followed nor warned
+//!   anywhere. A session's opening briefing does not count: it brings the
+//!   project's best memories whatever the session is about.
 //!
 //! Bounded three ways: each kind at most once per memory and conversation
 //! (a unique index), so one session moves a memory by at most
@@ -216,7 +218,10 @@ impl Engine {
 
     /// Why `inj` counts as ignored at the end of its conversation, if it does.
     async fn ignored(&self, store: &Store, inj: &InjectedMemory) -> Result<Option<String>> {
-        if !observable(&inj.memory.content) {
+        // A briefing's memories are the project's best, not chosen for this
+        // conversation: not using them says nothing against them.
+        let asked = inj.events.iter().any(|e| e != HookEvent::SessionStart.as_str());
+        if !asked || !observable(&inj.memory.content) {
             return Ok(None);
         }
         let history = store.use_history(inj.memory.id).await?;

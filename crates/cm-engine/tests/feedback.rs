@@ -170,6 +170,33 @@ async fn a_memory_injected_again_and_again_and_never_used_loses_a_little() {
 }
 
 #[tokio::test]
+async fn a_memory_only_briefed_at_session_start_is_never_counted_as_ignored() {
+    let f = Fixture::new();
+    let id = f
+        .save("Run `pnpm test --filter web` before pushing changes to the web app.", MemoryType::Skill)
+        .await;
+    let start = f.confidence(id).await;
+    for session in ["b1", "b2", "b3", "b4"] {
+        let answer = f.hook(session, HookEvent::SessionStart, json!({"source": "startup"})).await;
+        let briefing = answer.as_ref().and_then(|a| a["hookSpecificOutput"]["additionalContext"].as_str());
+        assert!(briefing.is_some_and(|b| b.contains("pnpm test")), "{session}: not briefed: {briefing:?}");
+        f.bash(session, "git push").await;
+        f.hook(session, HookEvent::SessionEnd, json!({"reason": "other"})).await;
+    }
+    assert!(close(f.confidence(id).await, start), "{}", f.confidence(id).await);
+    assert_eq!(f.reasons(id).await, vec![]);
+    // Briefed sessions do not count toward the prompts it was chosen for either.
+    for session in ["p1", "p2"] {
+        f.inject(session, "how should I check changes to the web app before pushing", id).await;
+        f.hook(session, HookEvent::SessionEnd, json!({"reason": "other"})).await;
+    }
+    assert!(close(f.confidence(id).await, start), "{}", f.confidence(id).await);
+    f.inject("p3", "how should I check changes to the web app before pushing", id).await;
+    f.hook("p3", HookEvent::SessionEnd, json!({"reason": "other"})).await;
+    assert!(close(f.confidence(id).await, start + IGNORED), "{}", f.confidence(id).await);
+}
+
+#[tokio::test]
 async fn a_warning_injected_right_before_the_failure_it_warned_about_gains() {
     let f = Fixture::new();
     let warning = f

@@ -53,7 +53,9 @@ pub struct InjectedMemory {
 /// How a memory fared across conversations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UseHistory {
-    /// Distinct conversations it was injected into.
+    /// Distinct conversations it was injected into for what was asked
+    /// (a session's opening briefing does not count: it brings the same
+    /// memories to every session, whatever the session is about).
     pub sessions: i64,
     /// Times it was found followed or its warning came true.
     pub used: i64,
@@ -257,11 +259,13 @@ impl Store {
             .collect()
     }
 
-    /// In how many conversations memory `id` was injected, and how often it
-    /// was found used (followed, or its warning came true).
+    /// In how many conversations memory `id` was injected for what was asked
+    /// (briefings left out), and how often it was found used (followed, or
+    /// its warning came true).
     pub async fn use_history(&self, id: i64) -> Result<UseHistory> {
         let row = sqlx::query(
-            "SELECT (SELECT COUNT(DISTINCT session_id) FROM injections WHERE memory_id = ?1) AS sessions,
+            "SELECT (SELECT COUNT(DISTINCT session_id) FROM injections
+                     WHERE memory_id = ?1 AND event <> 'SessionStart') AS sessions,
                     (SELECT COUNT(*) FROM inferences WHERE memory_id = ?1
                          AND kind IN ('followed', 'warned')) AS used",
         )
