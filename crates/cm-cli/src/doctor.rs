@@ -28,7 +28,10 @@ pub fn run(project: Option<&Path>, json: bool) -> Result<()> {
             model: status["model"]["id"].as_str().map(str::to_owned),
         },
     );
-    let report = run_checks(&paths::home()?, &config, &path_var, &projects, engine.as_ref());
+    // Only reads: no model, no registry; each project's store opened once.
+    let reader = cm_engine::Engine::new(cm_core::Config::default(), None);
+    let report = run_checks(&paths::home()?, &config, &path_var, &projects, engine.as_ref(), &reader);
+    tokio::runtime::Handle::current().block_on(reader.close());
     output::print(json, &report, render)?;
     let failed = report.checks.iter().filter(|c| c.outcome == Outcome::Fail).count();
     if failed > 0 {

@@ -42,12 +42,14 @@ fn outcome(checks: &std::collections::HashMap<String, Value>, name: &str) -> Str
     c["outcome"].as_str().unwrap().to_owned()
 }
 
+/// Off the PATH is a warning (setup writes the full path then, and a hook
+/// naming a program that cannot run fails its project's check); the fix is
+/// the install, and once installed the line that puts its folder on the PATH.
 #[test]
-fn doctor_fails_without_the_command_on_the_path_and_install_fixes_it() {
+fn doctor_warns_without_the_command_on_the_path_and_says_how_to_put_it_there() {
     let mut env = sandbox();
-    let (ok, checks) = doctor(&env);
-    assert!(!ok);
-    assert_eq!(outcome(&checks, "path"), "fail");
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "path"), "warn");
     assert!(checks["path"]["fix"].as_str().unwrap().contains(" install"), "{:?}", checks["path"]);
 
     let prefix = env.home.join(".local");
@@ -55,6 +57,10 @@ fn doctor_fails_without_the_command_on_the_path_and_install_fixes_it() {
     assert!(out.contains("is not on your PATH"), "{out}");
     let bin = prefix.join("bin/claude-memory");
     assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(BIN).unwrap(), "the command is this binary");
+    let (_, checks) = doctor(&env);
+    assert_eq!(outcome(&checks, "path"), "warn");
+    let fix = checks["path"]["fix"].as_str().unwrap();
+    assert!(fix.contains(&format!("export PATH=\"{}:$PATH\"", prefix.join("bin").display())), "{fix}");
 
     env.path = Some(format!("{}:{SYSTEM_PATH}", prefix.join("bin").display()));
     let (_, checks) = doctor(&env);

@@ -58,21 +58,25 @@ fn check(name: impl Into<String>, outcome: Outcome, detail: impl Into<String>, f
 /// Runs every check: `home` is the per-user directory, `projects` the
 /// folders to check (those without a `.claude-memory/` are skipped),
 /// `path_var` the PATH Claude Code's hooks will see, `engine` the running
-/// engine (`None`: none runs).
+/// engine (`None`: none runs), `reader` the engine the projects' records
+/// are read through (the serving engine itself, or one the command made
+/// for it: each project's store is opened once). Called off the async
+/// runtime's threads, inside it.
 pub fn run_checks(
     home: &Path,
     config: &cm_core::Config,
     path_var: &std::ffi::OsStr,
     projects: &[PathBuf],
     engine: Option<&EngineSeen>,
+    reader: &cm_engine::Engine,
 ) -> Report {
     let mut checks =
         vec![on_path(path_var), onnxruntime(config), model(config), engine_check(config, engine), llm(home)];
     let claude = ClaudeState::load();
     for root in projects.iter().filter(|p| p.join(cm_engine::DATA_DIR).is_dir()) {
-        checks.extend(project_checks(root, &claude, path_var));
+        checks.extend(project_checks(root, &claude, path_var, reader));
         if let Some(model) = config.embedding.model.as_deref() {
-            checks.extend(vectors_check(root, model));
+            checks.extend(vectors_check(root, model, reader));
         }
     }
     let ok = checks.iter().all(|c| c.outcome != Outcome::Fail);
@@ -96,15 +100,39 @@ pub fn render(r: &Report) -> String {
     out.trim_end().to_owned()
 }
 
+/// Whether the shell finds `claude-memory` by name. Not a failure in
+/// itself: setup writes the full path when the command is not on the PATH,
+/// and each project's check fails a hook or MCP server that names a
+/// program that cannot run.
 fn on_path(path_var: &std::ffi::OsStr) -> Check {
     match cm_claude_code::find_on_path(path_var) {
         Some(found) => check("path", Outcome::Ok, format!("claude-memory is {}", found.display()), None),
         None => check(
             "path",
-            Outcome::Fail,
-            "claude-memory is not on your PATH: hooks and the MCP server that name it fail",
-            Some(install_command()),
+            Outcome::Warn,
+            "claude-memory is not on your PATH: your shell does not find it by name \
+             (hooks set up with its full path still run)",
+            Some(path_fix()),
         ),
+    }
+}
+
+/// How to put the command on the PATH: the line for the folder it is
+/// installed in (this binary's, else the default `~/.local/bin`), else the
+/// install.
+fn path_fix() -> String {
+    let name = cm_claude_code::PROGRAM_NAME;
+    let this =
+        std::env::current_exe().ok().filter(|e| e.parent().and_then(Path::file_name) == Some("bin".as_ref()));
+    let installed = this
+        .into_iter()
+        .chain(std::env::home_dir().map(|h| h.join(".local/bin").join(name)))
+        .find(|p| p.is_file() && p.file_stem().is_some_and(|s| s == name));
+    match installed.as_deref().and_then(Path::parent) {
+        Some(dir) => {
+            format!("echo 'export PATH=\"{}:$PATH\"' >> ~/.profile, then open a new terminal", dir.display())
+        }
+        None => install_command(),
     }
 }
 
@@ -240,15 +268,11 @@ fn llm(home: &Path) -> Check {
 
 /// When a hook of this project last reached the engine, and what came of
 /// it: the proof that the wiring works end to end.
-fn last_hook(root: &Path, name: &str, hooks_set_up: bool) -> Check {
+fn last_hook(root: &Path, name: &str, hooks_set_up: bool, reader: &cm_engine::Engine) -> Check {
     let calls = match cm_engine::Project::at(root) {
-        Ok(project) if project.db_path().is_file() => tokio::runtime::Handle::current().block_on(async {
-            // Only reads: no model, no registry.
-            let engine = cm_engine::Engine::new(cm_core::Config::default(), None);
-            let calls = engine.hook_calls(&project).await.map_err(|e| e.to_string());
-            engine.close().await;
-            calls
-        }),
+        Ok(project) if project.db_path().is_file() => {
+            tokio::runtime::Handle::current().block_on(reader.hook_calls(&project)).map_err(|e| e.to_string())
+        }
         _ => Ok(Vec::new()),
     };
     let start = Some(format!("start Claude Code in {} (the engine must be running)", root.display()));
@@ -351,7 +375,12 @@ fn runnable(program: &str, path_var: &std::ffi::OsStr) -> bool {
     }
 }
 
-fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr) -> Vec<Check> {
+fn project_checks(
+    root: &Path,
+    claude: &ClaudeState,
+    path_var: &std::ffi::OsStr,
+    reader: &cm_engine::Engine,
+) -> Vec<Check> {
     let name =
         |what: &str| format!("{}: {what}", root.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
     let setup_fix = Some(format!("claude-memory setup {}", root.display()));
@@ -380,9 +409,9 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         let fix = (!hooks.is_empty())
             .then(|| format!("claude-memory setup {} (removes the duplicates)", root.display()));
         checks.push(check(name("hooks"), outcome, detail, fix));
-        checks.push(last_hook(root, &name("last hook"), true));
+        checks.push(last_hook(root, &name("last hook"), true, reader));
         checks.push(trust_check(root, claude, &name("trust")));
-        checks.extend(team_check(root, &name("team")));
+        checks.extend(team_check(root, &name("team"), reader));
         return checks;
     }
     let mcp = read_json(&root.join(".mcp.json"));
@@ -397,7 +426,7 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
             "not set up for Claude Code: its memories are kept, but Claude Code neither gets nor saves them",
             setup_fix,
         ));
-        checks.extend(team_check(root, &name("team")));
+        checks.extend(team_check(root, &name("team"), reader));
         return checks;
     }
     checks.push(match (hooks.is_empty(), broken.first()) {
@@ -439,27 +468,21 @@ fn project_checks(root: &Path, claude: &ClaudeState, path_var: &std::ffi::OsStr)
         }
     });
 
-    checks.push(last_hook(root, &name("last hook"), !hooks.is_empty()));
+    checks.push(last_hook(root, &name("last hook"), !hooks.is_empty(), reader));
 
     checks.push(trust_check(root, claude, &name("trust")));
-    checks.extend(team_check(root, &name("team")));
+    checks.extend(team_check(root, &name("team"), reader));
     checks
 }
 
 /// Memories of the project without a vector from the active `model` (saved
 /// while no model could load, or before it was chosen): found by full text
 /// only until `models use` embeds them. Nothing when every memory has one.
-fn vectors_check(root: &Path, model: &str) -> Option<Check> {
+fn vectors_check(root: &Path, model: &str, reader: &cm_engine::Engine) -> Option<Check> {
     let project = cm_engine::Project::at(root).ok().filter(|p| p.db_path().is_file())?;
     let name = format!("{}: vectors", root.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
     let missing = tokio::runtime::Handle::current().block_on(async {
-        let engine = cm_engine::Engine::new(cm_core::Config::default(), None);
-        let missing = async {
-            Ok::<_, cm_engine::Error>(engine.store(&project).await?.count_missing_vectors(model).await?)
-        }
-        .await;
-        engine.close().await;
-        missing
+        Ok::<_, cm_engine::Error>(reader.store(&project).await?.count_missing_vectors(model).await?)
     });
     let missing = match missing {
         Ok(0) => return None,
@@ -480,14 +503,9 @@ fn vectors_check(root: &Path, model: &str) -> Option<Check> {
 /// A project linked to a team database: how its last sync went, from the
 /// project's own records (no connection is made). Nothing for a project
 /// with no team.
-fn team_check(root: &Path, name: &str) -> Option<Check> {
+fn team_check(root: &Path, name: &str, reader: &cm_engine::Engine) -> Option<Check> {
     let project = cm_engine::Project::at(root).ok().filter(|p| p.db_path().is_file())?;
-    let status = tokio::runtime::Handle::current().block_on(async {
-        let engine = cm_engine::Engine::new(cm_core::Config::default(), None);
-        let status = engine.team_status(&project).await;
-        engine.close().await;
-        status
-    });
+    let status = tokio::runtime::Handle::current().block_on(reader.team_status(&project));
     let status = match status {
         Ok(status) => status?,
         Err(e) => return Some(check(name, Outcome::Warn, format!("cannot read the team link: {e}"), None)),

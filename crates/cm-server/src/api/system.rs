@@ -49,7 +49,9 @@ pub(super) async fn doctor(State(state): State<AppState>) -> Result<Json<crate::
         let config = crate::launch::load_config_in(&home)?;
         let projects = engine.registry().map(|r| r.projects()).unwrap_or_default();
         let path_var = std::env::var_os("PATH").unwrap_or_default();
-        Ok(crate::doctor::run_checks(&home, &config, &path_var, &projects, Some(&seen)))
+        // The serving engine reads the projects' records: their stores are
+        // open already, or stay open for the hooks to come.
+        Ok(crate::doctor::run_checks(&home, &config, &path_var, &projects, Some(&seen), &engine))
     })
     .await?;
     Ok(Json(report))
