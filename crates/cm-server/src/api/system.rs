@@ -97,16 +97,41 @@ pub(super) async fn settings(State(state): State<AppState>) -> Result<Json<Setti
     Ok(Json(SettingsAnswer { file, running: state.engine().config().clone() }))
 }
 
-/// `PUT /api/settings`: replaces the settings after validating them,
-/// keeping the file's comments (some take effect at the next start, which
-/// the answer says).
+/// `PUT /api/settings`: the settings the body gives, over those of the file
+/// (a section or value it leaves out stays as it is: `{}` changes nothing),
+/// validated, then written keeping the file's comments (some take effect
+/// at the next start, which the answer says).
 pub(super) async fn put_settings(
     State(state): State<AppState>,
-    JsonBody(config): JsonBody<Config>,
+    JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<SettingsSaved>> {
+    if !body.is_object() {
+        return Err(Error::BadRequest("the settings must be a JSON object".into()));
+    }
+    let current = crate::launch::read_config_file(state.home())?;
+    let mut merged = serde_json::to_value(&current).map_err(|e| Error::Service(e.to_string()))?;
+    overlay(&mut merged, body);
+    let config: Config = super::parse_json(merged.to_string().as_bytes())?;
     config.validate().map_err(|e| Error::BadRequest(e.to_string()))?;
     crate::launch::write_config(state.home(), &config)?;
     Ok(Json(SettingsSaved { saved: true, restart_required: &config != state.engine().config() }))
+}
+
+/// `base` with every value `over` gives in its place, objects merged key by key.
+fn overlay(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(&key) {
+                    Some(slot) => overlay(slot, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
 }
 
 /// `GET /api/events`: server-sent events, every [`cm_engine::EngineEvent`]
