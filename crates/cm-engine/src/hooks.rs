@@ -187,13 +187,21 @@ impl HookInput {
         })
     }
 
-    /// Parses a payload, which must be a JSON object.
+    /// Parses a payload, which must be a JSON object. The ids the engine
+    /// keeps (the session's and a subagent's, stored with every injection,
+    /// hook call and job) are redacted here, once for every use: Claude Code
+    /// sends UUIDs, but whatever sends a hook decides what they hold.
     pub fn parse(payload: &[u8]) -> std::result::Result<HookInput, String> {
         let value: Value = serde_json::from_slice(payload).map_err(|e| format!("invalid JSON: {e}"))?;
         if !value.is_object() {
             return Err("the hook payload must be a JSON object".into());
         }
-        serde_json::from_value(value).map_err(|e| format!("unexpected hook payload: {e}"))
+        let mut input: HookInput =
+            serde_json::from_value(value).map_err(|e| format!("unexpected hook payload: {e}"))?;
+        for id in [&mut input.session_id, &mut input.agent_id].into_iter().flatten() {
+            *id = crate::redaction::redact_text(id);
+        }
+        Ok(input)
     }
 }
 

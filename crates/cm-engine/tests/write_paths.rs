@@ -332,3 +332,42 @@ async fn a_large_import_commits_in_batches_and_lets_saves_in_between() {
     other.close().await;
     engine.close().await;
 }
+
+/// The ids a hook names are stored with every injection, hook call and
+/// job: whatever a payload puts in them is redacted like any other field.
+#[tokio::test]
+async fn a_secret_in_a_hooks_session_or_agent_id_is_never_stored() {
+    use cm_engine::hooks::{HookEvent, HookInput};
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = Engine::new(Config::default(), None);
+    let p = project(tmp.path(), "p");
+    let new = NewMemory::new("The release checklist lives in docs/release.md", Source::Cli).unwrap();
+    engine.save(&p, new).await.unwrap();
+    let session = format!("sess-{SECRET}");
+    let payloads = [
+        (HookEvent::UserPromptSubmit, serde_json::json!({ "prompt": "where is the release checklist" })),
+        (
+            HookEvent::SubagentStop,
+            serde_json::json!({ "agent_id": SECRET, "agent_transcript_path": "/x/a.jsonl" }),
+        ),
+        (HookEvent::SessionEnd, serde_json::json!({ "transcript_path": "/x/t.jsonl", "reason": "exit" })),
+    ];
+    for (event, mut payload) in payloads {
+        payload["session_id"] = session.clone().into();
+        payload["cwd"] = p.root().display().to_string().into();
+        let input = HookInput::parse(payload.to_string().as_bytes()).unwrap();
+        engine.hook(event, &input).await.unwrap();
+    }
+    // Hook calls and injections are recorded after answering.
+    let store = engine.store(&p).await.unwrap();
+    for _ in 0..500 {
+        if store.hook_calls().await.unwrap().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(store.hook_calls().await.unwrap().len(), 3);
+    assert!(!store.jobs(None, 10).await.unwrap().is_empty(), "the transcripts were queued");
+    engine.close().await;
+    assert!(!raw_bytes(&p).contains(SECRET_BODY), "a hook's id reached the database");
+}
