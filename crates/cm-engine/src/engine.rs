@@ -628,11 +628,33 @@ impl Engine {
     pub async fn update(&self, project: &Project, id: i64, mut patch: MemoryPatch) -> Result<Memory> {
         patch.redact();
         let store = self.store(project).await?;
+        let current = store.get(id).await?;
+        // What the patch gives as it already is changes nothing: an edit
+        // that changes nothing writes nothing (not even `updated_at`), and
+        // unchanged text is not structured and embedded again.
+        patch.content = patch.content.filter(|c| *c != current.content);
+        patch.memory_type = patch.memory_type.filter(|t| *t != current.memory_type);
+        patch.domain = patch.domain.filter(|d| *d != current.domain);
+        patch.tags = patch.tags.filter(|t| *t != current.tags);
+        patch.confidence = patch.confidence.filter(|c| *c != current.confidence);
+        // Text edited into an instruction to the model waits for review,
+        // like one saved so.
+        if let Some(content) = &patch.content
+            && cm_core::text::instruction_like(content).is_some()
+        {
+            let mut tags = patch.tags.clone().unwrap_or_else(|| current.tags.clone());
+            if !tags.iter().any(|t| t == cm_core::text::QUARANTINE_TAG) {
+                tags.push(cm_core::text::QUARANTINE_TAG.to_owned());
+                patch.tags = Some(tags);
+            }
+        }
+        if patch == MemoryPatch::default() {
+            return Ok(current);
+        }
         if let Some(content) = &patch.content
             && patch.structured.is_none()
             && patch.summary.is_none()
         {
-            let current = store.get(id).await?;
             let mut new = NewMemory::new(content, current.source)?
                 .with_type(patch.memory_type.unwrap_or(current.memory_type))
                 .with_domain(patch.domain.clone().unwrap_or(current.domain));

@@ -458,6 +458,11 @@ impl MemoryTools {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
         self.call(&ctx, async move |project| {
+            let before = self.engine.get(&project, args.id).await.map_err(tool_error)?;
+            if before.archived {
+                let text = format!("Memory #{} was already archived.", before.id);
+                return Ok(result(json!({ "id": before.id, "archived": true }), text));
+            }
             let m = self.engine.set_archived(&project, args.id, true).await.map_err(tool_error)?;
             Ok(result(
                 json!({ "id": m.id, "archived": true }),

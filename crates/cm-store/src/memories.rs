@@ -471,15 +471,18 @@ impl Store {
         if let Some(by) = by {
             ensure_exists(&mut tx, by).await?;
         }
-        let n = sqlx::query("UPDATE memories SET superseded_by = ?2, updated_at = ?3 WHERE id = ?1")
-            .bind(id)
-            .bind(by)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        // A memory already so is left untouched (no new `updated_at`).
+        let n = sqlx::query(
+            "UPDATE memories SET superseded_by = ?2, updated_at = ?3 WHERE id = ?1 AND superseded_by IS NOT ?2",
+        )
+        .bind(id)
+        .bind(by)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if n == 0 {
-            return Err(Error::NotFound(id));
+            ensure_exists(&mut tx, id).await?;
         }
         tx.commit().await?;
         self.get(id).await
