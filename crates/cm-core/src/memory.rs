@@ -363,10 +363,12 @@ impl NewMemory {
     }
 }
 
-/// Clamps a confidence into `[MIN_CONFIDENCE, MAX_CONFIDENCE]`, rejecting NaN.
+/// Clamps a confidence into `[MIN_CONFIDENCE, MAX_CONFIDENCE]`, rejecting
+/// what no confidence can be (NaN, below 0, above 1: a mistake, not a wish
+/// for the extremes).
 pub fn clamp_confidence(confidence: f64) -> Result<f64> {
-    if confidence.is_nan() {
-        return Err(Error::invalid("confidence", "must be a number"));
+    if !(0.0..=1.0).contains(&confidence) {
+        return Err(Error::invalid("confidence", "must be between 0 and 1"));
     }
     Ok(confidence.clamp(MIN_CONFIDENCE, MAX_CONFIDENCE))
 }
@@ -559,10 +561,13 @@ mod tests {
     }
 
     #[test]
-    fn confidence_is_clamped_and_nan_rejected() {
-        assert_eq!(clamp_confidence(1.5).unwrap(), MAX_CONFIDENCE);
-        assert_eq!(clamp_confidence(-1.0).unwrap(), MIN_CONFIDENCE);
-        assert!(clamp_confidence(f64::NAN).is_err());
+    fn confidence_is_clamped_and_impossible_values_rejected() {
+        assert_eq!(clamp_confidence(1.0).unwrap(), MAX_CONFIDENCE);
+        assert_eq!(clamp_confidence(0.0).unwrap(), MIN_CONFIDENCE);
+        for bad in [f64::NAN, 1.5, -1.0, 7.0, f64::INFINITY] {
+            let err = clamp_confidence(bad).unwrap_err().to_string();
+            assert_eq!(err, "invalid confidence: must be between 0 and 1", "{bad}");
+        }
     }
 
     #[test]

@@ -478,6 +478,7 @@ impl Engine {
     /// fails, the search is BM25-only and [`SearchResults::mode`] says so.
     #[tracing::instrument(skip_all, fields(project = %project.root().display()))]
     pub async fn search(&self, project: &Project, req: &SearchRequest) -> Result<SearchResults> {
+        check_min_confidence(req.min_confidence)?;
         let Some(store) = self.existing_store(project).await? else {
             let mode = if req.mode == SearchMode::Bm25 || self.embedder().is_none() {
                 SearchMode::Bm25
@@ -610,6 +611,7 @@ impl Engine {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Memory>> {
+        check_min_confidence(filter.min_confidence)?;
         match self.existing_store(project).await? {
             Some(store) => Ok(store.list(filter, limit, offset).await?),
             None => Ok(Vec::new()),
@@ -958,5 +960,17 @@ pub(crate) fn embed_text(content: &str, summary: Option<&str>) -> String {
     match summary {
         Some(s) if !s.is_empty() && !content.contains(s) => format!("{content}\n{s}"),
         _ => content.to_owned(),
+    }
+}
+
+/// A confidence floor asked for by a search or a list: none is below 0 or
+/// above 1 (NaN would let everything through, infinity nothing).
+fn check_min_confidence(floor: Option<f64>) -> Result<()> {
+    match floor {
+        Some(c) if !(0.0..=1.0).contains(&c) => {
+            let message = "must be between 0 and 1".to_owned();
+            Err(cm_core::Error::Invalid { field: "min_confidence", message }.into())
+        }
+        _ => Ok(()),
     }
 }

@@ -188,8 +188,9 @@ impl Store {
             Some(true) => Some(1),
             Some(false) => None,
         })
-        .bind(limit as i64)
-        .bind(offset as i64)
+        // Past i64::MAX a page is empty, not the first one again.
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
         // Tags are stored normalised (lower case): a filter is spelt the same way.
         .bind(
             filter

@@ -266,7 +266,7 @@ async fn update_patches_only_the_given_fields_and_reindexes_content() {
         summary: Some("Staging first".into()),
         memory_type: Some(MemoryType::Decision),
         tags: Some(vec!["Deploy".into()]),
-        confidence: Some(5.0),
+        confidence: Some(1.0),
         ..MemoryPatch::default()
     };
     let m = store.update(id, &patch).await.unwrap();
