@@ -67,14 +67,18 @@ async fn a_dashboard_settings_save_keeps_the_comments_in_config_toml() {
     let model = json!({ "embedding": { "model": "all-minilm-l6-v2" } });
     env.client.request("PUT", "/api/settings").json(&model).send().await.expect(200);
     let before = std::fs::read_to_string(&file).unwrap();
-    assert!(before.contains("prompt_limit = 4") && before.contains("model = \"all-minilm-l6-v2\""), "{before}");
+    assert!(
+        before.contains("prompt_limit = 4") && before.contains("model = \"all-minilm-l6-v2\""),
+        "{before}"
+    );
     env.client.request("PUT", "/api/settings").json(&json!({})).send().await.expect(200);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
     let one = json!({ "hooks": { "prompt_limit": 3 } });
     env.client.request("PUT", "/api/settings").json(&one).send().await.expect(200);
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("prompt_limit = 3") && text.contains("model = \"all-minilm-l6-v2\""), "{text}");
-    for bad in [json!([]), json!({ "hooks": { "prompt_limit": "many" } }), json!({ "hooks": { "nope": 1 } })] {
+    for bad in [json!([]), json!({ "hooks": { "prompt_limit": "many" } }), json!({ "hooks": { "nope": 1 } })]
+    {
         let r = env.client.request("PUT", "/api/settings").json(&bad).send().await.expect(400);
         assert!(r.json()["error"].is_string(), "{bad}: {}", r.text());
     }
