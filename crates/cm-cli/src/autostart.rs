@@ -36,6 +36,14 @@ const NAME: &str = "claude-memory";
 /// app's identifier is `dev.claude-memory.desktop`).
 const LABEL: &str = "dev.claude-memory.engine";
 
+/// Whether this process is the engine a service manager started (systemd
+/// sets `INVOCATION_ID` for every unit it runs, launchd names the agent's
+/// label in `XPC_SERVICE_NAME`), whose output goes to the manager's log.
+pub fn started_by_service_manager() -> bool {
+    std::env::var_os("INVOCATION_ID").is_some()
+        || std::env::var_os("XPC_SERVICE_NAME").is_some_and(|n| n == LABEL)
+}
+
 /// Which service manager starts the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

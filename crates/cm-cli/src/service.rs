@@ -19,8 +19,14 @@ pub async fn serve(port: Option<u16>, watch: bool) -> Result<()> {
     let server = cm_server::launch(LaunchOptions { port, watch, ui_dir: ui_dir.clone() }).await?;
     tracing::info!(url = %server.url(), pid = std::process::id(), ui = ?ui_dir, "engine ready");
     eprintln!("claude-memory engine listening on {} (Ctrl-C to stop)", server.url());
-    if let Some(token) = paths::home().ok().and_then(|home| Token::load(&home).ok().flatten()) {
-        eprintln!("dashboard: {}/#token={}", server.url(), token.expose());
+    match paths::home().ok().and_then(|home| Token::load(&home).ok().flatten()) {
+        // A service manager keeps this output in a log other users of the
+        // machine may read (journald's): the token stays in its file.
+        Some(_) if crate::autostart::started_by_service_manager() => {
+            eprintln!("dashboard: {}/ (`claude-memory status` prints its signed-in link)", server.url());
+        }
+        Some(token) => eprintln!("dashboard: {}/#token={}", server.url(), token.expose()),
+        None => {}
     }
     if ui_dir.is_none() {
         eprintln!("no dashboard files found (build ui/ or set CLAUDE_MEMORY_UI_DIR); the API still works");

@@ -143,3 +143,37 @@ fn a_file_removed_through_a_hook_makes_its_memory_stale_until_confirm() {
     assert!(env.fails(&["confirm", "999"]).contains("memory 999 not found"));
     stop(engine, &env.cm_home);
 }
+
+/// The first `dashboard:` line `serve` prints to stderr, `env` added.
+fn dashboard_line(env: &Sandbox, vars: &[(&str, &str)]) -> String {
+    let mut command = env.command(&["serve", "--port", "0"]);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.starts_with("dashboard:") {
+                let _ = tx.send(line);
+                return;
+            }
+        }
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    line.expect("serve printed its dashboard line")
+}
+
+/// Under a service manager the engine's stderr is the manager's log
+/// (journald's, readable beyond the owner): the token stays out of it.
+#[test]
+fn serve_prints_the_signed_in_link_only_outside_a_service_manager() {
+    let env = sandbox();
+    assert!(dashboard_line(&env, &[]).contains("/#token="));
+    let line = dashboard_line(&env, &[("INVOCATION_ID", "0123456789abcdef")]);
+    assert!(!line.contains("token") && line.contains("claude-memory status"), "{line}");
+}
