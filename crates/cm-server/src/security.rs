@@ -40,7 +40,8 @@ pub(crate) async fn check_host_and_origin(
         Some(h) => return Error::Forbidden(format!("Host {h:?} is not this computer")).into_response(),
         None => return Error::BadRequest("the request has no Host header".into()).into_response(),
     }
-    if let Some(origin) = req.headers().get(ORIGIN) {
+    // Every Origin a request carries, not only the first.
+    for origin in req.headers().get_all(ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !is_allowed_origin(origin, state.port()) {
             return Error::Forbidden(format!("requests from {origin:?} are not allowed")).into_response();
@@ -55,8 +56,10 @@ pub(crate) async fn require_token(State(state): State<AppState>, req: Request, n
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+        // The scheme's name is case-insensitive (RFC 9110, 11.1).
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     match given {
         Some(token) if state.token().matches(token) => next.run(req).await,
         _ => Error::Unauthorized.into_response(),

@@ -118,9 +118,14 @@ async fn everything_but_healthz_needs_the_token() {
     assert_eq!(r.status, 401, "a token in the query string is not a credential");
     assert_nothing_written(&env, &p, &n).await;
 
-    // The same requests with the token get through (the test can tell).
+    // The same requests with the token get through (the test can tell),
+    // whatever the case of the scheme's name (RFC 9110).
     let r = env.client.get("/api/status").await.expect(200);
     assert_eq!(r.json()["port"], env.server.addr().port());
+    for scheme in ["bearer", "BEARER"] {
+        let auth = format!("{scheme} {token}");
+        wrong_scheme.request("GET", "/api/status").header("Authorization", &auth).send().await.expect(200);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,4 +412,24 @@ async fn two_host_headers_are_refused() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(answer.contains("more than one Host header"), "{answer}");
+}
+
+/// Every Origin a request carries is checked: a foreign one after the
+/// dashboard's own is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_after_an_allowed_one_is_refused() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let env = common::start(common::test_config(), false).await;
+    let token = cm_server::Token::load(&env.home).unwrap().unwrap();
+    let port = env.server.addr().port();
+    let mut stream = tokio::net::TcpStream::connect(env.server.addr()).await.unwrap();
+    let request = format!(
+        "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1:{port}\r\nOrigin: https://evil.example\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        token.expose()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
 }
