@@ -64,6 +64,9 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .route("/doctor", get(system::doctor))
         .route("/settings", get(system::settings).put(system::put_settings))
         .route("/events", get(system::events))
+        // A known endpoint asked with a method it does not take: said in
+        // the API's JSON, as every other refusal is.
+        .method_not_allowed_fallback(async || Error::MethodNotAllowed)
         .with_state(state)
 }
 
@@ -78,6 +81,24 @@ impl FromRequestParts<AppState> for ProjectParam {
         let raw = crate::project::project_in_query(&parts.uri)
             .ok_or_else(|| Error::BadRequest("missing `project` parameter".into()))?;
         crate::project::resolve_project(state.engine(), &raw).map(ProjectParam).map_err(Error::BadRequest)
+    }
+}
+
+/// The id a path names (`/memories/{id}`, `/clusters/{id}`): one that is
+/// not a whole number is a 400 with the API's JSON error, like every other
+/// bad parameter (axum's own answer is plain text).
+pub(crate) struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| Error::BadRequest(e.body_text()))?;
+        raw.parse()
+            .map(Id)
+            .map_err(|_| Error::BadRequest(format!("invalid id {raw:?}: a whole number is expected")))
     }
 }
 

@@ -19,6 +19,9 @@ pub enum Error {
     /// Unknown endpoint, project or memory.
     #[error("{0}")]
     NotFound(String),
+    /// A known endpoint, asked with a method it does not take.
+    #[error("this endpoint does not take that method")]
+    MethodNotAllowed,
     /// The request conflicts with work in progress.
     #[error("{0}")]
     Conflict(String),
@@ -47,6 +50,7 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -36,6 +36,17 @@ async fn a_bad_parameter_or_body_field_is_named_and_nothing_is_written() {
     assert!(r.json()["error"].as_str().unwrap().contains("type"), "{}", r.text());
     assert!(env.memories(&p).await.is_empty(), "a refused save writes nothing");
 
+    // A path id that is not a whole number, and a method an endpoint does
+    // not take, are refused in the API's JSON too.
+    for path in ["/api/memories/abc", "/api/memories/99999999999999999999"] {
+        let r = env.client.get(&format!("{path}?project={q}")).await.expect(400);
+        assert!(r.json()["error"].as_str().unwrap().contains("invalid id"), "{path}: {}", r.text());
+    }
+    let r = env.client.post(&format!("/api/clusters/x/merge?project={q}"), &json!({})).await.expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("invalid id"), "{}", r.text());
+    let r = env.client.request("PUT", &format!("/api/memories?project={q}")).send().await.expect(405);
+    assert!(r.json()["error"].as_str().unwrap().contains("method"), "{}", r.text());
+
     // Forms send `type=` for "any": an empty value is no filter.
     env.client.save(&p, "the walrus sleeps on the ice").await;
     let r = env.client.get(&format!("/api/memories?project={q}&type=&domain=&limit=")).await.expect(200);

@@ -1,9 +1,9 @@
 //! `/api/clusters`: the project's clusters, their map, merge and exact unmerge.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
-use super::ProjectParam;
+use super::{Id, ProjectParam};
 use crate::dto::{ClusterMapAnswer, ClustersAnswer, MapPointView, MergeAnswer, UnmergeAnswer};
 use crate::{AppState, Error, Result};
 
@@ -19,7 +19,7 @@ pub(super) async fn list(
 /// are archived.
 pub(super) async fn merge(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<MergeAnswer>> {
     let memory = state.engine().merge_cluster(&project, id).await.map_err(merge_error)?;
@@ -30,7 +30,7 @@ pub(super) async fn merge(
 /// exactly and deletes the consolidated memory.
 pub(super) async fn unmerge(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<UnmergeAnswer>> {
     let restored = state.engine().unmerge_cluster(&project, id).await.map_err(merge_error)?;

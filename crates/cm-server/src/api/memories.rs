@@ -2,14 +2,14 @@
 //! restore and purge one project's memories.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cm_core::{Domain, MemoryType, NewMemory, SearchMode, SearchRequest, Source};
 use cm_engine::{ListFilter, MemoryPatch};
 use serde::Deserialize;
 
-use super::{JsonBody, Params, ProjectParam};
+use super::{Id, JsonBody, Params, ProjectParam};
 use crate::dto::{
     HookPreview, MemoriesAnswer, MemoryAnswer, MemoryDetail, MemoryView, PatchRequest, PurgedAnswer,
     SaveAnswer, SaveRequest, SearchAnswer, SearchHitView, ValidateRequest,
@@ -110,7 +110,7 @@ pub(super) async fn save(
 /// `GET /api/memories/{id}`: the memory and its latest injections.
 pub(super) async fn detail(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<MemoryDetail>> {
     let engine = state.engine();
@@ -122,7 +122,7 @@ pub(super) async fn detail(
 /// `PATCH /api/memories/{id}`.
 pub(super) async fn update(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
     JsonBody(b): JsonBody<PatchRequest>,
 ) -> Result<Json<MemoryAnswer>> {
@@ -148,7 +148,7 @@ pub(super) struct DeleteQuery {
 /// `purge=true` deletes for good.
 pub(super) async fn delete(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
     Params(q): Params<DeleteQuery>,
 ) -> Result<Response> {
@@ -163,7 +163,7 @@ pub(super) async fn delete(
 /// `POST /api/memories/{id}/validate`.
 pub(super) async fn validate(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
     JsonBody(b): JsonBody<ValidateRequest>,
 ) -> Result<Json<MemoryAnswer>> {
@@ -174,7 +174,7 @@ pub(super) async fn validate(
 /// `POST /api/memories/{id}/restore`.
 pub(super) async fn restore(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<MemoryAnswer>> {
     let memory = state.engine().set_archived(&project, id, false).await?;
@@ -186,7 +186,7 @@ pub(super) async fn restore(
 /// flag it again.
 pub(super) async fn confirm(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<MemoryAnswer>> {
     let memory = state.engine().confirm_fresh(&project, id).await?;
@@ -197,7 +197,7 @@ pub(super) async fn confirm(
 /// again (injected by hooks), undoing an automatic or mistaken supersede.
 pub(super) async fn unsupersede(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<MemoryAnswer>> {
     let memory = state.engine().unsupersede(&project, id).await?;

@@ -3,9 +3,9 @@
 //! never answered back.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
-use super::{JsonBody, ProjectParam};
+use super::{Id, JsonBody, ProjectParam};
 use crate::dto::MemoryAnswer;
 use crate::team::{LinkInput, Linked, TeamAnswer};
 use crate::{AppState, Result};
@@ -51,7 +51,7 @@ pub(super) async fn sync(
 /// `POST /api/memories/{id}/share`: shared with the team from the next sync.
 pub(super) async fn share(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<MemoryAnswer>> {
     let memory = state.engine().share(&project, id, true).await?;
@@ -61,7 +61,7 @@ pub(super) async fn share(
 /// `POST /api/memories/{id}/unshare`: withdrawn from the team at the next sync.
 pub(super) async fn unshare(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<MemoryAnswer>> {
     let memory = state.engine().share(&project, id, false).await?;
