@@ -46,7 +46,10 @@ pub fn write_stdout(text: &str) -> Result<()> {
 
 pub fn save(o: &SaveOutcome) -> String {
     let mut s = match (o.action, o.id) {
-        (SaveAction::Created, Some(id)) => format!("saved memory {id}"),
+        (SaveAction::Created, Some(id)) => match &o.reason {
+            Some(reason) => format!("saved memory {id}, {reason}"),
+            None => format!("saved memory {id}"),
+        },
         (SaveAction::Updated, Some(id)) => format!("memory {id} already said this; reinforced it"),
         _ => format!("not saved: {}", o.reason.as_deref().unwrap_or("rejected")),
     };

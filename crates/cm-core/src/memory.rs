@@ -513,7 +513,8 @@ pub struct SaveOutcome {
     /// Kinds of secret that were redacted before storing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redacted: Vec<String>,
-    /// Why a save was rejected, or which memory it duplicated.
+    /// Why a save was rejected, which memory it duplicated, or that the
+    /// memory it created was quarantined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Whether a vector was stored with it.

@@ -194,6 +194,20 @@ const MAX_UNQUOTED_CHECKED: usize = 4096;
 /// Longest key name considered; longer identifiers are not configuration keys.
 const MAX_KEY: usize = 128;
 
+/// Whether `text` says anything beside its redaction markers: a note that
+/// was nothing but a secret (and a label or two) is worth nothing stored.
+pub fn only_secrets(text: &str) -> bool {
+    let mut rest = text;
+    let mut said = String::new();
+    while let Some(at) = rest.find(MARKER_PREFIX) {
+        said.push_str(&rest[..at]);
+        rest = rest[at..].split_once(']').map_or("", |(_, after)| after);
+    }
+    said.push_str(rest);
+    text.contains(MARKER_PREFIX)
+        && said.split(|c: char| !c.is_alphanumeric()).filter(|w| w.len() > 1).count() <= 1
+}
+
 /// Replaces every secret in `text` by `[REDACTED:<kind>]`.
 ///
 /// See the module documentation for what counts as a secret and what is
@@ -1069,6 +1083,24 @@ fn is_code(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_note_of_nothing_but_secrets_is_told_from_one_that_says_something() {
+        for only in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "password=hunter2hunter2",
+            "token: ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+        ] {
+            assert!(only_secrets(&redact(only).text), "{only}");
+        }
+        for says in [
+            "The deploy key is AKIAIOSFODNN7EXAMPLE",
+            "GITHUB_TOKEN=ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+            "a note",
+        ] {
+            assert!(!only_secrets(&redact(says).text), "{says}");
+        }
+    }
 
     #[test]
     fn redact_key_words_split_on_case_and_punctuation() {

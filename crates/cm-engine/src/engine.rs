@@ -308,6 +308,17 @@ impl Engine {
     async fn save_unobserved(&self, project: &Project, mut new: NewMemory) -> Result<SaveOutcome> {
         // Secrets go before anything else sees the note, the LLM included.
         let mut redacted = new.redact();
+        // A note that was nothing but a secret says nothing once redacted.
+        if cm_core::redact::only_secrets(&new.content) {
+            let reason = Some("nothing is left of it once its secrets are redacted".to_owned());
+            return Ok(SaveOutcome {
+                id: None,
+                action: SaveAction::Rejected,
+                redacted,
+                reason,
+                embedded: false,
+            });
+        }
         // An explicit save makes the project (its LLM usage is counted there too).
         let store = self.store_or_create(project).await?;
         if let crate::structuring::Decision::Reject(reason) = self.structure_note(project, &mut new).await {
@@ -351,11 +362,18 @@ impl Engine {
         if created && new.source != cm_core::Source::Merge {
             self.supersede_older(&store, id, vector).await;
         }
+        let reason = if !created {
+            Some(format!("near-duplicate of memory {id}"))
+        } else if new.tags.iter().any(|t| t == cm_core::text::QUARANTINE_TAG) {
+            Some(QUARANTINED.to_owned())
+        } else {
+            None
+        };
         Ok(SaveOutcome {
             id: Some(id),
             action: if created { SaveAction::Created } else { SaveAction::Updated },
             redacted,
-            reason: (!created).then(|| format!("near-duplicate of memory {id}")),
+            reason,
             embedded: created && vector.is_some(),
         })
     }
@@ -962,6 +980,10 @@ pub(crate) fn embed_text(content: &str, summary: Option<&str>) -> String {
         _ => content.to_owned(),
     }
 }
+
+/// What a save says of a memory it quarantined.
+const QUARANTINED: &str = "quarantined for a person's review, since it reads like an instruction to the \
+    model; it is not given back to Claude until then";
 
 /// A confidence floor asked for by a search or a list: none is below 0 or
 /// above 1 (NaN would let everything through, infinity nothing).

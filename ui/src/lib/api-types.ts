@@ -710,7 +710,10 @@ export interface SaveOutcome {
   embedded: boolean;
   /** The memory created or reinforced; absent when rejected. */
   id: number | null;
-  /** Why a save was rejected, or which memory it duplicated. */
+  /**
+   * Why a save was rejected, which memory it duplicated, or that the
+   * memory it created was quarantined.
+   */
   reason?: string | null;
   /** Kinds of secret that were redacted before storing. */
   redacted?: string[];
