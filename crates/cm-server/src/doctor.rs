@@ -551,7 +551,8 @@ fn trust_check(root: &Path, claude: &ClaudeState, name: &str) -> Check {
             name,
             Outcome::Warn,
             format!(
-                "pending approval in Claude Code: the folder is not trusted yet ({file}), so it starts no MCP server"
+                "pending approval in Claude Code: the folder is not trusted yet ({file}); an interactive \
+                 session asks first and runs nothing of the project's until you accept (`claude -p` does not ask)"
             ),
             Some(format!("run `claude` in {} once and accept the trust prompt", root.display())),
         )
