@@ -5,7 +5,7 @@
 //! busy engine, one commit per hook call. Instead accesses are gathered in
 //! memory and written per project in one transaction shortly afterwards.
 //! Access counts are statistics, not acknowledged writes: a crash can lose
-//! the last second of them, never a memory.
+//! the last seconds of them, never a memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,8 +15,13 @@ use cm_store::{Access, Store};
 
 use crate::project::Project;
 
-/// How long accesses wait to be written together.
-const FLUSH_DELAY: Duration = Duration::from_millis(500);
+/// How long accesses wait to be written together. Each flush is a write
+/// transaction beside the searches: at half a second, searches back to back
+/// (150 a second, ~1,000 rows a flush) were two to five times slower next to
+/// each one (hybrid p99 at 100k memories 33-38 ms, against 14-15 with no
+/// accesses recorded and 14.7-15.1 at five seconds; docs/benchmarks.md). A
+/// person's prompts come seconds apart: five seconds makes no count late.
+const FLUSH_DELAY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Default)]
 struct Pending {
