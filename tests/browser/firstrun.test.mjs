@@ -137,7 +137,8 @@ describe('first run', () => {
     assert.ok(settings.enabledMcpjsonServers.includes('claude-memory'));
     const mcp = JSON.parse(readFileSync(join(gamma, '.mcp.json'), 'utf8'));
     assert.ok(mcp.mcpServers['claude-memory'], JSON.stringify(mcp));
-    assert.ok(existsSync(join(gamma, '.claude/settings.local.json.claude-memory.bak')));
+    // The backup of a changed project file is kept in its (git-ignored) data folder.
+    assert.ok(existsSync(join(gamma, '.claude-memory/backups/settings.local.json.claude-memory.bak')));
     assert.ok(existsSync(join(gamma, '.claude-memory')));
     assert.equal((await api('GET', '/status')).setup_done, true);
     await page.context().close();
