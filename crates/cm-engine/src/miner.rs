@@ -158,7 +158,7 @@ fn mine_window(window: &[&Turn], session_id: &str) -> Vec<NewMemory> {
                     Some((name, _)) => name.clone(),
                     None => "A tool call".to_owned(),
                 };
-                let content = format!("{call} failed with: {}\nFix: {fix}", cut(error, 300));
+                let content = format!("{call} failed with: {}\nFix: {fix}", telling_error(error));
                 if let Some(m) =
                     memory(&content, MemoryType::Bug, 0.6, provenance(turn.line_start, window[j].line_end))
                 {
@@ -388,6 +388,26 @@ fn decision(sentence: &str) -> Option<String> {
 }
 
 /// The sentence of an assistant turn that says how a failure was fixed.
+/// What a failed call's output says went wrong: its first line naming an
+/// error (a compiler's `error TS2322: …` under npm's `npm ERR! code 2`
+/// lines, the `Error: …` under a stack), else its opening, cut.
+fn telling_error(output: &str) -> String {
+    let named = output.lines().map(|l| l.trim().trim_start_matches("npm ERR!").trim()).find(|l| {
+        let lower = l.to_lowercase();
+        ["error", "exception", "panicked", "fatal"].iter().any(|w| {
+            lower.match_indices(w).any(|(at, _)| {
+                let before = lower[..at].chars().next_back();
+                let after = lower[at + w.len()..].chars().next();
+                // `error:`, `error TS2322`, and `KeyError:` (a class named for it).
+                let word =
+                    !before.is_some_and(char::is_alphanumeric) && matches!(after, Some(' ' | '[') | None);
+                word || after == Some(':')
+            })
+        }) && l.split_whitespace().count() >= 3
+    });
+    cut(named.unwrap_or(output), 300)
+}
+
 fn fix_sentence(text: &str) -> Option<String> {
     const CUES: &[&str] = &[
         "fixed",
@@ -412,7 +432,14 @@ fn fix_sentence(text: &str) -> Option<String> {
             let lower = s.to_lowercase();
             CUES.iter().any(|c| lower.contains(c)) && !HEDGES.iter().any(|h| lower.contains(h))
         })
-        .map(|s| cut(&collapse(&s), MAX_SENTENCE))
+        // "Fixed: the target was wrong" reads "Fix: the target was wrong".
+        .map(|s| {
+            let lower = s.to_lowercase();
+            let bare = ["fixed:", "fix:"]
+                .iter()
+                .find_map(|cue| lower.starts_with(cue).then(|| s[cue.len()..].trim()));
+            cut(&collapse(bare.unwrap_or(&s)), MAX_SENTENCE)
+        })
 }
 
 /// A compact summary's line about a bug and its fix.
@@ -491,5 +518,23 @@ mod tests {
         assert!(fix_sentence("Done. Fixed it by adding the missing import.").is_some());
         assert!(fix_sentence("The test still fails; it is not fixed yet.").is_none());
         assert!(fix_sentence("Let me look at the file.").is_none());
+        assert_eq!(
+            fix_sentence("Fixed: the tsconfig target was ES5.").as_deref(),
+            Some("the tsconfig target was ES5.")
+        );
+    }
+
+    #[test]
+    fn a_failure_is_told_by_its_line_naming_the_error() {
+        let npm = "npm ERR! code 2\nnpm ERR! path /home/ann/code/shop\nnpm ERR! command failed\n\
+                   npm ERR! command sh -c tsc\nnpm ERR! src/index.ts(3,7): error TS2322: Type 'string' is not assignable\n\
+                   npm ERR! A complete log of this run can be found in: /home/ann/.npm/_logs/x.log";
+        assert_eq!(telling_error(npm), "src/index.ts(3,7): error TS2322: Type 'string' is not assignable");
+        let python = "Traceback (most recent call last):\n  File \"app.py\", line 3\nKeyError: 'DATABASE_URL' is not set";
+        assert_eq!(telling_error(python), "KeyError: 'DATABASE_URL' is not set");
+        // Nothing names an error: the output's opening, as it was.
+        let plain = "Exit code 1\ncat: config/settings.toml: No such file or directory";
+        assert_eq!(telling_error(plain), plain);
+        assert!(telling_error(&"x".repeat(1_000)).chars().count() <= 301);
     }
 }

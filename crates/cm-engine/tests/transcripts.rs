@@ -267,7 +267,7 @@ fn the_miner_finds_rules_decisions_and_fixed_bugs_in_the_recorded_session() {
     let bug = &mined[1];
     assert_eq!(bug.memory_type, MemoryType::Bug);
     assert!(bug.content.starts_with("Bash `sh build.sh` failed with: Exit code 1 cat: config/settings.toml"));
-    assert!(bug.content.contains("Fix: Fixed: the build failed because config/settings.toml was missing"));
+    assert!(bug.content.contains("Fix: the build failed because config/settings.toml was missing"));
     assert_eq!((bug.provenance.transcript_start, bug.provenance.transcript_end), (Some(32), Some(38)));
 
     let sub = std::fs::read(fixture("subagent.jsonl")).unwrap();

@@ -192,7 +192,11 @@ pub fn offline_structure(content: &str, hint_type: Option<MemoryType>) -> Struct
         if let Some(situation) = situation {
             when.push(situation.to_owned());
         }
-        if is_warning(main) {
+        // A mined bug's "Fix: …" line is what to do about it.
+        let fix = word_prefix(main, "fix:", false).map(str::trim).filter(|f| !f.is_empty());
+        if let Some(fix) = fix {
+            do_steps.push(fix.to_owned());
+        } else if is_warning(main) {
             warn.push(main.to_owned());
         } else if is_imperative(main) {
             instructed_situations |= situation.is_some();
@@ -377,6 +381,15 @@ mod tests {
         }
         let hinted = offline_structure("We decided on SQLite.", Some(MemoryType::Fact));
         assert_eq!(hinted.memory_type, Some(MemoryType::Fact));
+    }
+
+    #[test]
+    fn a_mined_bugs_fix_line_is_what_to_do() {
+        let bug = "Bash `npm run build` failed with: src/index.ts(3,7): error TS2322: bad type\n\
+                   Fix: the tsconfig target was ES5, set it to ES2022.";
+        let s = offline_structure(bug, Some(MemoryType::Bug));
+        assert_eq!(s.do_steps.len(), 1, "{s:?}");
+        assert!(s.do_steps[0].contains("set it to ES2022") && !s.do_steps[0].starts_with("Fix"), "{s:?}");
     }
 
     #[test]
