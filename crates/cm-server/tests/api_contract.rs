@@ -46,6 +46,9 @@ async fn a_bad_parameter_or_body_field_is_named_and_nothing_is_written() {
     assert!(r.json()["error"].as_str().unwrap().contains("invalid id"), "{}", r.text());
     let r = env.client.request("PUT", &format!("/api/memories?project={q}")).send().await.expect(405);
     assert!(r.json()["error"].as_str().unwrap().contains("method"), "{}", r.text());
+    // A sync asked of a project with no team is refused, not answered "done".
+    let r = env.client.post(&format!("/api/team/sync?project={q}"), &json!({})).await.expect(409);
+    assert!(r.json()["error"].as_str().unwrap().contains("not linked"), "{}", r.text());
 
     // Forms send `type=` for "any": an empty value is no filter.
     env.client.save(&p, "the walrus sleeps on the ice").await;

@@ -8,7 +8,7 @@ use axum::extract::State;
 use super::{Id, JsonBody, ProjectParam};
 use crate::dto::MemoryAnswer;
 use crate::team::{LinkInput, Linked, TeamAnswer};
-use crate::{AppState, Result};
+use crate::{AppState, Error, Result};
 
 /// `GET /api/team`: the link, counts and whether the last sync failed.
 pub(super) async fn status(
@@ -37,11 +37,15 @@ pub(super) async fn unlink(
 }
 
 /// `POST /api/team/sync`: syncs now. A failed sync answers the status with
-/// its error (the dashboard shows the team offline), not a failed request.
+/// its error (the dashboard shows the team offline), not a failed request;
+/// a project with no team is a 409.
 pub(super) async fn sync(
     State(state): State<AppState>,
     ProjectParam(project): ProjectParam,
 ) -> Result<Json<TeamAnswer>> {
+    if state.engine().team_status(&project).await?.is_none() {
+        return Err(Error::Conflict("this project is not linked to a team database: link it first".into()));
+    }
     if let Err(e) = crate::team::sync_project(state.engine(), state.home(), &project).await {
         tracing::warn!(error = %e, "team sync from the dashboard failed");
     }
