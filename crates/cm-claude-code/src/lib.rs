@@ -520,11 +520,17 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
         .map(|t| plan(file_operation, t, program, &mut notes))
         .collect::<Result<Vec<_>>>()?;
     if operation == Operation::Setup && !by_plugin && !program.on_path {
+        // Installed (in a `bin` folder): that folder goes on the PATH;
+        // otherwise the install puts it in one.
+        let installed =
+            Path::new(&program.command).parent().filter(|dir| dir.file_name().is_some_and(|n| n == "bin"));
+        let fix = match installed {
+            Some(dir) => format!("to run it by name, add {} to your PATH", dir.display()),
+            None => format!("`{} install` installs it", shell_quote(&program.command)),
+        };
         notes.push(format!(
-            "`{PROGRAM_NAME}` is not on your PATH (or is another copy), so Claude Code will run {}; \
-             `{} install` puts it on your PATH",
-            program.command,
-            shell_quote(&program.command)
+            "`{PROGRAM_NAME}` is not on your PATH (or is another copy), so Claude Code will run {}; {fix}",
+            program.command
         ));
         if options.scope == Scope::Shared {
             notes.push("the shared files name a path on this machine: teammates need claude-memory on their PATH and to run setup themselves".to_owned());

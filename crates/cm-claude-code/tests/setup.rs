@@ -735,7 +735,17 @@ fn a_binary_not_on_the_path_is_written_by_its_absolute_path_and_recognised_later
     let program = Program::resolve_with(&bin, std::ffi::OsStr::new("/usr/bin:/bin"));
     assert_eq!(program, Program::at(&bin));
     let report = setup(&SetupOptions { program: program.clone(), ..dir.options(Scope::Local) }).unwrap();
-    assert!(report.notes.iter().any(|n| n.contains("not on your PATH")), "{:?}", report.notes);
+    // Not installed (no `bin` folder): the install is the fix; installed, its folder on the PATH.
+    assert!(
+        report.notes.iter().any(|n| n.contains("not on your PATH") && n.ends_with(" install` installs it")),
+        "{:?}",
+        report.notes
+    );
+    let installed = dir.root.parent().unwrap().join("home/.local/bin/claude-memory");
+    let other = Dir::new();
+    let options = SetupOptions { program: Program::at(&installed), ..other.options(Scope::Local) };
+    let note = format!("to run it by name, add {} to your PATH", installed.parent().unwrap().display());
+    assert!(setup(&options).unwrap().notes.iter().any(|n| n.ends_with(&note)), "{note}");
     let settings = parsed(&dir.read(".claude/settings.local.json"));
     let command = settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]["command"].as_str().unwrap();
     assert_eq!(command, format!("'{}' hook UserPromptSubmit", bin.display()));
