@@ -200,11 +200,28 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Edit' }).click();
     await page.locator('textarea[name="content"]').fill(`${SEEDED}, always with sqlx migrate run`);
     await page.locator('input[name="tags"]').fill('sqlx, migrations, startup');
+    await page.locator('input[name="confidence"]').fill('0.8');
     await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
     let { memory } = await api('GET', `/memories/${seeded.id}?${q(project)}`);
     assert.equal(memory.content, `${SEEDED}, always with sqlx migrate run`);
     assert.deepEqual([...memory.tags].sort(), ['migrations', 'sqlx', 'startup']);
+    assert.equal(memory.confidence, 0.8, 'the confidence typed is saved');
+
+    // A confidence floor filters (a number input's value is a number), and
+    // emptying it leaves the page working.
+    const floor = page.locator('input[name="min_confidence"]');
+    await floor.fill('0.75');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator(`tr.mem[data-id="${seeded.id}"]`).waitFor();
+    await floor.fill('0.95');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator(`tr.mem[data-id="${seeded.id}"]`).waitFor({ state: 'detached' });
+    await floor.fill('');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator(`tr.mem[data-id="${seeded.id}"]`).waitFor();
+    await page.locator(`tr.mem[data-id="${seeded.id}"]`).click();
+    await page.getByRole('heading', { name: `Memory #${seeded.id}` }).waitFor();
 
     // Validate +.
     const before = memory.confidence;
