@@ -135,6 +135,24 @@ fn default_api_version() -> String {
 }
 
 impl Provider {
+    /// Where a key for it is sent: the provider and the server's address
+    /// (its default when none is set); `None` for those that take no key.
+    /// A key stored for one destination is never sent to another.
+    pub fn destination(&self) -> Option<String> {
+        let url = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
+        match self {
+            Provider::None | Provider::ClaudeCode { .. } => None,
+            Provider::Azure { endpoint, .. } => Some(format!("azure {}", url(endpoint))),
+            Provider::OpenAi { base_url, .. } => {
+                Some(format!("openai {}", url(base_url.as_deref().unwrap_or("https://api.openai.com"))))
+            }
+            Provider::Compatible { base_url, .. } => Some(format!("compatible {}", url(base_url))),
+            Provider::Anthropic { base_url, .. } => {
+                Some(format!("anthropic {}", url(base_url.as_deref().unwrap_or("https://api.anthropic.com"))))
+            }
+        }
+    }
+
     /// A short human-readable name, e.g. for the dashboard.
     pub fn describe(&self) -> String {
         match self {

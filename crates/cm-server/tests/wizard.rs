@@ -96,6 +96,24 @@ async fn llm_settings_are_saved_the_key_is_never_returned_and_bad_settings_chang
     assert_eq!(t["ok"], false);
     assert!(!t["message"].as_str().unwrap().is_empty());
 
+    // Another server without a key of its own: the stored key is not sent
+    // there, and a save there drops it.
+    let compatible =
+        json!({ "provider": { "kind": "compatible", "base_url": "http://127.0.0.1:7", "model": "m" } });
+    let t = c.post("/api/llm/test", &json!({ "config": compatible })).await.expect(200);
+    assert!(!t.text().contains(KEY));
+    let v =
+        c.request("PUT", "/api/llm").json(&json!({ "config": compatible })).send().await.expect(200).json();
+    assert_eq!(v["key"]["present"], false, "{v}");
+    let v = c
+        .request("PUT", "/api/llm")
+        .json(&json!({ "config": config, "api_key": KEY }))
+        .send()
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(v["key"]["present"], true, "{v}");
+
     // Clearing the key of a provider that needs one is refused; with "none" it works.
     let clear = json!({ "config": config, "clear_key": true });
     c.request("PUT", "/api/llm").json(&clear).send().await.expect(400);

@@ -29,6 +29,15 @@ fn stored_key(home: &std::path::Path) -> Result<Option<(Secret, KeySource)>> {
     Credentials::new(home).load().map_err(|e| Error::Service(e.to_string()))
 }
 
+/// Whether `config` sends a key somewhere other than the saved settings'
+/// server: the stored key then stays home (a key pasted for OpenAI is not
+/// sent to a compatible server at another address after a switch).
+fn elsewhere(home: &std::path::Path, config: &LlmConfig) -> Result<bool> {
+    let saved = cm_llm::read_config(home).map_err(|e| Error::Service(e.to_string()))?;
+    let to = config.provider.destination();
+    Ok(to.is_some() && saved.provider.destination() != to)
+}
+
 impl LlmBody {
     /// The key typed into the form, if one was (blank is none).
     fn typed_key(&self) -> Option<Secret> {
@@ -104,6 +113,10 @@ pub(super) async fn put_llm(
         let credentials = Credentials::new(&home);
         // The client is built before anything is written, so a provider that
         // needs a key it will not have is refused with nothing changed.
+        // The stored key goes with the destination it was saved for; saved
+        // for another one, it is dropped with this save.
+        let moved = key.is_none() && !clear && elsewhere(&home, &config)?;
+        let clear = clear || moved;
         let effective_key = match (&key, clear) {
             (Some(k), _) => Some(k.clone()),
             (None, true) => None,
@@ -149,7 +162,8 @@ pub(super) async fn test_llm(
         };
         let key = match key {
             Some(k) => Some(k),
-            None => stored_key(&home)?.map(|(k, _)| k),
+            None if !elsewhere(&home, &config)? => stored_key(&home)?.map(|(k, _)| k),
+            None => None,
         };
         Ok(LlmClient::new(config, key))
     })
