@@ -25,6 +25,10 @@ async fn the_wizard_adds_a_folder_previews_and_applies_setup() {
                 .contains(bad.trim_start_matches('/').split('/').next().unwrap())
         );
     }
+    // The root folder would hold every project below it.
+    let r = c.post("/api/projects", &json!({ "path": "/" })).await.expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("choose the project's own folder"), "{}", r.text());
+    assert!(!c.get("/api/projects").await.expect(200).text().contains("\"path\":\"/\""));
     let added = c.post("/api/projects", &json!({ "path": dir })).await.expect(200).json();
     assert_eq!(added["project"]["present"], false, "nothing is written before setup is applied");
     assert!(!dir.join(".claude-memory").exists());
