@@ -658,13 +658,17 @@ impl Engine {
         patch.tags = patch.tags.filter(|t| *t != current.tags);
         patch.confidence = patch.confidence.filter(|c| *c != current.confidence);
         // Text edited into an instruction to the model waits for review,
-        // like one saved so.
-        if let Some(content) = &patch.content
-            && cm_core::text::instruction_like(content).is_some()
-        {
+        // like one saved so; edited into a plain note, it is reviewed (the
+        // dashboard's quarantine banner asks for exactly that edit).
+        if let Some(content) = &patch.content {
+            let quarantine = cm_core::text::QUARANTINE_TAG;
             let mut tags = patch.tags.clone().unwrap_or_else(|| current.tags.clone());
-            if !tags.iter().any(|t| t == cm_core::text::QUARANTINE_TAG) {
-                tags.push(cm_core::text::QUARANTINE_TAG.to_owned());
+            let tagged = tags.iter().any(|t| t == quarantine);
+            if cm_core::text::instruction_like(content).is_some() && !tagged {
+                tags.push(quarantine.to_owned());
+                patch.tags = Some(tags);
+            } else if cm_core::text::instruction_like(content).is_none() && tagged && patch.tags.is_none() {
+                tags.retain(|t| t != quarantine);
                 patch.tags = Some(tags);
             }
         }

@@ -515,4 +515,12 @@ async fn edits_that_change_nothing_write_nothing_and_bad_values_are_refused() {
     assert!(edited.tags.contains(&"quarantined".to_owned()), "{:?}", edited.tags);
     let review = ListFilter { tag: Some("quarantined".into()), ..Default::default() };
     assert_eq!(f.engine.list(&f.a, &review, 10, 0).await.unwrap().len(), 1);
+    // Edited back into a plain note, it leaves the review list.
+    let plain = cm_engine::MemoryPatch {
+        content: Some("Pushes to main go through review".into()),
+        ..Default::default()
+    };
+    let edited = f.engine.update(&f.a, id, plain).await.unwrap();
+    assert!(!edited.tags.contains(&"quarantined".to_owned()), "{:?}", edited.tags);
+    assert!(f.engine.list(&f.a, &review, 10, 0).await.unwrap().is_empty());
 }
