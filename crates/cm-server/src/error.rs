@@ -57,6 +57,8 @@ impl Error {
             Error::Engine(e) if e.is_not_found() => StatusCode::NOT_FOUND,
             Error::Engine(cm_engine::Error::NotAProject(_)) => StatusCode::NOT_FOUND,
             Error::Engine(cm_engine::Error::Invalid(_)) => StatusCode::BAD_REQUEST,
+            // Bad input the store found (too many tags on an edit).
+            Error::Engine(cm_engine::Error::Store(cm_store::Error::Invalid(_))) => StatusCode::BAD_REQUEST,
             Error::Engine(cm_engine::Error::Paused) => StatusCode::CONFLICT,
             // Not linked, a private memory, or the team database refused.
             Error::Engine(cm_engine::Error::Team(_)) => StatusCode::CONFLICT,

@@ -51,9 +51,25 @@ async fn a_bad_parameter_or_body_field_is_named_and_nothing_is_written() {
     assert!(r.json()["error"].as_str().unwrap().contains("not linked"), "{}", r.text());
 
     // Forms send `type=` for "any": an empty value is no filter.
-    env.client.save(&p, "the walrus sleeps on the ice").await;
+    let id = env.client.save(&p, "the walrus sleeps on the ice").await;
     let r = env.client.get(&format!("/api/memories?project={q}&type=&domain=&limit=")).await.expect(200);
     assert_eq!(r.json()["memories"].as_array().unwrap().len(), 1, "{}", r.text());
+
+    // Too many tags on an edit is the caller's mistake, not the server's.
+    let tags: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+    let r = env
+        .client
+        .request("PATCH", &format!("/api/memories/{id}?project={q}"))
+        .json(&json!({ "tags": tags }))
+        .send()
+        .await
+        .expect(400);
+    assert!(r.json()["error"].as_str().unwrap().contains("tags"), "{}", r.text());
+
+    // A person's searches on the dashboard do not count as Claude using a memory.
+    env.client.get(&format!("/api/memories?project={q}&q=walrus")).await.expect(200);
+    env.engine.flush_accesses().await;
+    assert_eq!(env.memories(&p).await[0].access_count, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,6 +59,9 @@ pub(super) async fn search_or_list(
         req.min_confidence = q.min_confidence;
         req.include_archived = q.archived.unwrap_or(false);
         req.mode = q.mode.unwrap_or(SearchMode::Hybrid);
+        // A person browsing the dashboard is not Claude using a memory: the
+        // counts that rank the session briefing stay as they are.
+        req.touch = false;
         let results = engine.search(&project, &req).await?;
         let hook = HookPreview {
             injects: engine.would_inject(text, &results),
