@@ -248,6 +248,30 @@ describe('dashboard', () => {
     await page.context().close();
   });
 
+  test('pages end where the memories do, and an edit is reached and left from the keyboard', async () => {
+    // Exactly one page of live memories: no "Next" to an empty page.
+    const { memories } = await api('GET', `/memories?${q(project)}&limit=200`);
+    const extra = memories.filter((m) => m.content.startsWith('Note ')).slice(0, memories.length - 25);
+    assert.equal(memories.length - extra.length, 25, `${memories.length} live memories`);
+    for (const m of extra) await api('DELETE', `/memories/${m.id}?${q(project)}`);
+    const page = await newPage();
+    await page.goto(`${base}/#token=${token}&route=/memories`);
+    await page.locator('tr.mem').nth(24).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Next →' }).isDisabled(), true, 'no page after the 25th memory');
+    for (const m of extra) await api('POST', `/memories/${m.id}/restore?${q(project)}`, {});
+    await page.reload();
+    await page.locator('tr.mem').nth(24).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Next →' }).isDisabled(), false, 'a next page once there is one');
+
+    // Edit puts the keyboard in the text; Escape leaves the edit.
+    await page.locator('tr.mem').first().click();
+    await page.getByRole('button', { name: 'Edit' }).click();
+    await page.waitForFunction(() => document.activeElement?.getAttribute('name') === 'content');
+    await page.keyboard.press('Escape');
+    await page.locator('textarea[name="content"]').waitFor({ state: 'detached' });
+    await page.context().close();
+  });
+
   test('settings save, and pause toggles', async () => {
     const page = await newPage();
     await page.goto(`${base}/#token=${token}&route=/settings`);
