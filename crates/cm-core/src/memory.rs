@@ -169,6 +169,11 @@ impl Domain {
         if !raw.chars().all(normal) && crate::redact::redact(raw).is_redacted() {
             return Ok(Domain::general());
         }
+        // Named in an error as given, but not 5,000 characters of it.
+        let shown = || {
+            let head: String = raw.chars().take(40).collect();
+            if head.len() < raw.len() { format!("{head:?}…") } else { format!("{raw:?}") }
+        };
         let mut out = String::with_capacity(raw.len());
         for c in raw.trim().chars().flat_map(char::to_lowercase) {
             if c.is_alphanumeric() {
@@ -178,7 +183,7 @@ impl Domain {
             } else if !matches!(c, ' ' | '_' | '-' | '/' | '.') {
                 return Err(Error::invalid(
                     "domain",
-                    format!("{raw:?} may only hold letters, digits, spaces, '-', '_', '/' and '.'"),
+                    format!("{} may only hold letters, digits, spaces, '-', '_', '/' and '.'", shown()),
                 ));
             }
         }
@@ -191,7 +196,7 @@ impl Domain {
         if out.chars().count() > Self::MAX_LEN {
             return Err(Error::invalid(
                 "domain",
-                format!("{raw:?} is longer than {} characters", Self::MAX_LEN),
+                format!("{} is longer than {} characters", shown(), Self::MAX_LEN),
             ));
         }
         let folded = match out.as_str() {
@@ -524,6 +529,14 @@ pub struct SaveOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_bad_domain_is_named_by_its_start() {
+        let err = Domain::parse(&"x".repeat(5_000)).unwrap_err().to_string();
+        assert!(err.len() < 120 && err.contains("xxxx\"… is longer than"), "{err}");
+        let err = Domain::parse("a<b").unwrap_err().to_string();
+        assert!(err.contains("\"a<b\" may only hold"), "{err}");
+    }
 
     #[test]
     fn domain_normalises_spelling_and_synonyms() {
