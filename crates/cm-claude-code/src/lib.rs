@@ -488,6 +488,16 @@ struct Plan {
 
 fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
     let project = options.project.as_deref().map(Project::at).transpose()?;
+    if let Some(p) = &project
+        && operation == Operation::Setup
+        && holds_every_project(p.root())
+    {
+        return Err(Error::Refused(format!(
+            "{} holds every project below it: run setup in the project's own folder \
+             (`setup --user` sets up every project)",
+            p.root().display()
+        )));
+    }
     let targets = targets(options, project.as_ref())?;
 
     // With the plugin enabled, Claude Code already runs its hooks and MCP
@@ -577,6 +587,14 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
         files,
         notes,
     })
+}
+
+/// Whether `root` is the file system's root or the home folder: a project
+/// there would hold the memory of every folder below it.
+fn holds_every_project(root: &Path) -> bool {
+    let canonical = root.canonicalize().unwrap_or_else(|_| root.to_owned());
+    let home = std::env::home_dir().and_then(|h| h.canonicalize().ok());
+    canonical.parent().is_none() || home.as_deref() == Some(canonical.as_path())
 }
 
 /// Keeps the personal files this run created in the project out of git,

@@ -89,3 +89,18 @@ fn setup_and_uninstall_in_a_project_and_for_the_user() {
     assert!(config_dir.join("settings.json").exists() && config_dir.join(".claude.json").exists());
     assert!(!home_settings.exists());
 }
+
+/// `setup` run from the home folder (no project around it) would make the
+/// home folder a project holding the memory of every folder below it.
+#[test]
+fn setup_refuses_the_home_folder_and_writes_nothing() {
+    let env = sandbox();
+    let out = env.run_in(&env.home, &["setup"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds every project below it") && err.contains("setup --user"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    for made in [".claude-memory", ".mcp.json", ".claude/settings.local.json"] {
+        assert!(!env.home.join(made).exists(), "{made} was written");
+    }
+}
