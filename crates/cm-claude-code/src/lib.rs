@@ -590,8 +590,9 @@ fn run(operation: Operation, options: &SetupOptions) -> Result<SetupReport> {
 }
 
 /// Whether `root` is the file system's root or the home folder: a project
-/// there would hold the memory of every folder below it.
-fn holds_every_project(root: &Path) -> bool {
+/// there would hold the memory of every folder below it (setup refuses it,
+/// and so does the dashboard's wizard).
+pub fn holds_every_project(root: &Path) -> bool {
     let canonical = root.canonicalize().unwrap_or_else(|_| root.to_owned());
     let home = std::env::home_dir().and_then(|h| h.canonicalize().ok());
     canonical.parent().is_none() || home.as_deref() == Some(canonical.as_path())

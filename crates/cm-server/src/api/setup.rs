@@ -24,10 +24,7 @@ fn absolute_dir(raw: &str) -> Result<PathBuf> {
     if !path.is_dir() {
         return Err(Error::BadRequest(format!("{} is not an existing folder", path.display())));
     }
-    // A data folder there would hold the memory of every folder below it.
-    let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-    let home = std::env::home_dir().and_then(|h| h.canonicalize().ok());
-    if canonical.parent().is_none() || home.as_deref() == Some(canonical.as_path()) {
+    if cm_claude_code::holds_every_project(&path) {
         return Err(Error::BadRequest(format!(
             "{} holds every project below it: choose the project's own folder",
             path.display()
