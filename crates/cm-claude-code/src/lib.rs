@@ -338,6 +338,12 @@ impl Program {
     }
 }
 
+/// The shell line that puts `dir` on the PATH of every new terminal, as
+/// `install` and `doctor` give it.
+pub fn path_line(dir: &Path) -> String {
+    format!("echo 'export PATH=\"{}:$PATH\"' >> ~/.profile", dir.display())
+}
+
 /// The first `claude-memory` file the search path `path` finds.
 pub fn find_on_path(path: &std::ffi::OsStr) -> Option<PathBuf> {
     let name = format!("{PROGRAM_NAME}{}", std::env::consts::EXE_SUFFIX);

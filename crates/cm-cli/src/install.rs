@@ -109,9 +109,9 @@ fn install(prefix: &Path, onnxruntime: Option<&Path>) -> Result<InstallReport> {
                 bin_dir.display()
             ),
             None => format!(
-                "{dir} is not on your PATH: add it, e.g. `echo 'export PATH=\"{dir}:$PATH\"' >> ~/.profile`, \
-                 then open a new terminal",
-                dir = bin_dir.display()
+                "{} is not on your PATH: add it, e.g. `{}`, then open a new terminal",
+                bin_dir.display(),
+                cm_claude_code::path_line(&bin_dir)
             ),
         });
     }

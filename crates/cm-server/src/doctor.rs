@@ -129,9 +129,7 @@ fn path_fix() -> String {
         .chain(std::env::home_dir().map(|h| h.join(".local/bin").join(name)))
         .find(|p| p.is_file() && p.file_stem().is_some_and(|s| s == name));
     match installed.as_deref().and_then(Path::parent) {
-        Some(dir) => {
-            format!("echo 'export PATH=\"{}:$PATH\"' >> ~/.profile, then open a new terminal", dir.display())
-        }
+        Some(dir) => format!("{}, then open a new terminal", cm_claude_code::path_line(dir)),
         None => install_command(),
     }
 }
