@@ -12,17 +12,25 @@ use crate::{Result, io, read_optional, write_atomic};
 const HEADER: &str =
     "# claude-memory: personal Claude Code files (`claude-memory uninstall` takes these lines out)";
 
-/// Adds `patterns` to the exclusions of the clone at `root`, and takes out
-/// `gone`; nothing for a folder that is not a clone's top (no `.git`
-/// directory: a worktree's `.git` file, or no git). Whether the file changed.
-pub(crate) fn update(root: &Path, patterns: &[&str], gone: &[&str]) -> Result<bool> {
+/// Keeps the files `add` (relative to `root`) out of the clone at `root`,
+/// and forgets `gone`; nothing for a folder that is not a clone's top (no
+/// `.git` directory: a worktree's `.git` file, or no git). Whether the
+/// file changed.
+pub(crate) fn update(root: &Path, add: &[&str], gone: &[&str]) -> Result<bool> {
     let git = root.join(".git");
     if !git.is_dir() {
         return Ok(false);
     }
+    // Anchored to the clone's top: the file there, not one of that name anywhere.
+    let anchored = |files: &[&str]| -> Vec<String> { files.iter().map(|f| format!("/{f}")).collect() };
+    let (add, gone) = (anchored(add), anchored(gone));
     let path = git.join("info/exclude");
     let before = read_optional(&path)?.unwrap_or_default();
-    let after = edited(&before, patterns, gone);
+    let after = edited(
+        &before,
+        &add.iter().map(String::as_str).collect::<Vec<_>>(),
+        &gone.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
     if after == before {
         return Ok(false);
     }

@@ -613,23 +613,19 @@ fn keep_out_of_git(root: &Path, scope: Scope, files: &[FileReport]) -> Result<Op
         Scope::Local => &[".claude/settings.local.json", ".mcp.json"],
         _ => &[".claude/settings.local.json"],
     };
-    let pattern = |file: &str| format!("/{file}");
-    let with = |action: FileAction| -> Vec<String> {
+    let with = |action: FileAction| -> Vec<&str> {
         personal
             .iter()
+            .copied()
             .filter(|file| files.iter().any(|f| f.path == root.join(file) && f.action == action))
-            .map(|file| pattern(file))
             .collect()
     };
     let (created, removed) = (with(FileAction::Created), with(FileAction::Removed));
-    let (add, gone): (Vec<&str>, Vec<&str>) =
-        (created.iter().map(String::as_str).collect(), removed.iter().map(String::as_str).collect());
-    let changed = git_exclude::update(root, &add, &gone)?;
+    let changed = git_exclude::update(root, &created, &removed)?;
     Ok((changed && !created.is_empty()).then(|| {
-        let names: Vec<&str> = created.iter().map(|p| p.trim_start_matches('/')).collect();
         format!(
             "{} kept out of git (.git/info/exclude): they name this machine's path to claude-memory",
-            names.join(" and ")
+            created.join(" and ")
         )
     }))
 }
