@@ -372,10 +372,17 @@ impl NewMemory {
 /// what no confidence can be (NaN, below 0, above 1: a mistake, not a wish
 /// for the extremes).
 pub fn clamp_confidence(confidence: f64) -> Result<f64> {
-    if !(0.0..=1.0).contains(&confidence) {
-        return Err(Error::invalid("confidence", "must be between 0 and 1"));
+    Ok(unit_interval("confidence", confidence)?.clamp(MIN_CONFIDENCE, MAX_CONFIDENCE))
+}
+
+/// `value` when a confidence could be it (0 to 1), else the error naming
+/// `field`: NaN would let every memory through a floor, infinity none.
+pub fn unit_interval(field: &'static str, value: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::invalid(field, "must be between 0 and 1"))
     }
-    Ok(confidence.clamp(MIN_CONFIDENCE, MAX_CONFIDENCE))
 }
 
 /// Redacts, lower-cases, trims, drops empties and duplicates (keeping first

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use cm_core::memory::unit_interval;
 use cm_core::{
     Config, EmbedKind, Embedder, Memory, NewMemory, SaveAction, SaveOutcome, SearchMode, SearchRequest,
     SearchResults,
@@ -496,7 +497,7 @@ impl Engine {
     /// fails, the search is BM25-only and [`SearchResults::mode`] says so.
     #[tracing::instrument(skip_all, fields(project = %project.root().display()))]
     pub async fn search(&self, project: &Project, req: &SearchRequest) -> Result<SearchResults> {
-        check_min_confidence(req.min_confidence)?;
+        req.min_confidence.map(|c| unit_interval("min_confidence", c)).transpose()?;
         let Some(store) = self.existing_store(project).await? else {
             let mode = if req.mode == SearchMode::Bm25 || self.embedder().is_none() {
                 SearchMode::Bm25
@@ -629,7 +630,7 @@ impl Engine {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Memory>> {
-        check_min_confidence(filter.min_confidence)?;
+        filter.min_confidence.map(|c| unit_interval("min_confidence", c)).transpose()?;
         match self.existing_store(project).await? {
             Some(store) => Ok(store.list(filter, limit, offset).await?),
             None => Ok(Vec::new()),
@@ -662,12 +663,13 @@ impl Engine {
         // dashboard's quarantine banner asks for exactly that edit).
         if let Some(content) = &patch.content {
             let quarantine = cm_core::text::QUARANTINE_TAG;
+            let instruction = cm_core::text::instruction_like(content).is_some();
             let mut tags = patch.tags.clone().unwrap_or_else(|| current.tags.clone());
             let tagged = tags.iter().any(|t| t == quarantine);
-            if cm_core::text::instruction_like(content).is_some() && !tagged {
+            if instruction && !tagged {
                 tags.push(quarantine.to_owned());
                 patch.tags = Some(tags);
-            } else if cm_core::text::instruction_like(content).is_none() && tagged && patch.tags.is_none() {
+            } else if !instruction && tagged && patch.tags.is_none() {
                 tags.retain(|t| t != quarantine);
                 patch.tags = Some(tags);
             }
@@ -988,15 +990,3 @@ pub(crate) fn embed_text(content: &str, summary: Option<&str>) -> String {
 /// What a save says of a memory it quarantined.
 const QUARANTINED: &str = "quarantined for a person's review, since it reads like an instruction to the \
     model; it is not given back to Claude until then";
-
-/// A confidence floor asked for by a search or a list: none is below 0 or
-/// above 1 (NaN would let everything through, infinity nothing).
-fn check_min_confidence(floor: Option<f64>) -> Result<()> {
-    match floor {
-        Some(c) if !(0.0..=1.0).contains(&c) => {
-            let message = "must be between 0 and 1".to_owned();
-            Err(cm_core::Error::Invalid { field: "min_confidence", message }.into())
-        }
-        _ => Ok(()),
-    }
-}
